@@ -1,0 +1,1 @@
+"""Board platforms and bitstream builds for the plasticore gateware."""

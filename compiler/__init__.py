@@ -1,0 +1,1 @@
+"""Compiler: lowers network descriptions to :class:`plasticore.core.CoreConfig` images."""

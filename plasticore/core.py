@@ -1,0 +1,264 @@
+"""Core geometry and the layouts of every word the core stores.
+
+The layouts here are :class:`amaranth.lib.data.StructLayout` s whose fields are the
+:class:`~plasticore.fixed.Format` s of :mod:`plasticore.fixed`.  The gateware stores and
+views its memories through them; the host packs and unpacks the same words with
+:meth:`Table.pack` / :meth:`Table.unpack`, which go through ``layout.const(...)`` and
+``layout.from_bits(...)``.  The first field is the least significant bits (and so the first
+byte on the wire, little-endian).
+
+Per neuron the core keeps three words:
+
+* :data:`NEURON_PARAMS` -- the LIF parameters (host-written configuration);
+* :data:`LEARNING_PARAMS` -- the STDP parameters (host-written configuration);
+* :data:`NEURON_STATE` -- the dynamic state, written by the core every step.
+
+and per synapse one :data:`SYNAPSE` word (weight and plasticity enable bit), N x N of them,
+row = pre-synaptic neuron, column = post-synaptic neuron.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.lib import data, enum
+
+from . import fixed as F
+
+__all__ = [
+    "N_MIN", "N_MAX", "N_DEFAULT", "CoreParams", "ResetMode",
+    "NEURON_PARAMS", "LEARNING_PARAMS", "NEURON_STATE", "SYNAPSE", "Table",
+    "CoreConfig",
+]
+
+N_MIN = 8
+N_MAX = 1024
+N_DEFAULT = 256
+
+
+class ResetMode(enum.Enum, shape=1):
+    """What a spike does to the membrane potential."""
+    #: ``V <- v_reset``
+    VALUE = 0
+    #: ``V <- sat(V - threshold)``: keeps the overshoot, so rate coding stays linear.
+    SUBTRACT = 1
+
+
+@dataclass(frozen=True)
+class CoreParams:
+    """Elaboration parameters of one core.
+
+    ``n`` is the number of neurons, 8 to 1024.  All neurons share one N x N weight matrix;
+    inputs are neurons that the host forces to fire.
+    """
+    n: int = N_DEFAULT
+
+    def __post_init__(self):
+        if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)):
+            raise TypeError(f"Number of neurons must be an integer, not {self.n!r}")
+        if not N_MIN <= self.n <= N_MAX:
+            raise ValueError(f"Number of neurons must be between {N_MIN} and {N_MAX}, "
+                             f"not {self.n}")
+        object.__setattr__(self, "n", int(self.n))
+
+    @property
+    def synapses(self):
+        return self.n * self.n
+
+    @property
+    def index_width(self):
+        """Bits of a neuron index."""
+        return max(1, (self.n - 1).bit_length())
+
+
+NEURON_PARAMS = data.StructLayout({
+    "threshold": F.THRESHOLD,
+    "v_reset": F.V_RESET,
+    "bias": F.BIAS,
+    "alpha_v": F.DECAY,
+    "alpha_i": F.DECAY,
+    "refractory": F.REFRACTORY,
+    "w_shift": F.W_SHIFT,
+    "reset_mode": ResetMode,
+})
+
+LEARNING_PARAMS = data.StructLayout({
+    # Pre-synaptic trace x of this neuron: read when a neuron it projects to spikes.
+    "alpha_x": F.DECAY,
+    "x_inc": F.TRACE_INC,
+    # Post-synaptic trace y of this neuron: read when a neuron projecting to it spikes.
+    "alpha_y": F.DECAY,
+    "y_inc": F.TRACE_INC,
+    # The rule of the synapses *into* this neuron (its column of the weight matrix).
+    "a_plus": F.AMPLITUDE,
+    "a_minus": F.AMPLITUDE,
+    "w_min": F.WEIGHT,
+    "w_max": F.WEIGHT,
+})
+
+NEURON_STATE = data.StructLayout({
+    "v": F.V,
+    "i": F.I,
+    "acc": F.ACC,
+    "ref": F.REFRACTORY,
+    "x": F.TRACE,
+    "y": F.TRACE,
+})
+
+SYNAPSE = data.StructLayout({
+    "weight": F.WEIGHT,
+    "plastic": 1,
+})
+
+def _field_range(shape):
+    if isinstance(shape, F.Format):
+        return shape.min, shape.max
+    if isinstance(shape, type) and issubclass(shape, enum.Enum):
+        values = [m.value for m in shape]
+        return min(values), max(values)
+    width = data.Layout.cast(shape).size if isinstance(shape, data.Layout) else int(shape)
+    return 0, (1 << width) - 1
+
+
+class Table:
+    """One word per neuron of a layout, held as one int64 array per field.
+
+    This is how the reference model, the compiler and the driver hold parameters and state.
+    Assigning a field checks its range and raises :class:`~plasticore.fixed.RangeError`
+    naming the field and neuron; nothing is clipped.
+
+    >>> t = Table(NEURON_PARAMS, 8)
+    >>> t["threshold"][:] = 1 << 16
+    >>> words = t.pack()          # list of ints, one per neuron, LSB = first field
+    >>> Table.unpack(NEURON_PARAMS, words)["threshold"][0]
+    65536
+    """
+
+    def __init__(self, layout, n, **fields):
+        self.layout = layout
+        self.n = int(n)
+        self._fields = {}
+        for name, field in layout:
+            self._fields[name] = np.zeros(self.n, dtype=np.int64)
+        for name, value in fields.items():
+            self[name] = value
+
+    @property
+    def names(self):
+        return list(self._fields)
+
+    def __getitem__(self, name):
+        try:
+            return self._fields[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not a field of this layout; fields are "
+                           f"{', '.join(self._fields)}") from None
+
+    def __setitem__(self, name, value):
+        arr = self[name]
+        shape = self.layout[name].shape
+        if isinstance(value, enum.Enum):
+            value = value.value
+        value = np.asarray(value)
+        if value.dtype == object:
+            value = np.vectorize(lambda v: v.value if isinstance(v, enum.Enum) else v)(value)
+        lo, hi = _field_range(shape)
+        fmt = shape if isinstance(shape, F.Format) else F.Format(name, 64, True, lo=lo, hi=hi)
+        checked = fmt.check(np.broadcast_to(value, arr.shape), what=f"field {name!r}")
+        arr[:] = checked
+
+    def validate(self):
+        """Raise :class:`~plasticore.fixed.RangeError` if any field holds an illegal value
+        (possible only if the arrays were modified in place)."""
+        for name in self._fields:
+            self[name] = self._fields[name].copy()
+
+    def copy(self):
+        t = Table(self.layout, self.n)
+        for name, arr in self._fields.items():
+            t._fields[name][:] = arr
+        return t
+
+    def __eq__(self, other):
+        return (isinstance(other, Table) and other.layout == self.layout and other.n == self.n
+                and all(np.array_equal(self[k], other[k]) for k in self._fields))
+
+    def row(self, index):
+        """The fields of neuron ``index`` as a dict of ints."""
+        return {name: int(arr[index]) for name, arr in self._fields.items()}
+
+    def pack(self):
+        """One integer word per neuron, packed through the Amaranth layout."""
+        self.validate()
+        return [int(self.layout.const(self.row(k)).as_bits()) for k in range(self.n)]
+
+    @classmethod
+    def unpack(cls, layout, words):
+        """Inverse of :meth:`pack`."""
+        words = list(words)
+        t = cls(layout, len(words))
+        for k, word in enumerate(words):
+            view = layout.from_bits(int(word))
+            for name, _ in layout:
+                value = getattr(view, name) if not name.isdigit() else view[name]
+                t._fields[name][k] = value.value if isinstance(value, enum.Enum) else int(value)
+        t.validate()
+        return t
+
+    def __repr__(self):
+        return f"<Table {self.n} x {len(self._fields)} fields: {', '.join(self._fields)}>"
+
+
+class CoreConfig:
+    """Everything the host writes into a core before a run: the compiled program.
+
+    Attributes
+    ----------
+    core : CoreParams
+    neurons : Table of NEURON_PARAMS
+    learning : Table of LEARNING_PARAMS
+    weights : int64 array (n, n), row = pre-synaptic, column = post-synaptic
+    plastic : bool array (n, n), the per-synapse plasticity enable bits
+
+    :meth:`validate` checks every value against its format and raises
+    :class:`~plasticore.fixed.RangeError` or :class:`ValueError` naming the problem.
+    """
+
+    def __init__(self, core=None, neurons=None, learning=None, weights=None, plastic=None):
+        self.core = core if isinstance(core, CoreParams) else CoreParams(core or N_DEFAULT)
+        n = self.core.n
+        self.neurons = neurons if neurons is not None else Table(NEURON_PARAMS, n)
+        self.learning = learning if learning is not None else Table(LEARNING_PARAMS, n)
+        self.weights = (np.zeros((n, n), np.int64) if weights is None
+                        else np.array(weights, dtype=np.int64))
+        self.plastic = (np.zeros((n, n), bool) if plastic is None
+                        else np.array(plastic, dtype=bool))
+        self.validate()
+
+    @property
+    def n(self):
+        return self.core.n
+
+    def validate(self):
+        n = self.core.n
+        for name, table, layout in (("neurons", self.neurons, NEURON_PARAMS),
+                                    ("learning", self.learning, LEARNING_PARAMS)):
+            if not isinstance(table, Table) or table.layout is not layout or table.n != n:
+                raise ValueError(f"{name} must be a Table of {n} words of its layout")
+            table.validate()
+        for name, arr in (("weights", self.weights), ("plastic", self.plastic)):
+            if arr.shape != (n, n):
+                raise ValueError(f"{name} must have shape ({n}, {n}), not {arr.shape}")
+        F.WEIGHT.check(self.weights, "weights")
+        return self
+
+    def copy(self):
+        return CoreConfig(self.core, self.neurons.copy(), self.learning.copy(),
+                          self.weights.copy(), self.plastic.copy())
+
+    def __eq__(self, other):
+        return (isinstance(other, CoreConfig) and self.core == other.core
+                and self.neurons == other.neurons and self.learning == other.learning
+                and np.array_equal(self.weights, other.weights)
+                and np.array_equal(self.plastic, other.plastic))

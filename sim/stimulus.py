@@ -1,0 +1,94 @@
+"""Random and corner-biased networks and inputs, for tests and benchmarks.
+
+Uniform random values rarely hit the edges of a fixed-point datapath, and saturation bugs
+live there.  :func:`corner_values` draws each value from its format's corners (both rails,
+zero, +-1 around zero and around the rails) with probability ``corner``, uniformly
+otherwise.  All functions take a :class:`numpy.random.Generator`, so every case is
+reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from plasticore import fixed as F
+from plasticore.core import CoreConfig, CoreParams
+
+__all__ = ["corner_values", "random_config", "random_forced", "activity_config"]
+
+
+def corner_values(fmt: F.Format, size, rng: np.random.Generator, corner=0.3, lo=None, hi=None):
+    """``size`` values of ``fmt`` in ``[lo, hi]`` (default: the format's range), a fraction
+    ``corner`` of them taken from the corners of that range."""
+    lo = fmt.min if lo is None else lo
+    hi = fmt.max if hi is None else hi
+    out = rng.integers(lo, hi, size=size, endpoint=True)
+    corners = np.array(sorted({lo, hi, lo + 1, hi - 1, min(max(0, lo), hi),
+                               min(max(1, lo), hi), min(max(-1, lo), hi)}))
+    pick = rng.random(size) < corner
+    out[pick] = rng.choice(corners, size=int(pick.sum()))
+    return out.astype(np.int64)
+
+
+def random_config(n, rng: np.random.Generator, corner=0.2, plastic_p=0.7):
+    """A random network that exercises every parameter, with corner-biased values.
+
+    Thresholds, weight shifts and biases are drawn so that neurons fire at a useful rate
+    most of the time, while a fraction ``corner`` of every parameter sits at a corner of
+    its format (which drives V, I and traces into their saturation rails).
+    """
+    cfg = CoreConfig(CoreParams(n))
+    p, lp = cfg.neurons, cfg.learning
+    scale = int(rng.integers(8, 18))                       # threshold ~ 2**scale
+    p["threshold"] = np.where(rng.random(n) < corner,
+                              corner_values(F.THRESHOLD, n, rng, 1.0),
+                              rng.integers(1 << (scale - 2), 1 << scale, n))
+    p["v_reset"] = np.where(rng.random(n) < corner, corner_values(F.V_RESET, n, rng, 1.0),
+                            rng.integers(-(1 << (scale - 2)), 1 << (scale - 3), n))
+    p["bias"] = np.where(rng.random(n) < corner, corner_values(F.BIAS, n, rng, 1.0),
+                         rng.integers(-(1 << (scale - 5)), 1 << (scale - 3), n))
+    p["alpha_v"] = corner_values(F.DECAY, n, rng, corner, lo=F.DECAY_ONE // 2)
+    p["alpha_i"] = corner_values(F.DECAY, n, rng, corner)
+    p["refractory"] = corner_values(F.REFRACTORY, n, rng, corner / 4, hi=4)
+    p["w_shift"] = np.clip(rng.integers(scale - 9, scale - 4, n), 0, F.W_SHIFT.max)
+    p["w_shift"] = np.where(rng.random(n) < corner, corner_values(F.W_SHIFT, n, rng, 1.0),
+                            p["w_shift"])
+    p["reset_mode"] = rng.integers(0, 2, n)
+    lp["alpha_x"] = corner_values(F.DECAY, n, rng, corner, lo=F.DECAY_ONE // 2)
+    lp["alpha_y"] = corner_values(F.DECAY, n, rng, corner, lo=F.DECAY_ONE // 2)
+    lp["x_inc"] = corner_values(F.TRACE_INC, n, rng, corner, hi=2 * F.TRACE_ONE)
+    lp["y_inc"] = corner_values(F.TRACE_INC, n, rng, corner, hi=2 * F.TRACE_ONE)
+    lp["a_plus"] = corner_values(F.AMPLITUDE, n, rng, corner, hi=64)
+    lp["a_minus"] = corner_values(F.AMPLITUDE, n, rng, corner, hi=64)
+    w_lo = corner_values(F.WEIGHT, n, rng, corner, hi=0)
+    w_hi = corner_values(F.WEIGHT, n, rng, corner, lo=0)
+    lp["w_min"], lp["w_max"] = w_lo, w_hi
+    cfg.weights = corner_values(F.WEIGHT, (n, n), rng, corner)
+    cfg.plastic = rng.random((n, n)) < plastic_p
+    return cfg.validate()
+
+
+def random_forced(steps, n, rate, rng: np.random.Generator):
+    """Bool array (steps, n): each neuron forced to fire with probability ``rate`` per step."""
+    return rng.random((steps, n)) < rate
+
+
+def activity_config(n, seed=0, all_plastic=True):
+    """A network that settles near 5 % of neurons spiking per step, for benchmarks: weak
+    random excitatory/inhibitory weights, bias drive, STDP on every synapse."""
+    rng = np.random.default_rng(seed)
+    cfg = CoreConfig(CoreParams(n))
+    p, lp = cfg.neurons, cfg.learning
+    p["threshold"] = 1 << 16
+    p["alpha_v"] = round(F.DECAY_ONE * np.exp(-1 / 20))
+    p["alpha_i"] = round(F.DECAY_ONE * np.exp(-1 / 5))
+    p["bias"] = rng.integers(2600, 4200, n)
+    p["refractory"] = 2
+    p["w_shift"] = 7
+    lp["alpha_x"] = lp["alpha_y"] = round(F.DECAY_ONE * np.exp(-1 / 20))
+    lp["x_inc"] = lp["y_inc"] = F.TRACE_ONE
+    lp["a_plus"], lp["a_minus"] = 16, 17
+    lp["w_min"], lp["w_max"] = -64, 64
+    cfg.weights = rng.integers(-12, 13, (n, n))
+    cfg.plastic[:] = all_plastic
+    return cfg.validate()
