@@ -77,6 +77,16 @@ def _cmd_demo(args):
     return 0
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="plasticore",
@@ -89,7 +99,7 @@ def build_parser():
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("demo", help="run a small learning network and print its spikes")
-    p.add_argument("--steps", type=int, default=80, help="timesteps to run (default 80)")
+    p.add_argument("--steps", type=_positive_int, default=80, help="timesteps to run (default 80)")
     p.add_argument("--seed", type=int, default=1, help="seed of the input spike trains")
     p.add_argument("--json", action="store_true",
                    help="print a machine-readable summary on the last line")
