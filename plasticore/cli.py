@@ -68,7 +68,7 @@ def _cmd_demo(args):
         for group, idx in groups.items():
             print(f"{group} neurons:")
             print(_raster(rec.spikes, idx))
-        print(f"\nlearned input->output weights (rows: inputs, columns: outputs):")
+        print("\nlearned input->output weights (rows: inputs, columns: outputs):")
         print(np.array2string(learned, max_line_width=120))
         print(f"\n{summary['spikes']} spikes, {summary['weights_changed']} weights changed "
               f"by STDP, {args.steps / wall:,.0f} steps/s")

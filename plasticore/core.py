@@ -139,7 +139,7 @@ class Table:
         self.layout = layout
         self.n = int(n)
         self._fields = {}
-        for name, field in layout:
+        for name, _ in layout:
             self._fields[name] = np.zeros(self.n, dtype=np.int64)
         for name, value in fields.items():
             self[name] = value

@@ -96,7 +96,7 @@ class Format(ShapeCastable):
         return 1 << self.frac
 
     def saturate(self, x):
-        """Clamp ``x`` (int or integer array) to ``[min, max]``: the only narrowing the core does."""
+        """Clamp ``x`` (int or integer array) to ``[min, max]``: the core's only narrowing."""
         if isinstance(x, np.ndarray):
             return np.clip(x, self.min, self.max)
         return min(max(int(x), self.min), self.max)

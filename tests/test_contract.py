@@ -11,8 +11,16 @@ from hypothesis import strategies as st
 
 from plasticore import fixed as F
 from plasticore import protocol
-from plasticore.core import (LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, SYNAPSE, CoreConfig,
-                             CoreParams, ResetMode, Table)
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    SYNAPSE,
+    CoreConfig,
+    CoreParams,
+    ResetMode,
+    Table,
+)
 
 LAYOUTS = [NEURON_PARAMS, LEARNING_PARAMS, NEURON_STATE]
 
