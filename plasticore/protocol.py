@@ -24,7 +24,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 
-from amaranth.lib import data
+from amaranth.lib import data, enum
 from amaranth.lib.crc import catalog
 
 from . import core, fixed
@@ -33,6 +33,11 @@ __all__ = [
     "PROTOCOL_VERSION", "contract_description", "contract_hash",
     "CRC_ALGORITHM", "FramingError", "crc16", "cobs_encode", "cobs_decode", "encode_frame",
     "FrameDecoder",
+    "MAX_PAYLOAD", "RX_BUFFERS", "Opcode", "Status", "WireRegion", "wire_bytes", "region_words",
+    "REQUEST_HEADER", "RESPONSE_HEADER", "HEADER_BYTES", "ACCESS", "ACCESS_BYTES", "CONTROL",
+    "RUN_HEADER", "RUN_HEADER_BYTES",
+    "IDENTITY", "IDENTITY_BYTES", "STATUS_WORD", "STATUS_BYTES", "pack", "unpack",
+    "DENSE", "encode_record", "decode_record", "record_bytes_max",
 ]
 
 #: CRC of every frame; :func:`crc16` is the host implementation of the same function.
@@ -158,7 +163,16 @@ def contract_description() -> dict:
             "learning_params": _layout_description(core.LEARNING_PARAMS),
             "neuron_state": _layout_description(core.NEURON_STATE),
             "synapse": _layout_description(core.SYNAPSE),
+            "request_header": _layout_description(REQUEST_HEADER),
+            "response_header": _layout_description(RESPONSE_HEADER),
+            "access": _layout_description(ACCESS),
+            "run_header": _layout_description(RUN_HEADER),
+            "identity": _layout_description(IDENTITY),
+            "status": _layout_description(STATUS_WORD),
         },
+        "enums": {e.__name__: [(m.name, m.value) for m in e]
+                  for e in (core.ResetMode, Opcode, Status, WireRegion)},
+        "link": {"max_payload": MAX_PAYLOAD, "rx_buffers": RX_BUFFERS, "dense": DENSE},
     }
 
 
@@ -166,3 +180,215 @@ def contract_hash() -> int:
     """32-bit digest of :func:`contract_description` (stable across Python runs)."""
     text = repr(contract_description()).encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:4], "little")
+
+
+# -- packets ---------------------------------------------------------------------------------
+#
+# Every packet starts with a 4-byte header.  A request names an opcode; every request frame
+# (good or bad) is answered by exactly one final response, and a RUN request may be preceded
+# by partial responses (Status.MORE) carrying the spikes of its first steps.
+
+#: Largest payload of one packet, either direction.  Sized so that the gateware's two
+#: receive buffers and one transmit buffer fit in three 4-kbit block RAMs of an iCE40.
+MAX_PAYLOAD = 508
+#: Request packets the core buffers.  The host may have this many requests outstanding
+#: (sent, final response not yet received); more are answered with Status.BUSY.
+RX_BUFFERS = 2
+
+
+class Opcode(enum.Enum, shape=8):
+    """What a request asks for.  Payloads are little-endian; layouts below."""
+    #: -> IDENTITY.
+    IDENTIFY = 0x01
+    #: Zero all neuron state, spikes, forced bits and the step counter (weights and
+    #: parameters stay).  -> empty.
+    RESET = 0x02
+    #: ACCESS header + words (region's wire size each).  -> empty.
+    WRITE = 0x03
+    #: ACCESS header (``count`` words).  -> the words.
+    READ = 0x04
+    #: CONTROL payload.  -> empty.
+    CONTROL = 0x05
+    #: RUN_HEADER, then ``steps`` spike records (the forced neurons of each step).  -> one
+    #: spike record per step (the neurons that fired), over MORE responses and a final OK.
+    RUN = 0x06
+    #: -> STATUS.
+    STATUS = 0x07
+    #: Stop a RUN at the next step boundary; requests queued behind it are answered ABORTED.
+    #: Never refused as BUSY.  -> empty.
+    ABORT = 0x08
+
+
+class Status(enum.Enum, shape=8):
+    """First byte of every response."""
+    OK = 0x00
+    #: Partial response of a RUN; more follow.
+    MORE = 0x01
+    #: The frame's CRC did not match (or its COBS was malformed); nothing was executed.
+    BAD_CRC = 0x02
+    UNKNOWN_OPCODE = 0x03
+    #: The payload length does not fit the opcode (or exceeds MAX_PAYLOAD).
+    BAD_LENGTH = 0x04
+    #: A region or word address outside the core.
+    BAD_ADDRESS = 0x05
+    #: All receive buffers were full; the request was dropped unexecuted.
+    BUSY = 0x06
+    #: A RUN stopped (or a queued request dropped) because of ABORT.
+    ABORTED = 0x07
+    #: A written word holds a value outside its format (a decay factor above 1.0, or set
+    #: padding bits), or a RUN's spike record is malformed; nothing of the request happened.
+    BAD_VALUE = 0x08
+    #: A RUN's ``first_step`` is not the core's step counter: an earlier RUN was lost or
+    #: rejected, so this one would run out of order.  Nothing happened.
+    OUT_OF_SEQUENCE = 0x09
+
+
+class WireRegion(enum.Enum, shape=8):
+    """Memory regions as the protocol addresses them (a word = WIRE_BYTES[region] bytes)."""
+    #: Signed 8-bit weight of synapse ``j * N + i`` (row j = pre, column i = post).
+    WEIGHTS = 0
+    #: Plasticity bits, 8 synapses per byte, LSB = lowest synapse index; word k holds
+    #: synapses 8k .. 8k+7 (bits past N*N are 0).
+    PLASTIC = 1
+    #: NEURON_PARAMS word of neuron n.
+    NEURON_PARAMS = 2
+    #: LEARNING_PARAMS word of neuron n.
+    LEARNING_PARAMS = 3
+    #: NEURON_STATE word of neuron n.
+    NEURON_STATE = 4
+    #: Spike bits of the last step, 8 neurons per byte (like PLASTIC).
+    SPIKES = 5
+
+
+def wire_bytes(region: WireRegion) -> int:
+    """Bytes of one word of ``region`` on the wire: its layout's bits, rounded up to bytes;
+    unused high bits are 0."""
+    layout = {WireRegion.NEURON_PARAMS: core.NEURON_PARAMS,
+              WireRegion.LEARNING_PARAMS: core.LEARNING_PARAMS,
+              WireRegion.NEURON_STATE: core.NEURON_STATE}.get(WireRegion(region))
+    return 1 if layout is None else (layout.size + 7) // 8
+
+
+def region_words(region: WireRegion, n: int) -> int:
+    """Number of words in ``region`` of a core of ``n`` neurons."""
+    region = WireRegion(region)
+    if region == WireRegion.WEIGHTS:
+        return n * n
+    if region == WireRegion.PLASTIC:
+        return (n * n + 7) // 8
+    if region == WireRegion.SPIKES:
+        return (n + 7) // 8
+    return n
+
+
+REQUEST_HEADER = data.StructLayout({"opcode": Opcode, "seq": 8, "length": 16})
+RESPONSE_HEADER = data.StructLayout({"status": Status, "seq": 8, "length": 16})
+HEADER_BYTES = 4
+
+#: Payload of READ and WRITE (followed by the words for WRITE).
+ACCESS = data.StructLayout({"region": WireRegion, "count": 16, "start": 32})
+ACCESS_BYTES = 7
+#: Start of a RUN payload.  ``first_step`` must equal the core's step counter, so that a RUN
+#: queued behind a lost one is refused (OUT_OF_SEQUENCE) instead of running out of order.
+RUN_HEADER = data.StructLayout({"first_step": 32, "steps": 16})
+RUN_HEADER_BYTES = 6
+#: Payload of CONTROL.
+CONTROL = data.StructLayout({"learning": 1, "reserved": 7})
+#: Payload of the response to IDENTIFY.
+IDENTITY = data.StructLayout({
+    "protocol": 8,            # PROTOCOL_VERSION
+    "neurons": 16,            # N
+    "contract": 32,           # contract_hash()
+    "build": 32,              # hash of the generated gateware (0 for the virtual chip)
+    "max_payload": 16,        # MAX_PAYLOAD
+    "rx_buffers": 8,          # RX_BUFFERS
+    "clock_hz": 32,           # core clock (0 if not a clocked device)
+    "kind": 8,                # 0: gateware (board or simulated board), 1: virtual chip
+})
+IDENTITY_BYTES = IDENTITY.size // 8
+#: Payload of the response to STATUS.
+STATUS_WORD = data.StructLayout({
+    "step": 32,               # steps since the last RESET
+    "learning": 8,
+    "frames": 16,             # frames received (wrapping counters: differences are exact)
+    "crc_errors": 16,         # frames dropped for CRC or COBS errors
+    "uart_errors": 16,        # bytes with a bad stop bit, and receive overruns
+    "rejected": 16,           # frames answered with any other error status
+})
+STATUS_BYTES = STATUS_WORD.size // 8
+
+
+def pack(layout: data.StructLayout, fields: dict) -> bytes:
+    """``fields`` as the little-endian bytes of ``layout`` (its size rounded up to bytes)."""
+    return int(layout.const(fields).as_bits()).to_bytes((layout.size + 7) // 8, "little")
+
+
+def unpack(layout: data.StructLayout, raw: bytes) -> dict:
+    """Inverse of :func:`pack`: a dict of ints, enum fields as their members (or as the raw
+    int if the value is not a member: a peer may send anything)."""
+    bits = int.from_bytes(raw[:(layout.size + 7) // 8], "little")
+    out = {}
+    for name, field in layout:
+        value = (bits >> field.offset) & ((1 << field.width) - 1)
+        shape = field.shape
+        if isinstance(shape, type) and issubclass(shape, enum.Enum):
+            out[name] = shape._value2member_map_.get(value, value)
+        elif isinstance(shape, fixed.Format):
+            out[name] = shape.from_bits(value)
+        else:
+            out[name] = value
+    return out
+
+
+# -- spike records ---------------------------------------------------------------------------
+#
+# One timestep's set of neurons (forced inputs, or spikes out) is one record: a u16 head
+# whose bit 15 selects the form and whose bits 0-14 count, then either ``count`` u16 neuron
+# indices in ascending order (sparse form) or a ceil(N/8)-byte bitmap (dense form, bit 15
+# set, count = number of set bits).  The sender picks the shorter form.
+
+DENSE = 0x8000
+
+
+def encode_record(indices, n: int) -> bytes:
+    """Record of the sorted, distinct neuron ``indices`` of a core of ``n`` neurons."""
+    idx = sorted({int(k) for k in indices})
+    if idx and (idx[0] < 0 or idx[-1] >= n):
+        raise ValueError(f"neuron indices must be in [0, {n - 1}], got {idx[0]} .. {idx[-1]}")
+    bitmap_bytes = (n + 7) // 8
+    if 2 * len(idx) <= bitmap_bytes:
+        return len(idx).to_bytes(2, "little") + b"".join(k.to_bytes(2, "little") for k in idx)
+    bits = 0
+    for k in idx:
+        bits |= 1 << k
+    return (DENSE | len(idx)).to_bytes(2, "little") + bits.to_bytes(bitmap_bytes, "little")
+
+
+def decode_record(raw: bytes, offset: int, n: int):
+    """``(indices, next_offset)`` of the record at ``offset``; ValueError if malformed."""
+    if offset + 2 > len(raw):
+        raise ValueError("spike record truncated in its head")
+    head = int.from_bytes(raw[offset:offset + 2], "little")
+    count = head & 0x7FFF
+    offset += 2
+    if head & DENSE:
+        size = (n + 7) // 8
+        if offset + size > len(raw):
+            raise ValueError("dense spike record truncated")
+        bits = int.from_bytes(raw[offset:offset + size], "little")
+        idx = [k for k in range(n) if bits >> k & 1]
+        if len(idx) != count or bits >> n:
+            raise ValueError("dense spike record count does not match its bitmap")
+        return idx, offset + size
+    if offset + 2 * count > len(raw):
+        raise ValueError("sparse spike record truncated")
+    idx = [int.from_bytes(raw[offset + 2 * k:offset + 2 * k + 2], "little")
+           for k in range(count)]
+    if any(k >= n for k in idx) or any(a >= b for a, b in zip(idx, idx[1:], strict=False)):
+        raise ValueError("sparse spike record holds indices out of range or out of order")
+    return idx, offset + 2 * count
+
+
+def record_bytes_max(n: int) -> int:
+    """The largest record of a core of ``n`` neurons."""
+    return 2 + (n + 7) // 8

@@ -1,0 +1,514 @@
+"""The host driver: one :class:`Chip` session per core, over any pyserial URL.
+
+The same code talks to a board (``/dev/ttyUSB1``), the simulated board
+(``socket://127.0.0.1:PORT`` or a PTY path) and the virtual chip (``virtual://?neurons=N``).
+Every request is one frame (:mod:`plasticore.protocol`); the driver keeps up to
+``rx_buffers`` requests in flight so the line never idles, retries what is safe to retry,
+and turns every failure into a :class:`DriverError` subclass that names the problem.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import serial
+
+from plasticore import protocol as P
+from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CoreConfig, Table
+from plasticore.sim.reference import Record, Snapshot
+
+__all__ = ["Chip", "Identity", "DriverError", "PortNotFound", "NoAnswer", "WrongDevice",
+           "LinkError", "Disconnected", "RequestRejected"]
+
+
+class DriverError(Exception):
+    """Base of every error the driver raises."""
+
+
+class PortNotFound(DriverError):
+    """The serial port or URL cannot be opened."""
+
+
+class NoAnswer(DriverError):
+    """The device did not answer within the timeout (after the allowed retries)."""
+
+
+class WrongDevice(DriverError):
+    """The device answers, but is not a plasticore core of the expected build."""
+
+
+class LinkError(DriverError):
+    """Frames keep arriving corrupted, or data was lost on the line."""
+
+
+class Disconnected(DriverError):
+    """The port went away while in use."""
+
+
+class RequestRejected(DriverError):
+    """The device refused a request; ``status`` says why."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Identity:
+    protocol: int
+    neurons: int
+    contract: int
+    build: int
+    max_payload: int
+    rx_buffers: int
+    clock_hz: int
+    kind: int
+
+    @property
+    def kind_name(self):
+        return {0: "gateware", 1: "virtual chip"}.get(self.kind, f"kind {self.kind}")
+
+
+#: Requests that change nothing when executed twice: retried after a timeout.
+_IDEMPOTENT = {P.Opcode.IDENTIFY, P.Opcode.READ, P.Opcode.WRITE, P.Opcode.CONTROL,
+               P.Opcode.STATUS, P.Opcode.RESET}
+#: Statuses that mean "not executed, try again".
+_RESEND = {P.Status.BAD_CRC, P.Status.BUSY}
+
+
+@dataclass
+class _Request:
+    opcode: P.Opcode
+    payload: bytes
+    seq: int = 0
+    sent_at: float = 0.0
+    tries: int = 0
+
+
+class Chip:
+    """A session with one core.
+
+    Parameters
+    ----------
+    url : str
+        ``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``, ``virtual://?neurons=N``, ...
+    baud : int
+        Line rate for real serial ports (ignored by sockets and the virtual chip).
+    timeout : float
+        Seconds to wait for an answer before retrying (idempotent requests) or giving up.
+    retries : int
+        Extra attempts for a request that was not executed or not answered.
+    neurons, build : int or None
+        If given, :meth:`open` refuses a device of another size or gateware build.
+    """
+
+    def __init__(self, url, *, baud=1_000_000, timeout=2.0, retries=3, neurons=None,
+                 build=None):
+        self.url, self.baud, self.timeout, self.retries = url, baud, timeout, retries
+        self.expect_neurons, self.expect_build = neurons, build
+        self.port = None
+        self.identity: Identity | None = None
+        self._decoder = P.FrameDecoder(max_frame=2 * (P.MAX_PAYLOAD + 16))
+        self._frames = []
+        self._seq = 0
+        self.stats = {"sent": 0, "retries": 0, "bad_frames": 0}
+
+    # -- session ----------------------------------------------------------------------------
+
+    def open(self):
+        """Open the port, resynchronise the line and identify the device."""
+        import plasticore.driver  # noqa: F401  (registers the virtual:// URL scheme)
+        try:
+            self.port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=0.02,
+                                              write_timeout=self.timeout)
+        except (serial.SerialException, ValueError, OSError) as e:
+            raise PortNotFound(f"cannot open {self.url!r}: {e}") from None
+        # A lone delimiter ends whatever partial frame the device may hold.
+        self._write(b"\0")
+        self.identity = self.identify()
+        ident = self.identity
+        if ident.protocol != P.PROTOCOL_VERSION or ident.contract != P.contract_hash():
+            self.close()
+            raise WrongDevice(
+                f"{self.url} speaks protocol {ident.protocol} with contract "
+                f"{ident.contract:08x}, but this driver needs protocol {P.PROTOCOL_VERSION} "
+                f"with contract {P.contract_hash():08x}: rebuild the gateware from this "
+                f"version of plasticore")
+        if self.expect_neurons is not None and ident.neurons != self.expect_neurons:
+            self.close()
+            raise WrongDevice(f"{self.url} has {ident.neurons} neurons, expected "
+                              f"{self.expect_neurons}")
+        if self.expect_build is not None and ident.build != self.expect_build:
+            self.close()
+            raise WrongDevice(f"{self.url} runs gateware build {ident.build:08x}, expected "
+                              f"{self.expect_build:08x}")
+        return self
+
+    def close(self):
+        if self.port is not None:
+            try:
+                self.port.close()
+            finally:
+                self.port = None
+
+    def __enter__(self):
+        return self.open() if self.port is None else self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def n(self) -> int:
+        return self.identity.neurons
+
+    # -- bytes ------------------------------------------------------------------------------
+
+    def _write(self, data):
+        if self.port is None:
+            raise DriverError("the session is closed; call open() first")
+        try:
+            self.port.write(data)
+        except serial.SerialTimeoutException:
+            raise NoAnswer(f"{self.url} does not accept data (write timed out after "
+                           f"{self.timeout} s)") from None
+        except (serial.SerialException, OSError) as e:
+            raise Disconnected(f"{self.url} went away while sending: {e}") from None
+
+    def _poll(self):
+        """Read what has arrived; append decoded frames to the queue."""
+        try:
+            data = self.port.read(max(1, self.port.in_waiting))
+        except (serial.SerialException, OSError, TypeError) as e:
+            raise Disconnected(f"{self.url} went away while receiving: {e}") from None
+        if data:
+            self._frames += self._decoder.feed(data)
+        return bool(data)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _send(self, req: _Request):
+        self._seq = (self._seq + 1) & 0xFF
+        req.seq = self._seq
+        req.tries += 1
+        req.sent_at = time.monotonic()
+        header = P.pack(P.REQUEST_HEADER, {"opcode": req.opcode, "seq": req.seq,
+                                           "length": len(req.payload)})
+        self._write(P.encode_frame(header + req.payload))
+        self.stats["sent"] += 1
+
+    def _next_response(self, deadline):
+        """The next decoded response (status, seq, payload), or None at the deadline."""
+        while True:
+            while self._frames:
+                frame = self._frames.pop(0)
+                if isinstance(frame, P.FramingError) or len(frame) < P.HEADER_BYTES:
+                    self.stats["bad_frames"] += 1
+                    continue
+                head = P.unpack(P.RESPONSE_HEADER, frame)
+                body = frame[P.HEADER_BYTES:]
+                if head["length"] != len(body):
+                    self.stats["bad_frames"] += 1
+                    continue
+                return head["status"], head["seq"], body
+            if time.monotonic() > deadline:
+                return None
+            if not self._poll():
+                time.sleep(0)
+
+    def _transact(self, requests, on_more=None):
+        """Run ``requests`` in order, up to ``rx_buffers`` in flight; return their final
+        payloads.  ``on_more(index, payload)`` receives the partial answers (MORE)."""
+        window = self.identity.rx_buffers if self.identity else 1
+        results = [None] * len(requests)
+        pending = []            # indices in flight, oldest first
+        nxt = 0
+        while nxt < len(requests) or pending:
+            while nxt < len(requests) and len(pending) < window:
+                self._send(requests[nxt])
+                pending.append(nxt)
+                nxt += 1
+            k = pending[0]
+            req = requests[k]
+            resp = self._next_response(req.sent_at + self.timeout)
+            if resp is None:
+                if req.opcode in _IDEMPOTENT and req.tries <= self.retries:
+                    self._resend(requests, pending)
+                    continue
+                raise NoAnswer(f"no answer from {self.url} to {req.opcode.name} within "
+                               f"{self.timeout} s (tried {req.tries} times)")
+            status, seq, body = resp
+            if seq != req.seq:
+                if any(requests[j].seq == seq for j in pending[1:]):
+                    # The oldest request's answer was lost on the line.
+                    self.stats["bad_frames"] += 1
+                    if req.opcode in _IDEMPOTENT and req.tries <= self.retries:
+                        self._resend(requests, pending)
+                        continue
+                    raise LinkError(f"the answer to {req.opcode.name} was lost on the line")
+                continue        # a stale answer to an earlier attempt
+            if status == P.Status.MORE:
+                req.sent_at = time.monotonic()      # a long RUN is alive: restart its clock
+                if on_more is not None:
+                    on_more(k, body)
+                continue
+            if status in _RESEND:
+                if req.tries <= self.retries:
+                    self._resend(requests, pending)
+                    continue
+                raise LinkError(f"{self.url} reported {status.name} for {req.opcode.name} "
+                                f"{req.tries} times; the line is corrupting frames")
+            if status != P.Status.OK:
+                name = status.name if isinstance(status, P.Status) else f"status {status}"
+                raise RequestRejected(f"{self.url} refused {req.opcode.name}: {name} "
+                                      f"({_STATUS_TEXT.get(status, 'unknown status')})", status)
+            results[k] = body
+            pending.pop(0)
+        return results
+
+    def _resend(self, requests, pending):
+        """Resend every request in flight, oldest first (later ones may have been refused
+        as out of order or be waiting behind a lost one)."""
+        self.stats["retries"] += 1
+        self._write(b"\0")
+        for j in pending:
+            self._send(requests[j])
+
+    def request(self, opcode, payload=b""):
+        """Send one request and return the payload of its final answer."""
+        return self._transact([_Request(P.Opcode(opcode), bytes(payload))])[0]
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def identify(self) -> Identity:
+        raw = self.request(P.Opcode.IDENTIFY)
+        if len(raw) != P.IDENTITY_BYTES:
+            raise WrongDevice(f"{self.url} answered IDENTIFY with {len(raw)} bytes; a "
+                              f"plasticore core answers {P.IDENTITY_BYTES}")
+        return Identity(**P.unpack(P.IDENTITY, raw))
+
+    def reset(self):
+        """Zero all neuron state, spikes and the step counter; weights and parameters stay."""
+        self.request(P.Opcode.RESET)
+
+    def status(self) -> dict:
+        return P.unpack(P.STATUS_WORD, self.request(P.Opcode.STATUS))
+
+    @property
+    def learning(self) -> bool:
+        return bool(self.status()["learning"])
+
+    @learning.setter
+    def learning(self, on: bool):
+        self.request(P.Opcode.CONTROL, P.pack(P.CONTROL, {"learning": int(bool(on))}))
+
+    # -- regions ----------------------------------------------------------------------------
+
+    def _check_range(self, region, start, count):
+        total = P.region_words(region, self.n)
+        if start < 0 or count < 0 or start + count > total:
+            raise ValueError(f"words {start} .. {start + count - 1} are outside region "
+                             f"{region.name}, which has {total} words")
+
+    def write_region(self, region, start, data: bytes):
+        """Write whole words of ``region`` from ``start``; split into as many frames as
+        needed and pipelined."""
+        region = P.WireRegion(region)
+        size = P.wire_bytes(region)
+        if len(data) % size:
+            raise ValueError(f"{len(data)} bytes are not whole {size}-byte words of "
+                             f"{region.name}")
+        count = len(data) // size
+        self._check_range(region, start, count)
+        per = (self.identity.max_payload - P.ACCESS_BYTES) // size
+        reqs = []
+        for k in range(0, count, per):
+            c = min(per, count - k)
+            head = P.pack(P.ACCESS, {"region": region, "count": c, "start": start + k})
+            reqs.append(_Request(P.Opcode.WRITE, head + data[k * size:(k + c) * size]))
+        self._transact(reqs)
+
+    def read_region(self, region, start, count) -> bytes:
+        region = P.WireRegion(region)
+        size = P.wire_bytes(region)
+        self._check_range(region, start, count)
+        per = self.identity.max_payload // size
+        reqs = [_Request(P.Opcode.READ, P.pack(P.ACCESS, {
+            "region": region, "count": min(per, count - k), "start": start + k}))
+            for k in range(0, count, per)]
+        return b"".join(self._transact(reqs))
+
+    def _write_table(self, region, table: Table):
+        size = P.wire_bytes(region)
+        if table.n != self.n:
+            raise ValueError(f"a table of {table.n} neurons does not fit a core of {self.n}")
+        self.write_region(region, 0, b"".join(w.to_bytes(size, "little") for w in table.pack()))
+
+    def _read_table(self, region, layout) -> Table:
+        size = P.wire_bytes(region)
+        raw = self.read_region(region, 0, self.n)
+        return Table.unpack(layout, [int.from_bytes(raw[k:k + size], "little")
+                                     for k in range(0, len(raw), size)])
+
+    def write_weights(self, weights):
+        w = np.asarray(weights)
+        if w.shape != (self.n, self.n):
+            raise ValueError(f"weights must have shape ({self.n}, {self.n}), not {w.shape}")
+        from plasticore.fixed import WEIGHT
+        self.write_region(P.WireRegion.WEIGHTS, 0,
+                          WEIGHT.check(w, "weights").astype(np.int8).tobytes())
+
+    def read_weights(self) -> np.ndarray:
+        raw = self.read_region(P.WireRegion.WEIGHTS, 0, self.n * self.n)
+        return np.frombuffer(raw, np.int8).astype(np.int64).reshape(self.n, self.n)
+
+    def _write_bits(self, region, bits, total):
+        padded = np.zeros(P.region_words(region, self.n) * 8, bool)
+        padded[:total] = np.asarray(bits, bool).reshape(-1)
+        self.write_region(region, 0, np.packbits(padded, bitorder="little").tobytes())
+
+    def _read_bits(self, region, total):
+        raw = self.read_region(region, 0, P.region_words(region, self.n))
+        return np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little")[:total] \
+            .astype(bool)
+
+    def write_plastic(self, plastic):
+        p = np.asarray(plastic)
+        if p.shape != (self.n, self.n):
+            raise ValueError(f"plasticity bits must have shape ({self.n}, {self.n}), "
+                             f"not {p.shape}")
+        self._write_bits(P.WireRegion.PLASTIC, p, self.n * self.n)
+
+    def read_plastic(self) -> np.ndarray:
+        return self._read_bits(P.WireRegion.PLASTIC, self.n * self.n).reshape(self.n, self.n)
+
+    def read_spikes(self) -> np.ndarray:
+        return self._read_bits(P.WireRegion.SPIKES, self.n)
+
+    def write_neuron_params(self, table):
+        self._write_table(P.WireRegion.NEURON_PARAMS, table)
+
+    def read_neuron_params(self) -> Table:
+        return self._read_table(P.WireRegion.NEURON_PARAMS, NEURON_PARAMS)
+
+    def write_learning_params(self, table):
+        self._write_table(P.WireRegion.LEARNING_PARAMS, table)
+
+    def read_learning_params(self) -> Table:
+        return self._read_table(P.WireRegion.LEARNING_PARAMS, LEARNING_PARAMS)
+
+    def write_state(self, table):
+        self._write_table(P.WireRegion.NEURON_STATE, table)
+
+    def read_state(self) -> Table:
+        return self._read_table(P.WireRegion.NEURON_STATE, NEURON_STATE)
+
+    def load(self, config: CoreConfig, *, verify=False):
+        """Upload a compiled program: weights, plasticity bits, neuron and learning
+        parameters; then reset the state.  ``verify`` reads everything back."""
+        config.validate()
+        if config.n != self.n:
+            raise WrongDevice(f"the program is for {config.n} neurons, but {self.url} has "
+                              f"{self.n}")
+        self.write_weights(config.weights)
+        self.write_plastic(config.plastic)
+        self.write_neuron_params(config.neurons)
+        self.write_learning_params(config.learning)
+        self.reset()
+        if verify:
+            back = self.read_config()
+            if back != config:
+                raise LinkError(f"{self.url} reads back a different program than was loaded")
+
+    def read_config(self) -> CoreConfig:
+        return CoreConfig(self.n, self.read_neuron_params(), self.read_learning_params(),
+                          self.read_weights(), self.read_plastic())
+
+    def snapshot(self) -> Snapshot:
+        """Everything the reference's :meth:`~plasticore.sim.Reference.snapshot` holds."""
+        return Snapshot(self.status()["step"], self.read_spikes(), self.read_state(),
+                        self.read_weights())
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self, steps, inputs=None, progress=None) -> Record:
+        """Run ``steps`` timesteps, forcing ``inputs`` (None, a bool array (steps, n), or
+        ``steps`` lists of neuron indices); return the spikes of every step.
+
+        Steps go out in RUN frames as large as the payload allows, with up to ``rx_buffers``
+        frames in flight, so the line streams both ways without pause.
+        ``progress(done, total)`` is called as answers arrive.
+        """
+        steps = int(steps)
+        if steps < 0:
+            raise ValueError(f"number of steps must be >= 0, not {steps}")
+        records = self._input_records(steps, inputs)
+        first = self.status()["step"]
+        limit = self.identity.max_payload - P.RUN_HEADER_BYTES
+        reqs, counts, chunk = [], [], []
+        size = 0
+        for rec in [*records, None]:
+            if rec is None or (chunk and size + len(rec) > limit):
+                head = P.pack(P.RUN_HEADER, {"first_step": (first + sum(counts)) & 0xFFFFFFFF,
+                                             "steps": len(chunk)})
+                if chunk:
+                    reqs.append(_Request(P.Opcode.RUN, head + b"".join(chunk)))
+                    counts.append(len(chunk))
+                chunk, size = [], 0
+            if rec is not None:
+                chunk.append(rec)
+                size += len(rec)
+        spikes = np.zeros((steps, self.n), bool)
+        got = [0] * len(reqs)
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+
+        def take(k, body):
+            offset = 0
+            while offset < len(body):
+                try:
+                    idx, offset = P.decode_record(body, offset, self.n)
+                except ValueError as e:
+                    raise LinkError(f"malformed spike record from {self.url}: {e}") from None
+                if got[k] >= counts[k]:
+                    raise LinkError(f"{self.url} sent more spike records than steps")
+                spikes[starts[k] + got[k], idx] = True
+                got[k] += 1
+            if progress is not None:
+                progress(int(sum(got)), steps)
+
+        try:
+            finals = self._transact(reqs, on_more=take)
+        except RequestRejected as e:
+            if e.status == P.Status.OUT_OF_SEQUENCE:
+                raise LinkError(f"a RUN frame to {self.url} was lost; the run stopped at "
+                                f"step {self.status()['step'] - first} of {steps}") from None
+            raise
+        for k, body in enumerate(finals):
+            take(k, body)
+            if got[k] != counts[k]:
+                raise LinkError(f"{self.url} answered {got[k]} of {counts[k]} steps of a RUN")
+        return Record(spikes)
+
+    def _input_records(self, steps, inputs):
+        n = self.n
+        if inputs is None:
+            return [P.encode_record((), n)] * steps
+        if isinstance(inputs, np.ndarray) and inputs.dtype == bool:
+            if inputs.shape != (steps, n):
+                raise ValueError(f"input raster must have shape ({steps}, {n}), "
+                                 f"not {inputs.shape}")
+            return [P.encode_record(np.flatnonzero(row), n) for row in inputs]
+        if len(inputs) != steps:
+            raise ValueError(f"inputs given for {len(inputs)} steps, but running {steps}")
+        return [P.encode_record(row, n) for row in inputs]
+
+
+_STATUS_TEXT = {
+    P.Status.BAD_LENGTH: "the payload length does not fit the request",
+    P.Status.BAD_ADDRESS: "an address outside the core",
+    P.Status.UNKNOWN_OPCODE: "the device does not know this request",
+    P.Status.BAD_VALUE: "a value outside its format; nothing was changed",
+    P.Status.ABORTED: "stopped by ABORT",
+    P.Status.OUT_OF_SEQUENCE: "an earlier RUN was lost",
+}

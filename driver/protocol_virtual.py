@@ -1,0 +1,78 @@
+"""pyserial URL handler ``virtual://?neurons=N``: a :class:`~.virtual.VirtualChip` as a port.
+
+:mod:`plasticore.driver` registers this package with pyserial, so
+``serial.serial_for_url("virtual://?neurons=32")`` opens a fresh virtual chip.  Answers are
+computed during :meth:`Serial.write`, so :meth:`Serial.read` never waits: a read that finds
+too few bytes returns at once, as a real port would after its timeout.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
+from .virtual import VirtualChip
+
+__all__ = ["Serial"]
+
+
+class Serial(SerialBase):
+    """A serial port whose other end is a virtual chip."""
+
+    def open(self):
+        if self.is_open:
+            raise SerialException("Port is already open.")
+        if self._port is None:
+            raise SerialException("Port must be configured before it can be used.")
+        parts = urllib.parse.urlsplit(self._port)
+        if parts.scheme != "virtual":
+            raise SerialException(f"expected a URL virtual://?neurons=N, not {self._port!r}")
+        options = urllib.parse.parse_qs(parts.query)
+        unknown = set(options) - {"neurons"}
+        if unknown:
+            raise SerialException(f"unknown option(s) {sorted(unknown)} in {self._port!r}; "
+                                  f"the only option is neurons=N")
+        try:
+            neurons = int(options.get("neurons", ["256"])[0])
+            self.chip = VirtualChip(neurons)
+        except (TypeError, ValueError) as e:
+            raise SerialException(f"cannot open {self._port!r}: {e}") from None
+        self._out = bytearray()
+        self.is_open = True
+
+    def close(self):
+        self.is_open = False
+        super().close()
+
+    def _reconfigure_port(self, *args, **kwargs):
+        pass
+
+    @property
+    def in_waiting(self):
+        if not self.is_open:
+            raise PortNotOpenError()
+        return len(self._out)
+
+    def read(self, size=1):
+        if not self.is_open:
+            raise PortNotOpenError()
+        data = bytes(self._out[:size])
+        del self._out[:size]
+        return data
+
+    def write(self, data):
+        if not self.is_open:
+            raise PortNotOpenError()
+        data = bytes(data)
+        self._out += self.chip.feed(data)
+        return len(data)
+
+    def reset_input_buffer(self):
+        self._out.clear()
+
+    def reset_output_buffer(self):
+        pass
+
+    def flush(self):
+        pass

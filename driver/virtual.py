@@ -1,0 +1,248 @@
+"""The virtual chip: the reference model behind the same byte protocol as the gateware.
+
+:class:`VirtualChip` takes the bytes a host sends and returns the bytes a core would answer,
+frame by frame, executing each request on a :class:`plasticore.sim.Reference`.  It is the
+executable specification of the command dispatcher: for the same request stream the gateware
+answers the same bytes (``tests/link`` checks this).  The driver reaches it through pyserial
+with the URL ``virtual://?neurons=N`` (see :mod:`plasticore.driver.protocol_virtual`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from plasticore import protocol as P
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    CoreConfig,
+    CoreParams,
+    Table,
+)
+from plasticore.fixed import DECAY
+from plasticore.sim.reference import Reference
+
+__all__ = ["VirtualChip", "RequestError"]
+
+_TABLES = {P.WireRegion.NEURON_PARAMS: NEURON_PARAMS,
+           P.WireRegion.LEARNING_PARAMS: LEARNING_PARAMS,
+           P.WireRegion.NEURON_STATE: NEURON_STATE}
+_DECAY_FIELDS = {NEURON_PARAMS: ("alpha_v", "alpha_i"), LEARNING_PARAMS: ("alpha_x", "alpha_y")}
+
+
+class RequestError(Exception):
+    """A request that is answered with an error status and not executed."""
+
+    def __init__(self, status: P.Status):
+        super().__init__(status.name)
+        self.status = status
+
+
+class VirtualChip:
+    """A core of ``neurons`` neurons, all memories zero, learning off, as after power-up."""
+
+    def __init__(self, neurons: int = 256):
+        self.n = CoreParams(neurons).n
+        self.ref = Reference(CoreConfig(self.n))
+        self.forced = np.zeros(self.n, bool)
+        self._decoder = P.FrameDecoder(max_frame=2 * (P.MAX_PAYLOAD + 16))
+        self.counters = {"frames": 0, "crc_errors": 0, "uart_errors": 0, "rejected": 0}
+
+    # -- bytes in, bytes out ------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> bytes:
+        """Process received bytes; return every byte the chip sends in answer."""
+        out = bytearray()
+        for frame in self._decoder.feed(data):
+            for status, seq, payload in self.handle(frame):
+                header = P.pack(P.RESPONSE_HEADER, {"status": status, "seq": seq,
+                                                     "length": len(payload)})
+                out += P.encode_frame(header + payload)
+        return bytes(out)
+
+    def handle(self, frame):
+        """Responses ``[(status, seq, payload), ...]`` to one decoded frame (bytes, or a
+        :class:`~plasticore.protocol.FramingError` for a frame that failed its checks)."""
+        self.counters["frames"] += 1
+        if isinstance(frame, P.FramingError):
+            self.counters["crc_errors"] += 1
+            return [(P.Status.BAD_CRC, 0, b"")]
+        if len(frame) < P.HEADER_BYTES:
+            self.counters["rejected"] += 1
+            return [(P.Status.BAD_LENGTH, frame[1] if len(frame) > 1 else 0, b"")]
+        raw = int.from_bytes(frame[:P.HEADER_BYTES], "little")
+        opcode, seq, length = raw & 0xFF, (raw >> 8) & 0xFF, raw >> 16
+        payload = frame[P.HEADER_BYTES:]
+        try:
+            if length != len(payload) or length > P.MAX_PAYLOAD:
+                raise RequestError(P.Status.BAD_LENGTH)
+            if opcode not in {op.value for op in P.Opcode}:
+                raise RequestError(P.Status.UNKNOWN_OPCODE)
+            handler = getattr(self, f"_do_{P.Opcode(opcode).name.lower()}")
+            return [(status, seq, body) for status, body in handler(payload)]
+        except RequestError as e:
+            self.counters["rejected"] += 1
+            return [(e.status, seq, b"")]
+
+    # -- commands -------------------------------------------------------------------------
+
+    def _expect(self, payload, size):
+        if len(payload) != size:
+            raise RequestError(P.Status.BAD_LENGTH)
+
+    def _do_identify(self, payload):
+        self._expect(payload, 0)
+        yield P.Status.OK, P.pack(P.IDENTITY, {
+            "protocol": P.PROTOCOL_VERSION, "neurons": self.n, "contract": P.contract_hash(),
+            "build": 0, "max_payload": P.MAX_PAYLOAD, "rx_buffers": P.RX_BUFFERS,
+            "clock_hz": 0, "kind": 1})
+
+    def _do_reset(self, payload):
+        self._expect(payload, 0)
+        self.ref.reset()
+        self.forced[:] = False
+        yield P.Status.OK, b""
+
+    def _do_control(self, payload):
+        self._expect(payload, 1)
+        if payload[0] & 0xFE:
+            raise RequestError(P.Status.BAD_VALUE)
+        self.ref.learning = bool(payload[0] & 1)
+        yield P.Status.OK, b""
+
+    def _do_status(self, payload):
+        self._expect(payload, 0)
+        c = self.counters
+        yield P.Status.OK, P.pack(P.STATUS_WORD, {
+            "step": self.ref.t & 0xFFFFFFFF, "learning": int(self.ref.learning),
+            **{k: v & 0xFFFF for k, v in c.items()}})
+
+    def _do_abort(self, payload):
+        self._expect(payload, 0)
+        yield P.Status.OK, b""
+
+    def _access(self, payload, writing):
+        if len(payload) < P.ACCESS_BYTES:
+            raise RequestError(P.Status.BAD_LENGTH)
+        raw = int.from_bytes(payload[:P.ACCESS_BYTES], "little")
+        region, count, start = raw & 0xFF, (raw >> 8) & 0xFFFF, raw >> 24
+        if region not in {r.value for r in P.WireRegion}:
+            raise RequestError(P.Status.BAD_ADDRESS)
+        region = P.WireRegion(region)
+        size = P.wire_bytes(region)
+        if writing and len(payload) != P.ACCESS_BYTES + count * size:
+            raise RequestError(P.Status.BAD_LENGTH)
+        if not writing and (len(payload) != P.ACCESS_BYTES or count * size > P.MAX_PAYLOAD):
+            raise RequestError(P.Status.BAD_LENGTH)
+        if start + count > P.region_words(region, self.n):
+            raise RequestError(P.Status.BAD_ADDRESS)
+        return region, start, count, size
+
+    def _do_read(self, payload):
+        region, start, count, size = self._access(payload, writing=False)
+        yield P.Status.OK, self.read_region(region, start, count)
+
+    def _do_write(self, payload):
+        region, start, count, size = self._access(payload, writing=True)
+        self.write_region(region, start, payload[P.ACCESS_BYTES:])
+        yield P.Status.OK, b""
+
+    def _do_run(self, payload):
+        if len(payload) < P.RUN_HEADER_BYTES:
+            raise RequestError(P.Status.BAD_LENGTH)
+        head = P.unpack(P.RUN_HEADER, payload)
+        records, offset = [], P.RUN_HEADER_BYTES
+        try:
+            for _ in range(head["steps"]):
+                idx, offset = P.decode_record(payload, offset, self.n)
+                records.append(idx)
+        except ValueError:
+            raise RequestError(P.Status.BAD_VALUE) from None
+        if offset != len(payload):
+            raise RequestError(P.Status.BAD_LENGTH)
+        if head["first_step"] != self.ref.t & 0xFFFFFFFF:
+            raise RequestError(P.Status.OUT_OF_SEQUENCE)
+        body = bytearray()
+        limit = P.MAX_PAYLOAD - P.record_bytes_max(self.n)
+        for idx in records:
+            if len(body) > limit:                     # the next record might not fit
+                yield P.Status.MORE, bytes(body)
+                body.clear()
+            self.forced[idx] = True
+            spikes = self.ref.step(self.forced)
+            self.forced[:] = False
+            body += P.encode_record(np.flatnonzero(spikes), self.n)
+        yield P.Status.OK, bytes(body)
+
+    # -- regions as bytes -------------------------------------------------------------------
+
+    def read_region(self, region, start, count):
+        n, ref = self.n, self.ref
+        if region == P.WireRegion.WEIGHTS:
+            w = ref.weights.reshape(-1)[start:start + count]
+            return w.astype(np.int8).tobytes()
+        if region in (P.WireRegion.PLASTIC, P.WireRegion.SPIKES):
+            bits = ref.plastic.reshape(-1) if region == P.WireRegion.PLASTIC else ref.spikes
+            padded = np.zeros(P.region_words(region, n) * 8, bool)
+            padded[:bits.size] = bits
+            return np.packbits(padded, bitorder="little")[start:start + count].tobytes()
+        layout = _TABLES[region]
+        table = ref.state if region == P.WireRegion.NEURON_STATE else (
+            ref.config.neurons if region == P.WireRegion.NEURON_PARAMS else ref.config.learning)
+        size = P.wire_bytes(region)
+        sub = Table(layout, count)
+        for name in sub.names:
+            sub[name] = table[name][start:start + count]
+        words = sub.pack() if count else []
+        return b"".join(w.to_bytes(size, "little") for w in words)
+
+    def write_region(self, region, start, data):
+        """Write words; raises RequestError(BAD_VALUE) and changes nothing if any is bad."""
+        n, ref = self.n, self.ref
+        if region == P.WireRegion.WEIGHTS:
+            w = np.frombuffer(data, np.int8).astype(np.int64)
+            ref.weights.reshape(-1)[start:start + w.size] = w
+            return
+        if region in (P.WireRegion.PLASTIC, P.WireRegion.SPIKES):
+            total = n * n if region == P.WireRegion.PLASTIC else n
+            bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little").astype(bool)
+            lo = start * 8
+            if bits[max(0, total - lo):].any():
+                raise RequestError(P.Status.BAD_VALUE)   # bits past the last synapse/neuron
+            bits = bits[:max(0, total - lo)]
+            target = ref.plastic.reshape(-1) if region == P.WireRegion.PLASTIC else ref.spikes
+            target[lo:lo + bits.size] = bits
+            return
+        layout = _TABLES[region]
+        size = P.wire_bytes(region)
+        words = [int.from_bytes(data[k:k + size], "little") for k in range(0, len(data), size)]
+        if any(w >> layout.size for w in words):
+            raise RequestError(P.Status.BAD_VALUE)
+        table = Table(layout, len(words))
+        for k, w in enumerate(words):
+            view = layout.from_bits(w)
+            for name in table.names:
+                value = getattr(view, name)
+                table[name][k] = getattr(value, "value", value)
+        for name in _DECAY_FIELDS.get(layout, ()):
+            if not DECAY.contains(table[name]):
+                raise RequestError(P.Status.BAD_VALUE)
+        sl = slice(start, start + len(words))
+        if region == P.WireRegion.NEURON_STATE:
+            for name in table.names:
+                getattr(ref, name)[sl] = table[name]
+        else:
+            neurons, learning = ref.config.neurons.copy(), ref.config.learning.copy()
+            target = neurons if region == P.WireRegion.NEURON_PARAMS else learning
+            for name in table.names:
+                target[name][sl] = table[name]
+            self._rebuild(neurons, learning)
+
+    def _rebuild(self, neurons, learning):
+        """A new reference with new parameters and the old weights, state and counter."""
+        old = self.ref
+        cfg = CoreConfig(self.n, neurons, learning, old.weights, old.plastic)
+        self.ref = Reference(cfg, learning=old.learning)
+        self.ref.state = old.state
+        self.ref.spikes, self.ref.t = old.spikes.copy(), old.t
