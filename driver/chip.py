@@ -241,12 +241,17 @@ class Chip:
             status, seq, body = resp
             if seq != req.seq:
                 if any(requests[j].seq == seq for j in pending[1:]):
-                    # The oldest request's answer was lost on the line.
-                    self.stats["bad_frames"] += 1
-                    if req.opcode in _IDEMPOTENT and req.tries <= self.retries:
+                    # A later request was answered first: the oldest request, or its answer,
+                    # was lost.  A later RUN refused as OUT_OF_SEQUENCE proves the oldest
+                    # never ran, so even a RUN can then be sent again.
+                    never_ran = status == P.Status.OUT_OF_SEQUENCE
+                    if (req.opcode in _IDEMPOTENT or never_ran) and req.tries <= self.retries:
                         self._resend(requests, pending)
                         continue
-                    raise LinkError(f"the answer to {req.opcode.name} was lost on the line")
+                    raise LinkError(
+                        f"a {req.opcode.name} request to {self.url} was lost on the line"
+                        if never_ran else f"the answer to a {req.opcode.name} request from "
+                        f"{self.url} was lost on the line; its effect is unknown")
                 continue        # a stale answer to an earlier attempt
             if status == P.Status.MORE:
                 req.sent_at = time.monotonic()      # a long RUN is alive: restart its clock
