@@ -163,17 +163,17 @@ class VirtualChip:
             raise RequestError(P.Status.BAD_LENGTH)
         if head["first_step"] != self.ref.t & 0xFFFFFFFF:
             raise RequestError(P.Status.OUT_OF_SEQUENCE)
-        body = bytearray()
-        limit = P.MAX_PAYLOAD - P.record_bytes_max(self.n)
-        for idx in records:
-            if len(body) > limit:                     # the next record might not fit
-                yield P.Status.MORE, bytes(body)
-                body.clear()
-            self.forced[idx] = True
-            spikes = self.ref.step(self.forced)
-            self.forced[:] = False
-            body += P.encode_record(np.flatnonzero(spikes), self.n)
-        yield P.Status.OK, bytes(body)
+        k = 0
+        split = P.run_answer_split(len(records), self.n)
+        for j, count in enumerate(split):
+            body = bytearray()
+            for idx in records[k:k + count]:
+                self.forced[idx] = True
+                spikes = self.ref.step(self.forced)
+                self.forced[:] = False
+                body += P.encode_dense(np.flatnonzero(spikes), self.n)
+            k += count
+            yield (P.Status.MORE if j < len(split) - 1 else P.Status.OK), bytes(body)
 
     # -- regions as bytes -------------------------------------------------------------------
 

@@ -37,7 +37,8 @@ __all__ = [
     "REQUEST_HEADER", "RESPONSE_HEADER", "HEADER_BYTES", "ACCESS", "ACCESS_BYTES", "CONTROL",
     "RUN_HEADER", "RUN_HEADER_BYTES",
     "IDENTITY", "IDENTITY_BYTES", "STATUS_WORD", "STATUS_BYTES", "pack", "unpack",
-    "DENSE", "encode_record", "decode_record", "record_bytes_max",
+    "DENSE", "encode_record", "decode_record", "record_bytes_max", "encode_dense",
+    "run_answer_split",
 ]
 
 #: CRC of every frame; :func:`crc16` is the host implementation of the same function.
@@ -188,9 +189,9 @@ def contract_hash() -> int:
 # (good or bad) is answered by exactly one final response, and a RUN request may be preceded
 # by partial responses (Status.MORE) carrying the spikes of its first steps.
 
-#: Largest payload of one packet, either direction.  Sized so that the gateware's two
-#: receive buffers and one transmit buffer fit in three 4-kbit block RAMs of an iCE40.
-MAX_PAYLOAD = 508
+#: Largest payload of one packet, either direction: header (4) + payload + CRC (2) = 512
+#: bytes, so one receive buffer is one 4-kbit block RAM of an iCE40.
+MAX_PAYLOAD = 506
 #: Request packets the core buffers.  The host may have this many requests outstanding
 #: (sent, final response not yet received); more are answered with Status.BUSY.
 RX_BUFFERS = 2
@@ -210,7 +211,7 @@ class Opcode(enum.Enum, shape=8):
     #: CONTROL payload.  -> empty.
     CONTROL = 0x05
     #: RUN_HEADER, then ``steps`` spike records (the forced neurons of each step).  -> one
-    #: spike record per step (the neurons that fired), over MORE responses and a final OK.
+    #: dense spike record per step (the neurons that fired), :func:`run_answer_split`.
     RUN = 0x06
     #: -> STATUS.
     STATUS = 0x07
@@ -390,5 +391,26 @@ def decode_record(raw: bytes, offset: int, n: int):
 
 
 def record_bytes_max(n: int) -> int:
-    """The largest record of a core of ``n`` neurons."""
+    """The largest record of a core of ``n`` neurons: the dense form."""
     return 2 + (n + 7) // 8
+
+
+def encode_dense(indices, n: int) -> bytes:
+    """The dense record of ``indices``: what a core answers for every step of a RUN."""
+    bits = 0
+    idx = {int(k) for k in indices}
+    for k in idx:
+        bits |= 1 << k
+    return (DENSE | len(idx)).to_bytes(2, "little") + bits.to_bytes((n + 7) // 8, "little")
+
+
+def run_answer_split(steps: int, n: int) -> list[int]:
+    """Records in each answer to a RUN of ``steps`` steps: as many as fit in MAX_PAYLOAD
+    per MORE answer, the rest (possibly none) in the final OK answer.  Every answer's length
+    is known before its first step runs, so the gateware needs no transmit buffer."""
+    per = MAX_PAYLOAD // record_bytes_max(n)
+    split = []
+    while steps > per:
+        split.append(per)
+        steps -= per
+    return [*split, steps]
