@@ -1,0 +1,231 @@
+"""The gateware dispatcher answers byte for byte what the virtual chip answers.
+
+Framing + dispatcher + core run in Amaranth's simulator (the UART PHY is tested on its own
+in test_uart.py and is left out to keep this fast); the same request bytes go to a
+:class:`~plasticore.driver.virtual.VirtualChip`, the executable specification.
+"""
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from plasticore import protocol as P
+from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CoreParams, Table
+from plasticore.driver.virtual import VirtualChip
+from plasticore.hdl.core import Core
+from plasticore.hdl.framing import COBSDecoder, COBSEncoder, CRCAppender, CRCChecker
+from plasticore.hdl.link import Dispatcher
+from plasticore.sim.stimulus import random_config
+
+
+def chain(n):
+    m = Module()
+    m.submodules.dec = dec = COBSDecoder()
+    m.submodules.chk = chk = CRCChecker()
+    m.submodules.disp = disp = Dispatcher(CoreParams(n), build=0, clock_hz=0)
+    m.submodules.core = core = Core(CoreParams(n))
+    m.submodules.app = app = CRCAppender()
+    m.submodules.enc = enc = COBSEncoder()
+    wiring.connect(m, dec.source, chk.sink)
+    wiring.connect(m, chk.source, disp.sink)
+    wiring.connect(m, disp.req, core.req)
+    wiring.connect(m, core.rsp, disp.rsp)
+    wiring.connect(m, disp.source, app.sink)
+    wiring.connect(m, app.source, enc.sink)
+    m.d.comb += disp.core_done.eq(core.done)
+    return m, dec.sink, enc.source, disp, core
+
+
+def run_gateware(n, lines, idle_cycles=60):
+    """Feed each line of request bytes, wait until everything is answered; return the
+    answer bytes per line."""
+    m, sink, source, disp, core = chain(n)
+    answers = []
+
+    async def bench(ctx):
+        ctx.set(source.ready, 1)
+        for line in lines:
+            out = bytearray()
+            pos = 0
+            quiet = 0
+            while pos < len(line) or quiet < idle_cycles:
+                if pos < len(line):
+                    ctx.set(sink.payload, line[pos])
+                    ctx.set(sink.valid, 1)
+                else:
+                    ctx.set(sink.valid, 0)
+                took = pos < len(line) and ctx.get(sink.ready)
+                got = ctx.get(source.valid)
+                if got:
+                    out.append(ctx.get(source.payload))
+                busy = ctx.get(disp.busy) or ctx.get(core.busy)
+                await ctx.tick()
+                pos += took
+                quiet = 0 if (got or busy or pos < len(line)) else quiet + 1
+            answers.append(bytes(out))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return answers
+
+
+def request(opcode, seq, payload=b"", length=None):
+    length = len(payload) if length is None else length
+    return P.encode_frame(bytes([getattr(opcode, "value", opcode), seq])
+                          + length.to_bytes(2, "little") + payload)
+
+
+def access(region, start, count):
+    return P.pack(P.ACCESS, {"region": region, "count": count, "start": start})
+
+
+def table_bytes(region, table):
+    size = P.wire_bytes(region)
+    return b"".join(w.to_bytes(size, "little") for w in table.pack())
+
+
+def compare(n, lines, skip_identity=False):
+    virtual = VirtualChip(n)
+    expect = [virtual.feed(line) for line in lines]
+    got = run_gateware(n, lines)
+    for k, (g, e) in enumerate(zip(got, expect, strict=True)):
+        if g != e:
+            gd, ed = P.FrameDecoder().feed(g), P.FrameDecoder().feed(e)
+            raise AssertionError(f"request {k}: gateware answered {gd}, virtual chip {ed}")
+    return got
+
+
+def test_load_read_back_and_learn():
+    n = 8
+    rng = np.random.default_rng(3)
+    cfg = random_config(n, rng)
+    w = cfg.weights.astype(np.int8).tobytes()
+    plastic = np.packbits(cfg.plastic.reshape(-1), bitorder="little").tobytes()
+    state = Table(NEURON_STATE, n)
+    for name in state.names:
+        state[name] = rng.integers(0, 50, n)
+    lines = [
+        b"\0",
+        request(P.Opcode.WRITE, 1, access(P.WireRegion.WEIGHTS, 0, n * n) + w),
+        request(P.Opcode.WRITE, 2, access(P.WireRegion.PLASTIC, 0, len(plastic)) + plastic),
+        request(P.Opcode.WRITE, 3, access(P.WireRegion.NEURON_PARAMS, 0, n)
+                + table_bytes(P.WireRegion.NEURON_PARAMS, cfg.neurons)),
+        request(P.Opcode.WRITE, 4, access(P.WireRegion.LEARNING_PARAMS, 0, n)
+                + table_bytes(P.WireRegion.LEARNING_PARAMS, cfg.learning)),
+        request(P.Opcode.WRITE, 5, access(P.WireRegion.NEURON_STATE, 2, 3)
+                + table_bytes(P.WireRegion.NEURON_STATE, _sub(state, 2, 5))),
+        request(P.Opcode.CONTROL, 6, b"\x01"),
+        request(P.Opcode.RUN, 7, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 6})
+                + b"".join(P.encode_record(np.flatnonzero(rng.random(n) < 0.4), n)
+                           for _ in range(6))),
+        request(P.Opcode.RUN, 8, P.pack(P.RUN_HEADER, {"first_step": 6, "steps": 2})
+                + P.encode_record(range(n), n) + P.encode_record([], n)),
+        request(P.Opcode.READ, 9, access(P.WireRegion.WEIGHTS, 0, n * n)),
+        request(P.Opcode.READ, 10, access(P.WireRegion.PLASTIC, 0, len(plastic))),
+        request(P.Opcode.READ, 11, access(P.WireRegion.NEURON_PARAMS, 0, n)),
+        request(P.Opcode.READ, 12, access(P.WireRegion.LEARNING_PARAMS, 0, n)),
+        request(P.Opcode.READ, 13, access(P.WireRegion.NEURON_STATE, 0, n)),
+        request(P.Opcode.READ, 14, access(P.WireRegion.SPIKES, 0, 1)),
+        request(P.Opcode.STATUS, 15),
+        request(P.Opcode.RESET, 16),
+        request(P.Opcode.READ, 17, access(P.WireRegion.NEURON_STATE, 0, n)),
+        request(P.Opcode.STATUS, 18),
+    ]
+    compare(n, lines)
+
+
+def _sub(table, lo, hi):
+    t = Table(table.layout, hi - lo)
+    for name in t.names:
+        t[name] = table[name][lo:hi]
+    return t
+
+
+def test_errors_match():
+    n = 9                                     # N*N = 81: a partial last plasticity byte
+    bad_params = Table(NEURON_PARAMS, 1).pack()[0] | (32769 << 72)
+    size = P.wire_bytes(P.WireRegion.NEURON_PARAMS)
+    good_frame = request(P.Opcode.STATUS, 40)
+    corrupt = bytearray(request(P.Opcode.STATUS, 41))
+    corrupt[2] ^= 0x04
+    lines = [
+        b"\0",
+        request(0x55, 1),                                                    # unknown
+        request(P.Opcode.STATUS, 2, b"", length=4),                          # bad length
+        request(P.Opcode.IDENTIFY, 3, b"\x00"),
+        request(P.Opcode.READ, 4, access(P.WireRegion.WEIGHTS, 80, 2)),      # bad address
+        request(P.Opcode.READ, 5, bytes([7]) + bytes(6)),                    # no such region
+        request(P.Opcode.READ, 6, access(P.WireRegion.WEIGHTS, 0, 507)),     # too long
+        request(P.Opcode.WRITE, 7, access(P.WireRegion.WEIGHTS, 0, 3) + b"\x01\x02"),
+        request(P.Opcode.WRITE, 8, access(P.WireRegion.NEURON_PARAMS, 0, 1)
+                + bad_params.to_bytes(size, "little")),                     # alpha > 1.0
+        request(P.Opcode.WRITE, 9, access(P.WireRegion.PLASTIC, 10, 1) + b"\x02"),  # past 81
+        request(P.Opcode.WRITE, 10, access(P.WireRegion.PLASTIC, 10, 1) + b"\x01"),
+        request(P.Opcode.READ, 11, access(P.WireRegion.PLASTIC, 9, 2)),
+        request(P.Opcode.CONTROL, 12, b"\x03"),
+        request(P.Opcode.RUN, 13, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 1})
+                + b"\x01\x00\x09\x00"),                                      # index 9 >= N
+        request(P.Opcode.RUN, 14, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 1})
+                + b"\x02\x00\x03\x00\x03\x00"),                              # not ascending
+        request(P.Opcode.RUN, 15, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 1})
+                + bytes([1, 0x80, 1, 0])),                                   # dense count
+        request(P.Opcode.RUN, 16, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 2})
+                + b"\x00\x00"),                                              # truncated
+        request(P.Opcode.RUN, 17, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 1})
+                + b"\x00\x00\x00"),                                          # extra byte
+        request(P.Opcode.RUN, 18, P.pack(P.RUN_HEADER, {"first_step": 5, "steps": 1})
+                + b"\x00\x00"),                                              # sequence
+        request(P.Opcode.RUN, 19, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 0})),
+        bytes(corrupt),
+        P.encode_frame(b"\x07"),                                             # 1-byte packet
+        b"\x05\x01\x02\x00",                                                 # COBS truncated
+        good_frame,
+        request(P.Opcode.STATUS, 42),
+    ]
+    compare(n, lines)
+
+
+def test_long_run_splits_answers_like_the_virtual_chip():
+    n = 16
+    rng = np.random.default_rng(9)
+    cfg = random_config(n, rng)
+    steps = 200                              # 506 // 4 = 126 records per answer: 2 answers
+    # 50 steps force one neuron (4 bytes), 150 none (2 bytes): 500 bytes of records
+    records = b"".join(P.encode_record([int(rng.integers(n))] if k % 4 == 0 else [], n)
+                       for k in range(steps))
+    lines = [
+        b"\0",
+        request(P.Opcode.WRITE, 1, access(P.WireRegion.WEIGHTS, 0, n * n)
+                + cfg.weights.astype(np.int8).tobytes()),
+        request(P.Opcode.WRITE, 2, access(P.WireRegion.NEURON_PARAMS, 0, n)
+                + table_bytes(P.WireRegion.NEURON_PARAMS, cfg.neurons)),
+        request(P.Opcode.RUN, 3, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": steps})
+                + records),
+    ]
+    got = compare(n, lines)
+    answers = P.FrameDecoder().feed(got[-1])
+    assert [a[0] for a in answers] == [P.Status.MORE.value, P.Status.OK.value]
+
+
+def test_identify_reports_the_build():
+    disp_ident = run_gateware(8, [b"\0" + request(P.Opcode.IDENTIFY, 1)])[0]
+    (answer,) = P.FrameDecoder().feed(disp_ident)
+    ident = P.unpack(P.IDENTITY, answer[4:])
+    assert ident["neurons"] == 8 and ident["contract"] == P.contract_hash()
+    assert ident["kind"] == 0 and ident["max_payload"] == P.MAX_PAYLOAD
+
+
+@pytest.mark.parametrize("n", [8])
+def test_learning_params_round_trip(n):
+    t = Table(LEARNING_PARAMS, n)
+    t["a_plus"] = np.arange(n) * 100
+    t["w_min"] = -np.arange(n)
+    lines = [b"\0",
+             request(P.Opcode.WRITE, 1, access(P.WireRegion.LEARNING_PARAMS, 0, n)
+                     + table_bytes(P.WireRegion.LEARNING_PARAMS, t)),
+             request(P.Opcode.READ, 2, access(P.WireRegion.LEARNING_PARAMS, 0, n))]
+    compare(n, lines)
