@@ -275,16 +275,58 @@ class Program:
 # -- running -----------------------------------------------------------------------------------
 
 def check_target(target):
-    """Accept ``ref``; refuse ``sim`` and URLs (``serial:///dev/ttyUSB0``) as not available
-    yet, and anything else as unknown."""
-    if target == "ref":
+    """Accept ``ref``, ``virtual``, ``sim`` and serial URLs or ports (``/dev/ttyUSB1``,
+    ``socket://127.0.0.1:PORT``); refuse anything else with an error that lists them."""
+    if target in ("ref", "virtual", "sim"):
         return target
-    if target == "sim" or (isinstance(target, str) and ("://" in target
-                                                         or target.startswith("/dev/"))):
-        raise CompileError(f"Target {target!r} is not available yet: the simulated board and "
-                           f"the UART driver do not exist yet; use --target ref.")
+    if isinstance(target, str) and ("://" in target or target.startswith(("/dev/", "COM"))):
+        return target
     raise CompileError(f"Unknown target {target!r}; use 'ref' (the bit-exact reference), "
-                       f"'sim' or a board URL such as serial:///dev/ttyUSB0.")
+                       f"'virtual', 'sim' or a board URL such as /dev/ttyUSB1.")
+
+
+def _run_reference(program, steps, record_v, every, progress):
+    from plasticore.sim import Reference
+
+    ref = Reference(program.config, learning=program.learning)
+    record = ("spikes", "v") if record_v else ("spikes",)
+    rec = ref.run(steps, forced=program.forced(steps), record=record, weights_every=every,
+                  progress=progress)
+    return rec.spikes, rec.state.get("v"), rec.weights, ref.weights
+
+
+def _run_chip(program, steps, target, record_v, every, progress):
+    """The same run through the driver: on the virtual chip, the simulated board or a board.
+    V is read back after every step if it is recorded, the weights every ``every`` steps."""
+    from plasticore.driver import DriverError
+    from plasticore.driver.targets import open_chip
+
+    n = program.n
+    forced = program.forced(steps)
+    spikes = np.zeros((steps, n), bool)
+    v = np.zeros((steps, n), np.int64) if record_v else None
+    history = []
+    chunk = 1 if record_v else (every or steps)
+    try:
+        with open_chip(target, n) as chip:
+            chip.load(program.config)
+            chip.learning = program.learning
+            k = 0
+            while k < steps:
+                c = min(chunk, steps - k)
+                done = k
+                rec = chip.run(c, forced[k:k + c], progress=None if progress is None else
+                               (lambda d, _t, done=done: progress(done + d, steps)))
+                spikes[k:k + c] = rec.spikes
+                k += c
+                if record_v:
+                    v[k - 1] = chip.read_state()["v"]
+                if every and k % every == 0:
+                    history.append(chip.read_weights())
+            final = chip.read_weights()
+    except DriverError as e:
+        raise CompileError(f"Running on {target!r} failed: {e}") from None
+    return spikes, v, history, final
 
 
 class Results:
@@ -349,8 +391,6 @@ class Results:
 def run_program(program: Program, steps=None, target="ref", progress=None):
     """Run ``program`` for ``steps`` steps (default: the length of its input) on ``target``
     and return :class:`Results`.  ``progress(done, total)`` is called after every step."""
-    from plasticore.sim import Reference
-
     check_target(target)
     steps = program.input_steps if steps is None else steps
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
@@ -359,18 +399,21 @@ def run_program(program: Program, steps=None, target="ref", progress=None):
     steps = int(steps)
     intervals = [e for e in program.record["weights"].values() if e]
     every = math.gcd(*intervals) if intervals else 0
-    ref = Reference(program.config, learning=program.learning)
-    record = ("spikes", "v") if program.record["v"] else ("spikes",)
+    record_v = bool(program.record["v"])
     t0 = time.perf_counter()
-    rec = ref.run(steps, forced=program.forced(steps), record=record, weights_every=every,
-                  progress=progress)
+    if target == "ref":
+        all_spikes, all_v, weight_snaps, final_w = _run_reference(program, steps, record_v,
+                                                                  every, progress)
+    else:
+        all_spikes, all_v, weight_snaps, final_w = _run_chip(program, steps, target,
+                                                             record_v, every, progress)
     wall = time.perf_counter() - t0
     spikes, v, v_raw = {}, {}, {}
     for name in program.record["spikes"]:
-        spikes[name] = rec.spikes[:, program.population_indices(name)]
+        spikes[name] = all_spikes[:, program.population_indices(name)]
     for name in program.record["v"]:
         idx = program.population_indices(name)
-        v_raw[name] = rec.state["v"][:, idx]
+        v_raw[name] = all_v[:, idx]
         v[name] = program.v_offset[idx] + v_raw[name] / program.lsb_per_volt[idx]
     weights, weights_raw, history = {}, {}, {}
     for name, interval in program.record["weights"].items():
@@ -378,10 +421,11 @@ def run_program(program: Program, steps=None, target="ref", progress=None):
         rows, cols = program.population_indices(pr["pre"]), program.population_indices(
             pr["post"])
         mask = pr["mask"]
-        weights_raw[name] = np.where(mask, ref.weights[np.ix_(rows, cols)], 0)
+        weights_raw[name] = np.where(mask, final_w[np.ix_(rows, cols)], 0)
         weights[name] = weights_raw[name] * program.weight_lsb[cols]
         if interval:
-            snaps = [w for k, w in enumerate(rec.weights) if ((k + 1) * every) % interval == 0]
+            snaps = [w for k, w in enumerate(weight_snaps)
+                     if ((k + 1) * every) % interval == 0]
             history[name] = np.array([np.where(mask, w[np.ix_(rows, cols)], 0)
                                       * program.weight_lsb[cols] for w in snaps]).reshape(
                 len(snaps), len(rows), len(cols))

@@ -282,10 +282,12 @@ def _add_compile_run(sub):
     p = sub.add_parser(
         "run", help="run a compiled program and save what it records",
         description="Run PROGRAM on a target and write the recorded spikes, potentials and "
-                    "weights to RESULTS (.npz).  Targets: ref (the bit-exact reference); sim "
-                    "and board URLs (serial:///dev/ttyUSB0) are not available yet.")
+                    "weights to RESULTS (.npz).  Targets: ref (the bit-exact reference), "
+                    "virtual (the reference behind the link protocol), sim (the simulated "
+                    "board: the real gateware, Verilated) or a board's serial URL.")
     p.add_argument("program", metavar="PROGRAM", help="a program written by `compile`")
-    p.add_argument("--target", default="ref", help="ref, sim or a board URL (default ref)")
+    p.add_argument("--target", default="ref",
+                   help="ref, virtual, sim or a board URL such as /dev/ttyUSB1 (default ref)")
     p.add_argument("--steps", type=_positive_int, default=None,
                    help="timesteps (default: the length of the program's input)")
     p.add_argument("-o", "--output", required=True, metavar="RESULTS",

@@ -125,9 +125,10 @@ def test_compile_nir(tmp_path, capsys):
 def test_run_errors_write_nothing(tmp_path, capsys):
     prog, res = tmp_path / "p.npz", tmp_path / "r.npz"
     assert run(capsys, "compile", EXAMPLE, "-o", prog)[0] == 0
-    for target in ("sim", "serial:///dev/ttyUSB0", "tcp://board:1234"):
+    for target in ("/dev/plasticore-none", "socket://127.0.0.1:1"):
         code, _, err = run(capsys, "run", prog, "--target", target, "-o", res)
-        assert code == 2 and "not available yet" in err
+        assert code == 2 and f"Running on '{target}' failed" in err
+        assert not res.exists()
     code, _, err = run(capsys, "run", prog, "--target", "gpu", "-o", res)
     assert code == 2 and "Unknown target 'gpu'" in err
     bad = tmp_path / "bad.npz"

@@ -127,6 +127,18 @@ def test_failed_write_leaves_nothing(prog, tmp_path, monkeypatch):
         prog.save(tmp_path / "no" / "such" / "p.npz")
 
 
+def test_virtual_chip_target_records_the_same_as_the_reference(prog):
+    ref, virt = prog.run(60), prog.run(60, target="virtual")
+    for name in ref.spikes:
+        assert np.array_equal(ref.spikes[name], virt.spikes[name])
+    for name in ref.v_raw:
+        assert np.array_equal(ref.v_raw[name], virt.v_raw[name])
+    for name in ref.weights_raw:
+        assert np.array_equal(ref.weights_raw[name], virt.weights_raw[name])
+        assert np.array_equal(ref.weight_history[name], virt.weight_history[name])
+    assert virt.target == "virtual"
+
+
 def test_results_round_trip_and_targets(prog, tmp_path):
     res = prog.run(120)
     assert res.steps == 120 and res.spikes["exc"].shape == (120, 10)
@@ -138,10 +150,9 @@ def test_results_round_trip_and_targets(prog, tmp_path):
     assert np.array_equal(back.v["exc"], res.v["exc"])
     assert np.array_equal(back.weights["in->exc"], res.weights["in->exc"])
     assert back.summary() == res.summary()
-    with pytest.raises(CompileError, match="'sim' is not available yet"):
-        prog.run(10, target="sim")
-    with pytest.raises(CompileError, match="not available yet"):
-        prog.run(10, target="serial:///dev/ttyUSB0")
+    with pytest.raises(CompileError, match="Running on '/dev/plasticore-none' failed: "
+                                           "cannot open"):
+        prog.run(10, target="/dev/plasticore-none")
     with pytest.raises(CompileError, match="Unknown target 'fpga'"):
         prog.run(10, target="fpga")
     with pytest.raises(CompileError, match="positive integer"):

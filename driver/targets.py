@@ -1,0 +1,53 @@
+"""One way to name where a program runs: ``ref``, ``virtual``, ``sim`` or a board's URL.
+
+* ``ref`` -- the reference model, called directly (no protocol; fastest);
+* ``virtual`` -- the reference model behind the full protocol (``virtual://?neurons=N``);
+* ``sim`` -- the simulated board: the generated gateware, Verilated, behind its UART pins;
+* anything else -- a pyserial URL or port (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).
+
+:func:`open_chip` gives a connected :class:`~.chip.Chip` for every target but ``ref``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from .chip import Chip
+
+__all__ = ["open_chip", "describe_target", "TARGET_HELP"]
+
+TARGET_HELP = ("ref (the reference model), virtual (the reference behind the protocol), "
+               "sim (the simulated board) or a board's serial URL such as /dev/ttyUSB1 or "
+               "socket://127.0.0.1:PORT")
+
+
+def describe_target(target: str) -> str:
+    return {"ref": "the reference model", "virtual": "the virtual chip",
+            "sim": "the simulated board"}.get(target, target)
+
+
+@contextlib.contextmanager
+def open_chip(target: str, neurons: int, *, baud: int = 1_000_000, timeout: float = 5.0,
+              board_options: dict | None = None):
+    """Context manager: an open :class:`Chip` of ``neurons`` neurons on ``target``.
+
+    For ``sim`` the simulated board is built (cached) and started for the duration;
+    ``board_options`` go to :func:`plasticore.sim.board.board_top` (``clock_hz``, ``baud``).
+    """
+    if target == "ref":
+        raise ValueError("target 'ref' runs the reference model directly; open_chip() is for "
+                         "targets reached through the protocol")
+    if target == "virtual":
+        with Chip(f"virtual://?neurons={neurons}", neurons=neurons, timeout=timeout) as chip:
+            yield chip
+        return
+    if target == "sim":
+        from plasticore.sim.board import SimulatedBoard, board_top
+
+        top, divisor = board_top(neurons, **(board_options or {}))
+        with SimulatedBoard(top, divisor=divisor, name=f"link-n{neurons}") as board:
+            with Chip(board.url, neurons=neurons, timeout=timeout, build=top.build) as chip:
+                yield chip
+        return
+    with Chip(target, neurons=neurons, baud=baud, timeout=timeout) as chip:
+        yield chip
