@@ -8,7 +8,7 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
-EXTRAS ?= test,sim
+EXTRAS ?= test,sim,bench
 PYTEST_ARGS ?=
 
 BIN := $(abspath $(VENV))/bin

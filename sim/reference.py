@@ -49,6 +49,28 @@ from plasticore.core import NEURON_STATE, CoreConfig, ResetMode, Table
 __all__ = ["Reference", "Snapshot", "Record"]
 
 
+def _decay(x, alpha):
+    """:func:`plasticore.fixed.decay` of an int64 array, with fewer temporaries: the same
+    integers (``x >> 63`` is -1 where ``x < 0``, so ``2**15 - 1`` is added there)."""
+    p = x * alpha
+    p += (x >> 63) & (F.DECAY_ONE - 1)
+    p >>= F.DECAY_FRAC
+    return p
+
+
+def _clip(x, lo, hi):
+    """``np.clip(x, lo, hi)`` in place, and much cheaper: both are ``min(max(x, lo), hi)``
+    (so also when ``lo > hi``)."""
+    np.maximum(x, lo, out=x)
+    np.minimum(x, hi, out=x)
+    return x
+
+
+def _saturate(x, fmt):
+    """``fmt.saturate(x)`` of an int64 array, in place."""
+    return _clip(x, fmt.min, fmt.max)
+
+
 @dataclass
 class Snapshot:
     """The complete state of a core after a timestep: what hardware is compared against."""
@@ -114,12 +136,14 @@ class Reference:
         self._av, self._ai = p["alpha_v"], p["alpha_i"]
         self._tref, self._ws = p["refractory"], p["w_shift"]
         self._sub = p["reset_mode"] == ResetMode.SUBTRACT.value
+        self._any_sub = bool(self._sub.any())
         self._ax, self._xinc = lp["alpha_x"], lp["x_inc"]
         self._ay, self._yinc = lp["alpha_y"], lp["y_inc"]
         self._ap, self._am = lp["a_plus"], lp["a_minus"]
         self._wmin, self._wmax = lp["w_min"], lp["w_max"]
         self.weights = self.config.weights          # mutated in place by learning
         self.plastic = self.config.plastic
+        self._row_start = np.arange(self.n) * self.n    # flat index of w[j, 0]
         self.reset()
 
     # -- state ----------------------------------------------------------------------------
@@ -172,41 +196,70 @@ class Reference:
 
     def step(self, forced=None):
         """Run one timestep.  ``forced``: neuron indices (or an n-entry bool mask) that fire
-        this step regardless of their potential.  Returns the spike mask of this step."""
-        force = self._forced_mask(forced)
-        decay, sat_v, sat_i = F.decay, F.V.saturate, F.I.saturate
+        this step regardless of their potential.  Returns the spike mask of this step.
 
+        Written for speed without changing a bit of the equations above: every state array
+        is replaced by a new one (never mutated in place), ``clip`` is spelled as
+        ``maximum``/``minimum`` (NumPy's ``clip`` costs ~4 us a call), and the traces, which
+        are unsigned (TRACE), decay by a plain product and shift and can only saturate where
+        a spike was added."""
         # 1. neuron update
-        self.i = sat_i(decay(self.i, self._ai) + (self.acc << self._ws))
+        i = _decay(self.i, self._ai)
+        i += self.acc << self._ws
+        _saturate(i, F.I)
         refr = self.ref > 0
-        v = np.where(refr, self.v, sat_v(decay(self.v, self._av) + self.i + self._bias))
+        v = _decay(self.v, self._av)
+        v += i
+        v += self._bias
+        _saturate(v, F.V)
+        np.copyto(v, self.v, where=refr)                   # refractory: V is held
         ref = self.ref - refr
-        spike = force | (~refr & (v >= self._th))
-        v_after = np.where(self._sub, sat_v(v - self._th), self._vr)
-        self.v = np.where(spike, v_after, v)
-        self.ref = np.where(spike, self._tref, ref)
-        self.x = F.TRACE.saturate(decay(self.x, self._ax) + spike * self._xinc)
-        y_dec = decay(self.y, self._ay)
+        spike = v >= self._th
+        spike &= ~refr
+        if forced is not None:
+            spike |= self._forced_mask(forced)
+        fired = spike.nonzero()[0]
+        x = (self.x * self._ax) >> F.DECAY_FRAC           # decay of a non-negative trace
+        y_dec = (self.y * self._ay) >> F.DECAY_FRAC
+        if fired.size:
+            if self._any_sub:
+                v[fired] = np.where(self._sub[fired],
+                                    _saturate(v[fired] - self._th[fired], F.V), self._vr[fired])
+            else:
+                v[fired] = self._vr[fired]
+            ref[fired] = self._tref[fired]
+            x[fired] = np.minimum(x[fired] + self._xinc[fired], F.TRACE.max)
+        self.i, self.v, self.ref, self.x = i, v, ref, x
 
         # 2. transmission, with the weights as they are before this step's learning
-        fired = np.flatnonzero(spike)
         w = self.weights
-        self.acc = w[fired].sum(axis=0) if fired.size else np.zeros(self.n, np.int64)
+        rows = w[fired]                                     # (k, n): out of the spiking pre
+        self.acc = rows.sum(axis=0) if fired.size else np.zeros(self.n, np.int64)
 
         # 3. learning: all depressions (rows of spiking pre neurons), then all potentiations
         #    (columns of spiking post neurons)
         if self.learning and fired.size:
-            rows = w[fired]
-            dep = F.stdp_delta(self._am, y_dec)
-            new = np.clip(rows - dep, self._wmin, self._wmax)
-            w[fired] = np.where(self.plastic[fired], new, rows)
-            cols = w[:, fired]
-            pot = F.stdp_delta(self._ap[fired], self.x[:, None])
-            new = np.clip(cols + pot, self._wmin[fired], self._wmax[fired])
-            w[:, fired] = np.where(self.plastic[:, fired], new, cols)
+            new = rows - F.stdp_delta(self._am, y_dec)
+            _clip(new, self._wmin, self._wmax)
+            np.copyto(rows, new, where=self.plastic[fired])
+            w[fired] = rows
+            # The columns are handled transposed, as (k, n) blocks read and written through
+            # flat indices: NumPy is much faster on rows than on strided columns.
+            if not w.flags.c_contiguous:
+                w = self.weights = np.ascontiguousarray(w)
+            w_flat = w.reshape(-1)                           # a view
+            flat = fired[:, None] + self._row_start        # flat[c, j]: index of w[j, fired[c]]
+            cols = w_flat.take(flat)
+            new = F.stdp_delta(self._ap[fired][:, None], x)
+            new += cols
+            _clip(new, self._wmin[fired][:, None], self._wmax[fired][:, None])
+            np.copyto(cols, new, where=np.ravel(self.plastic).take(flat))
+            w_flat[flat] = cols
 
         # 4. post traces take this step's spikes
-        self.y = F.TRACE.saturate(y_dec + spike * self._yinc)
+        if fired.size:
+            y_dec[fired] = np.minimum(y_dec[fired] + self._yinc[fired], F.TRACE.max)
+        self.y = y_dec
         self.spikes = spike
         self.t += 1
         return spike
