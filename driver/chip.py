@@ -457,10 +457,15 @@ class Chip:
         records = self._input_records(steps, inputs)
         first = self.status()["step"]
         limit = self.identity.max_payload - P.RUN_HEADER_BYTES
+        # A core starts a RUN only once its whole frame has arrived, so the first frames are
+        # kept short: the answers start flowing after 8 steps' worth of input, not after a
+        # full frame (~5 ms at 1 Mbaud), and the window fills while they run.
+        ramp = [8, 64]
         reqs, counts, chunk = [], [], []
         size = 0
         for rec in [*records, None]:
-            if rec is None or (chunk and size + len(rec) > limit):
+            most = ramp[len(reqs)] if len(reqs) < len(ramp) else None
+            if rec is None or (chunk and (size + len(rec) > limit or len(chunk) == most)):
                 head = P.pack(P.RUN_HEADER, {"first_step": (first + sum(counts)) & 0xFFFFFFFF,
                                              "steps": len(chunk)})
                 if chunk:
@@ -490,6 +495,9 @@ class Chip:
 
         try:
             finals = self._transact(reqs, on_more=take)
+        except KeyboardInterrupt:
+            self.abort()
+            raise
         except RequestRejected as e:
             if e.status == P.Status.OUT_OF_SEQUENCE:
                 raise LinkError(f"a RUN frame to {self.url} was lost; the run stopped at "
@@ -500,6 +508,27 @@ class Chip:
             if got[k] != counts[k]:
                 raise LinkError(f"{self.url} answered {got[k]} of {counts[k]} steps of a RUN")
         return Record(spikes)
+
+    def abort(self, quiet=0.3):
+        """Stop a RUN in progress (at its next answer) and drop the RUNs queued behind it,
+        then drain every answer still on its way, so the session can go on.  Returns the
+        number of answers drained."""
+        self._seq = (self._seq + 1) & 0xFF
+        seq = self._seq
+        header = P.pack(P.REQUEST_HEADER, {"opcode": P.Opcode.ABORT, "seq": seq, "length": 0})
+        self._write(b"\0" + P.encode_frame(header))
+        drained, seen = 0, False
+        deadline = time.monotonic() + self.timeout
+        while True:
+            resp = self._next_response(min(deadline, time.monotonic() + quiet) if seen
+                                       else deadline)
+            if resp is None:
+                if not seen:
+                    raise NoAnswer(f"no answer from {self.url} to ABORT within "
+                                   f"{self.timeout} s")
+                return drained
+            drained += 1
+            seen = seen or (resp[1] == seq and resp[0] == P.Status.OK)
 
     def _input_records(self, steps, inputs):
         n = self.n

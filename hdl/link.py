@@ -279,6 +279,10 @@ class Dispatcher(wiring.Component):
 
         with m.FSM(name="exec"):
             with m.State("IDLE"):
+                # An ABORT drops what was queued when it arrived; once nothing is queued it
+                # has done its work.
+                with m.If(~full.any() & ~receiving):
+                    m.d.sync += abort.eq(0)
                 with m.If(pend_valid):
                     m.d.sync += [header(pend_status, pend_seq, 0), pend_valid.eq(0)]
                     with m.If(pend_status == P.Status.BUSY.value):
@@ -660,7 +664,10 @@ class Dispatcher(wiring.Component):
 
             core_read("RUN_STEPNO", Region.CONTROL, Register.STEP_COUNT, "RUN_SEQ")
             with m.State("RUN_SEQ"):
-                with m.If(rword[:32] != first_step):
+                with m.If(abort):                       # queued behind an ABORT
+                    m.d.sync += status.eq(P.Status.ABORTED.value)
+                    m.next = "ERROR"
+                with m.Elif(rword[:32] != first_step):
                     m.d.sync += status.eq(P.Status.OUT_OF_SEQUENCE.value)
                     m.next = "ERROR"
                 with m.Else():
@@ -690,7 +697,7 @@ class Dispatcher(wiring.Component):
                     with m.If(done_steps == steps):
                         m.next = "FREE"
                     with m.Elif(abort):
-                        m.d.sync += [abort.eq(0), status.eq(P.Status.ABORTED.value)]
+                        m.d.sync += status.eq(P.Status.ABORTED.value)
                         m.next = "ERROR"
                     with m.Else():
                         m.next = "RA_START"
@@ -801,8 +808,10 @@ class LinkTop(wiring.Component):
         m.submodules.core = core = Core(self.core_params)
         m.submodules.app = app = CRCAppender()
         m.submodules.enc = enc = COBSEncoder()
-        # A few bytes of FIFO keep the line busy while the encoder collects its next block.
-        m.submodules.txq = txq = fifo.SyncFIFOBuffered(width=8, depth=16)
+        # The encoder hands over a whole COBS block (up to 255 bytes) at a time; a FIFO that
+        # holds one lets it return to collecting at once, so the dispatcher computes the next
+        # steps while the line sends the last ones (one block RAM).
+        m.submodules.txq = txq = fifo.SyncFIFOBuffered(width=8, depth=256)
         m.submodules.tx = tx = UARTTx(self.divisor)
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx),
                      disp.uart_error.eq(rx.frame_error | rx.overrun),

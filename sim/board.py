@@ -494,6 +494,25 @@ class SimulatedBoard:
             return ""
         return "\nIts last output:\n" + "\n".join(text.splitlines()[-lines:])
 
+    def line_window(self, timeout: float = 5.0) -> dict[str, int]:
+        """Line activity since the previous call (or the start), in design cycles, and reset:
+        ``in_bytes``, ``in_first``, ``in_last`` (first start bit and last stop bit on
+        ``uart_rx``), the same for ``out_`` (``uart_tx``), and ``cycles`` (the clock now).
+        Link-efficiency figures come from these: they do not depend on the host's speed."""
+        if self.process is None:
+            raise BoardError("The simulated board is not running.")
+        before = sum(ln.startswith("window ") for ln in self._read_stderr().splitlines())
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = [ln for ln in self._read_stderr().splitlines() if ln.startswith("window ")]
+            if len(lines) > before:
+                return {k: int(v) for k, v in (f.split("=") for f in lines[-1].split()[1:])}
+            self.check()
+            time.sleep(0.01)
+        raise BoardError(f"The simulated board did not report its line window within "
+                         f"{timeout} s.")
+
     def check(self) -> None:
         """Raise :class:`BoardError` if the harness is no longer running."""
         if self.process is None:

@@ -58,6 +58,18 @@ volatile sig_atomic_t g_stop = 0;
 
 void on_stop_signal(int) { g_stop = 1; }
 
+// SIGUSR1: print the line-activity window since the previous SIGUSR1 (see `Window`).
+volatile sig_atomic_t g_mark = 0;
+
+void on_mark_signal(int) { g_mark = 1; }
+
+// When each UART line carried bytes, in design cycles: what a link-efficiency measurement
+// needs (payload bytes / line capacity over the transfer), independent of host speed.
+struct Window {
+    uint64_t in_bytes = 0, in_first = 0, in_last = 0;     // uart_rx: start bit .. stop bit end
+    uint64_t out_bytes = 0, out_first = 0, out_last = 0;  // uart_tx
+};
+
 double now_s() {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -263,6 +275,9 @@ int main(int argc, char** argv) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;  // no SA_RESTART: poll() returns EINTR
     sigaction(SIGINT, &sa, nullptr);
+    struct sigaction sm = sa;
+    sm.sa_handler = on_mark_signal;
+    sigaction(SIGUSR1, &sm, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
     signal(SIGPIPE, SIG_IGN);
 #ifdef __linux__
@@ -307,6 +322,7 @@ int main(int argc, char** argv) {
     Serialiser ser;
     Deserialiser des;
     uint64_t cycles = 0, bytes_in = 0, bytes_out = 0, frame_errors = 0, dropped = 0;
+    Window win;
     uint64_t idle_cycles = 0, sleeps = 0;
     double sleep_s = 0;
     const double t_start = now_s();
@@ -336,12 +352,14 @@ int main(int argc, char** argv) {
                         ser.timer = divisor;
                     } else {
                         ser.active = false;    // stop bit done
+                        win.in_last = cycles + i;
                     }
                 }
             }
             if (!ser.active && !to_design.empty()) {
                 uint8_t b = to_design.pop();
                 top->uart_rx = 0;              // start bit
+                if (win.in_bytes++ == 0) win.in_first = cycles + i;
                 ser.shift = (uint32_t)b | (1u << 8);  // 8 data bits, then the stop bit
                 ser.bits_left = 9;
                 ser.timer = divisor;
@@ -352,7 +370,11 @@ int main(int argc, char** argv) {
             const uint32_t line = top->uart_tx;
             switch (des.state) {
             case Deserialiser::IDLE:
-                if (!line) { des.state = Deserialiser::START; des.timer = half; }
+                if (!line) {
+                    des.state = Deserialiser::START;
+                    des.timer = half;
+                    if (win.out_bytes == 0) win.out_first = cycles + i;
+                }
                 break;
             case Deserialiser::START:
                 if (--des.timer == 0) {
@@ -378,6 +400,8 @@ int main(int argc, char** argv) {
                     if (line) {
                         des.state = Deserialiser::IDLE;
                         bytes_out++;
+                        win.out_bytes++;
+                        win.out_last = cycles + i + half;   // the end of the stop bit
                         if (link.io_fd() >= 0 && to_client.size() < out_limit) {
                             to_client.push((uint8_t)des.shift);
                         } else {
@@ -439,6 +463,18 @@ int main(int argc, char** argv) {
         }
 
         if (opt.max_cycles && cycles >= opt.max_cycles) break;
+
+        if (g_mark) {
+            g_mark = 0;
+            fprintf(stderr, "window cycles=%llu in_bytes=%llu in_first=%llu in_last=%llu "
+                    "out_bytes=%llu out_first=%llu out_last=%llu\n",
+                    (unsigned long long)cycles, (unsigned long long)win.in_bytes,
+                    (unsigned long long)win.in_first, (unsigned long long)win.in_last,
+                    (unsigned long long)win.out_bytes, (unsigned long long)win.out_first,
+                    (unsigned long long)win.out_last);
+            fflush(stderr);
+            win = Window();
+        }
 
         // ---- sleep while nothing can happen ---------------------------------------------
         bool busy = false;

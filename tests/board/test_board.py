@@ -206,3 +206,21 @@ def test_cli_sim(needs_board):
             proc.communicate()
     assert proc.returncode == 0, err
     assert "stopped after" in err
+
+
+def test_board_that_goes_away_mid_run(needs_board):
+    """A real disconnect: the simulated board's process dies during a run, and the driver
+    says so instead of hanging."""
+    import threading
+
+    from plasticore.driver import Chip, Disconnected, NoAnswer
+
+    top, divisor = board.board_top(8)
+    sim = SimulatedBoard(top, divisor=divisor, name="link-n8").start()
+    try:
+        chip = Chip(sim.url, neurons=8, timeout=2.0, retries=0).open()
+        threading.Timer(0.3, sim.process.kill).start()
+        with pytest.raises((Disconnected, NoAnswer), match="went away|no answer"):
+            chip.run(200_000, None)
+    finally:
+        sim.stop()

@@ -242,3 +242,29 @@ def test_a_lost_run_frame_never_runs_out_of_order(connect, monkeypatch, retries)
         ref = Reference(cfg)
         assert np.array_equal(rec.spikes, ref.run(steps, inputs).spikes)
         assert chip.stats["retries"] >= 1
+
+
+def test_interrupted_run_is_aborted_and_the_session_goes_on(connect):
+    n, steps = 16, 3000
+    cfg = random_config(n, np.random.default_rng(8))
+    chip = connect(n)
+    chip.load(cfg)
+    chip.learning = True
+
+    def interrupt(done, total):
+        if done >= 100:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        chip.run(steps, [[1, 2]] * steps, progress=interrupt)
+    done = chip.status()["step"]
+    assert 100 <= done <= steps
+    # The core stopped at a step boundary; from the state it holds, it goes on exactly like
+    # the reference.
+    snap = chip.snapshot()
+    ref = Reference(chip.read_config(), learning=True)
+    ref.state, ref.spikes, ref.t = snap.state, snap.spikes, snap.t
+    forced = [[3]] * 20
+    assert np.array_equal(chip.run(20, forced).spikes, ref.run(20, forced).spikes)
+    assert chip.snapshot() == ref.snapshot()
+
