@@ -9,27 +9,59 @@ pair STDP on every synapse, about 5 % of the neurons spiking per step):
 * the compiled integer kernel :class:`plasticore.sim.fast.FastReference`, if numba is
   installed (same integers, checked against the reference here before it is timed);
 * Brian2 with the ``numpy`` code-generation target, running the same equations in floating
-  point, with the same parameters converted to floats and the same dt (one step = 1 ms).
+  point, with the same parameters converted to floats and the same dt (one step = 1 ms), in
+  two formulations of the same STDP rule (``--brian2`` chooses; both by default):
 
-The Brian2 model is the reference's difference equations written as Brian2 equations.  With
+  - ``brian2_synapse``: the STDP traces are SYNAPTIC variables, as in Brian2's documented STDP
+    examples (``examples/synapses/STDP.py``, the "Synapses" user guide): in the ``Synapses``
+    model ``dapre/dt = -apre/taux_pre : 1 (event-driven)`` and ``dapost/dt =
+    -apost/tauy_post : 1 (event-driven)``, ``on_pre`` bumps ``apre`` and depresses ``w`` by
+    ``a_minus * apost``, ``on_post`` bumps ``apost`` and potentiates ``w`` by ``a_plus * apre``.
+    This is the formulation of the Brian2 figures quoted in the project's target.
+  - ``brian2_neuron``: the traces are NEURON variables ``x``, ``y`` (one per neuron), which the
+    synapses read as ``x_pre`` / ``y_post``: the reference's own formulation.
+
+How the Brian2 models map to the reference's equations (``sim/reference.py``).  Neurons: with
 ``method='euler'`` and ``dt == tstep``, ``dv/dt = (I + bias - (1 - alpha_v) v) / tstep`` is
 exactly ``v <- alpha_v v + I + bias`` per step, i.e. the reference's exponential decay per
 step (not the exact solution of the ODE, which would scale the input by ``1 - alpha_v``).
 Brian2 updates all state variables from their old values, and its ``on_pre`` (transmission)
 runs after the state update, so Brian2's ``I`` after a step already holds the next step's
 input: the recursion is the reference's one-step synaptic delay.  The refractory period is
-``(refractory + 1) * dt`` (Brian2 counts the spike step).  Traces are per neuron: ``x`` is
-bumped just before the threshold, by an event with the spike condition (so, before the
-synapses, potentiation sees this step's pre spikes), ``y`` in the reset (after the synapses,
-so depression does not see this step's post spikes); ``on_pre`` runs before ``on_post``, as
-in the reference.  STDP updates are ``amplitude * trace`` without rounding; weights are
-clipped to the post neuron's bounds.  Brian2 gets the whole run in one ``Network.run`` call;
-plasticore is stepped from Python by ``Reference.run``.
+``(refractory + 1) * dt`` (Brian2 counts the spike step).  ``on_pre`` runs before
+``on_post`` in a step (Brian2's default pathway order), as in the reference: a pre and a
+post spike in the same step potentiate and do not depress.  STDP updates are ``amplitude *
+trace`` without rounding; weights are clipped to the post neuron's bounds; traces saturate
+at the reference's TRACE maximum (16.0) when bumped.
+
+* Per-neuron traces (``brian2_neuron``): ``dx/dt = -(1 - alpha_x) x / tstep``, Euler, is
+  ``x <- alpha_x x`` per step, the reference's decay.  ``x`` is bumped just before the
+  threshold, by an event with the spike condition (so, before the synapses, potentiation
+  sees this step's pre spikes), ``y`` in the reset (after the synapses, so depression does
+  not see this step's post spikes).
+* Per-synapse traces (``brian2_synapse``): ``apre`` of synapse (j, i) is the reference's
+  ``x_j`` and ``apost`` its ``y_i``.  They are ``event-driven``: Brian2 integrates them
+  exactly, and only when the synapse has an event, as ``apre <- apre * exp(-(t -
+  lastupdate) / taux_pre)``; with ``taux = -tstep / ln(alpha_x)`` that is ``alpha_x ** k``
+  after k steps, the same decay as ``x`` (up to float rounding).  Every synapse out of j
+  sees all of j's spikes (and only those bump ``apre``), so ``apre[j, i] == x_j`` at every
+  event, likewise ``apost[j, i] == y_i``.  ``on_pre`` bumps ``apre`` before it reads
+  ``apost`` (not yet bumped by this step's post spikes: the reference's ``y'``); ``on_post``
+  runs after it, so potentiation reads ``apre`` with this step's pre spikes, as ``x``.
+
+Why the per-neuron formulation is faster: its traces cost O(N) per step (N decays, one
+bump per spike), whereas per-synapse traces cost O(k N) per step for k spikes: every pre
+spike updates the N synapses out of the neuron, and every post spike the N synapses into
+it, each update being an ``exp`` for each of the two traces, a write of both traces and of
+``lastupdate``, besides the weight update which both formulations do.  Brian2 gets the
+whole run in one ``Network.run`` call; plasticore is stepped from Python by
+``Reference.run``.
 
 Run::
 
     python benchmarks/reference_vs_brian2.py                  # N=256, 10,000 steps
     python benchmarks/reference_vs_brian2.py --repeat 3 --json
+    python benchmarks/reference_vs_brian2.py --brian2 synapse   # one Brian2 formulation only
 
 Timed are the simulation loops only (model construction and Brian2's code generation are
 reported separately as "setup").  The spike activity is measured on every simulator: the
@@ -100,10 +132,32 @@ def run_plasticore(cfg, steps, cls=Reference, progress=True):
 
 # -- Brian2 -----------------------------------------------------------------------------------
 
-def brian2_network(cfg, learning=True):
-    """The network of ``cfg`` as a Brian2 ``Network`` of floats.  Returns (net, group, rate)."""
+#: The Brian2 formulations: name in the results -> (``--brian2`` choice, description).
+BRIAN2_VARIANTS = {
+    "brian2_synapse": ("synapse", "per-synapse traces, as in Brian2's STDP example"),
+    "brian2_neuron": ("neuron", "per-neuron traces"),
+}
+
+
+def _tau(alpha, dt):
+    """The time constant whose exact exponential decay per step ``dt`` is ``alpha`` (the
+    reference's retention factor): ``exp(-dt / tau) == alpha``.  alpha = 1 (no decay) gives
+    an infinite tau, alpha = 0 a vanishing one."""
+    alpha = np.asarray(alpha, dtype=float)
+    with np.errstate(divide="ignore"):
+        rate = -np.log(np.clip(alpha, 1e-300, 1.0))        # per step, in [0, 690]
+    return dt / np.clip(rate, 1e-300, None)
+
+
+def brian2_network(cfg, traces="synapse", learning=True):
+    """The network of ``cfg`` as a Brian2 ``Network`` of floats.  ``traces``: ``"synapse"``
+    (event-driven synaptic traces ``apre``/``apost``, Brian2's idiomatic STDP) or
+    ``"neuron"`` (traces ``x``/``y`` of the NeuronGroup).  Returns (net, group, synapses,
+    rate monitor)."""
     import brian2 as b2
 
+    if traces not in ("synapse", "neuron"):
+        raise ValueError(f"traces must be 'synapse' or 'neuron', not {traces!r}")
     if not cfg.plastic.all():
         raise ValueError("the Brian2 model has STDP on every synapse; cfg.plastic must be all set")
     p, lp = cfg.neurons, cfg.learning
@@ -111,12 +165,11 @@ def brian2_network(cfg, learning=True):
     dt = 1 * ms                                   # one reference step
     trace_max = F.TRACE.max / F.TRACE_ONE
     namespace = {"tstep": dt, "trace_max": trace_max}
+    per_neuron = learning and traces == "neuron"
 
     eqs = """
     dv/dt = (I + bias - (1 - alpha_v) * v) / tstep : 1 (unless refractory)
     dI/dt = -(1 - alpha_i) * I / tstep : 1
-    dx/dt = -(1 - alpha_x) * x / tstep : 1
-    dy/dt = -(1 - alpha_y) * y / tstep : 1
     threshold : 1 (constant)
     v_reset : 1 (constant)
     bias : 1 (constant)
@@ -127,6 +180,8 @@ def brian2_network(cfg, learning=True):
     alpha_i : 1 (constant)
     alpha_x : 1 (constant)
     alpha_y : 1 (constant)
+    taux : second (constant)
+    tauy : second (constant)
     x_inc : 1 (constant)
     y_inc : 1 (constant)
     a_plus : 1 (constant)
@@ -134,12 +189,17 @@ def brian2_network(cfg, learning=True):
     w_min : 1 (constant)
     w_max : 1 (constant)
     """
+    if per_neuron:
+        eqs += """
+    dx/dt = -(1 - alpha_x) * x / tstep : 1
+    dy/dt = -(1 - alpha_y) * y / tstep : 1
+    """
     reset = "v = subtract * (v - threshold) + (1 - subtract) * v_reset"
-    if learning:
+    if per_neuron:
         reset += "\ny = clip(y + y_inc, 0, trace_max)"
     # A NeuronGroup runs one piece of code per event, so the pre-trace bump has its own
     # event with the spike condition, checked (and acted on) just before the threshold.
-    events = {"pre_trace": "v >= threshold and not_refractory"} if learning else {}
+    events = {"pre_trace": "v >= threshold and not_refractory"} if per_neuron else {}
     G = b2.NeuronGroup(cfg.n, eqs, threshold="v >= threshold", reset=reset,
                        refractory="tref", method="euler", events=events, dt=dt,
                        namespace=namespace)
@@ -153,24 +213,37 @@ def brian2_network(cfg, learning=True):
     G.alpha_i = p["alpha_i"] / F.DECAY_ONE
     G.alpha_x = lp["alpha_x"] / F.DECAY_ONE
     G.alpha_y = lp["alpha_y"] / F.DECAY_ONE
+    G.taux = _tau(lp["alpha_x"] / F.DECAY_ONE, dt)   # exp(-dt / taux) == alpha_x
+    G.tauy = _tau(lp["alpha_y"] / F.DECAY_ONE, dt)
     G.x_inc = lp["x_inc"] / F.TRACE_ONE
     G.y_inc = lp["y_inc"] / F.TRACE_ONE
     G.a_plus = lp["a_plus"] / (1 << F.AMP_FRAC)     # weight LSBs per unit trace
     G.a_minus = lp["a_minus"] / (1 << F.AMP_FRAC)
     G.w_min = lp["w_min"].astype(float)
     G.w_max = lp["w_max"].astype(float)
-    if learning:
+    if per_neuron:
         # pre trace: bumped in this step, before the synapses run
         G.set_event_schedule("pre_trace", when="before_thresholds", order=G.order)
         G.run_on_event("pre_trace", "x = clip(x + x_inc, 0, trace_max)",
                        when="before_thresholds", order=G.order + 1)
 
+    model = "w : 1"
     on_pre = "I_post += w * wscale_post"
     on_post = None
-    if learning:
+    if learning and traces == "neuron":
         on_pre += "\nw = clip(w - a_minus_post * y_post, w_min_post, w_max_post)"
         on_post = "w = clip(w + a_plus_post * x_pre, w_min_post, w_max_post)"
-    S = b2.Synapses(G, G, "w : 1", on_pre=on_pre, on_post=on_post, dt=dt,
+    elif learning:
+        # Brian2's STDP example, with the reference's amplitudes, bounds and saturation
+        model += """
+        dapre/dt = -apre / taux_pre : 1 (event-driven)
+        dapost/dt = -apost / tauy_post : 1 (event-driven)
+        """
+        on_pre += ("\napre = clip(apre + x_inc_pre, 0, trace_max)"
+                   "\nw = clip(w - a_minus_post * apost, w_min_post, w_max_post)")
+        on_post = ("apost = clip(apost + y_inc_post, 0, trace_max)"
+                   "\nw = clip(w + a_plus_post * apre, w_min_post, w_max_post)")
+    S = b2.Synapses(G, G, model, on_pre=on_pre, on_post=on_post, dt=dt,
                     namespace=namespace)
     S.connect()                                      # all to all, self-synapses included
     S.w = cfg.weights[S.i[:], S.j[:]].astype(float)
@@ -179,14 +252,14 @@ def brian2_network(cfg, learning=True):
     return net, G, S, rate
 
 
-def run_brian2(cfg, steps, progress=True):
+def run_brian2(cfg, steps, traces="synapse", progress=True):
     import brian2 as b2
 
     b2.prefs.codegen.target = "numpy"
     t0 = time.perf_counter()
-    net, G, S, rate = brian2_network(cfg)
+    net, G, S, rate = brian2_network(cfg, traces=traces)
     t1 = time.perf_counter()
-    prog = Progress("brian2", enabled=progress)
+    prog = Progress(f"brian2 {traces}", enabled=progress)
     net.run(steps * b2.ms, report=lambda elapsed, done, start, duration:
             prog(int(round(done * steps)), steps), report_period=prog.period * b2.second)
     t2 = time.perf_counter()
@@ -206,6 +279,9 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=1, help="take the best of this many runs")
     ap.add_argument("--seed", type=int, default=0, help="seed of activity_config")
     ap.add_argument("--no-brian2", action="store_true", help="time only plasticore")
+    ap.add_argument("--brian2", choices=("both", "synapse", "neuron"), default="both",
+                    help="which Brian2 formulation(s) to run: STDP traces per synapse "
+                         "(Brian2's STDP example), per neuron, or both (default)")
     ap.add_argument("--no-fast", action="store_true", help="skip the compiled kernel")
     ap.add_argument("--json", action="store_true",
                     help="print a machine-readable summary as the last line")
@@ -219,16 +295,21 @@ def main(argv=None):
         import numba
         versions["numba"] = numba.__version__
         sims.append("fast")
+    brian2_sims = []
     if not args.no_brian2:
         import brian2
         versions["brian2"] = brian2.__version__
-        sims.append("brian2")
+        brian2_sims = [name for name, (choice, _) in BRIAN2_VARIANTS.items()
+                       if args.brian2 in (choice, "both")]
+        sims += brian2_sims
     print(f"plasticore reference vs Brian2: N={args.neurons}, {args.steps} steps, STDP on all "
           f"synapses, activity_config(seed={args.seed}), best of {args.repeat}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items())
           + f"; {platform.machine()}, {platform.system()}")
-    if "brian2" in sims:
+    if brian2_sims:
         print("brian2: prefs.codegen.target = 'numpy', float64, dt = 1 ms = 1 step")
+        for name in brian2_sims:
+            print(f"  {name}: {BRIAN2_VARIANTS[name][1]}")
 
     cfg = activity_config(args.neurons, seed=args.seed)
     if "fast" in sims:
@@ -242,8 +323,10 @@ def main(argv=None):
         print(f"fast: bit-identical to the reference for the first {check} steps (checked)")
 
     runners = {"reference": lambda: run_plasticore(cfg, args.steps, Reference),
-               "fast": lambda: run_plasticore(cfg, args.steps, FastReference),
-               "brian2": lambda: run_brian2(cfg, args.steps)}
+               "fast": lambda: run_plasticore(cfg, args.steps, FastReference)}
+    for name in brian2_sims:
+        runners[name] = (lambda traces: lambda: run_brian2(cfg, args.steps, traces))(
+            BRIAN2_VARIANTS[name][0])
     best = {}
     for r in range(args.repeat):
         for name in sims:                   # interleaved, so that machine load hits all
@@ -253,25 +336,39 @@ def main(argv=None):
                 best[name] = res
 
     print()
-    print(f"{'simulator':<12}{'steps/s':>12}{'s/run':>9}{'setup s':>9}   "
+    print(f"{'simulator':<16}{'steps/s':>12}{'s/run':>9}{'setup s':>9}{'mean w':>9}   "
           f"mean fraction spiking per step (per quarter)")
     for name in sims:
         res = best[name]
         act = res["activity"]
         setup = res["setup_s"] + res.get("codegen_s", 0.0)
-        print(f"{name:<12}{res['steps_per_s']:>12,.0f}{res['run_s']:>9.2f}{setup:>9.2f}   "
+        print(f"{name:<16}{res['steps_per_s']:>12,.0f}{res['run_s']:>9.2f}{setup:>9.2f}"
+              f"{res['weights_mean']:>9.2f}   "
               f"{act['mean']:.4f} (" + ", ".join(f"{q:.4f}" for q in act["quarters"]) + ")")
     summary = {"neurons": args.neurons, "steps": args.steps, "repeat": args.repeat,
-               "seed": args.seed, "versions": versions,
+               "seed": args.seed, "versions": versions, "brian2_variants": brian2_sims,
                "steps_per_s": {k: best[k]["steps_per_s"] for k in sims},
-               "activity": {k: best[k]["activity"]["mean"] for k in sims}}
-    if "brian2" in sims:
-        ratios = {k: best[k]["steps_per_s"] / best["brian2"]["steps_per_s"]
-                  for k in sims if k != "brian2"}
-        summary["speedup_vs_brian2"] = ratios
+               "run_s": {k: best[k]["run_s"] for k in sims},
+               "activity": {k: best[k]["activity"]["mean"] for k in sims},
+               "activity_quarters": {k: best[k]["activity"]["quarters"] for k in sims},
+               "weights_mean": {k: best[k]["weights_mean"] for k in sims}}
+    if brian2_sims:
+        ours = [k for k in sims if k not in brian2_sims]
+        # speedup_vs_brian2[variant][simulator]: steps/s of the simulator / steps/s of variant
+        summary["speedup_vs_brian2"] = {
+            b: {k: best[k]["steps_per_s"] / best[b]["steps_per_s"] for k in ours}
+            for b in brian2_sims}
         print()
-        for k, v in ratios.items():
-            print(f"speed-up of {k} over Brian2 (numpy target): {v:.1f}x")
+        print("speed-up (ratio of steps/s) over Brian2's numpy target:")
+        for b in brian2_sims:
+            for k in ours:
+                print(f"  {k:<9} over {b:<14} ({BRIAN2_VARIANTS[b][1]}): "
+                      f"{summary['speedup_vs_brian2'][b][k]:6.2f}x")
+        if len(brian2_sims) == 2:
+            ratio = best["brian2_neuron"]["steps_per_s"] / best["brian2_synapse"]["steps_per_s"]
+            summary["brian2_neuron_over_synapse"] = ratio
+            print(f"  brian2_neuron over brian2_synapse (Brian2 alone, the trace "
+                  f"optimisation): {ratio:.2f}x")
     if args.json:
         print(json.dumps(summary))
 
