@@ -1,0 +1,65 @@
+"""cocotb side of ``core_cycles.py``: runs timesteps at set activities, records cycle counts.
+
+Environment: ``PLASTICORE_N``, ``PLASTICORE_BENCH_OUT`` (JSON file to write),
+``PLASTICORE_BENCH_STEPS`` (steps per point), ``PLASTICORE_BENCH_ACTIVITIES`` (comma-separated
+fractions of N forced to fire per step), ``PLASTICORE_BENCH_NATURAL`` (steps of the
+self-driven ``activity_config`` network, 0 to skip).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cocotb
+import numpy as np
+
+from plasticore import fixed as F
+from plasticore.hdl.access import Register
+from plasticore.sim.coredriver import CoreTB
+from plasticore.sim.stimulus import activity_config, random_config
+
+N = int(os.environ["PLASTICORE_N"])
+OUT = os.environ["PLASTICORE_BENCH_OUT"]
+STEPS = int(os.environ.get("PLASTICORE_BENCH_STEPS", "3"))
+ACTIVITIES = [float(a) for a in os.environ.get("PLASTICORE_BENCH_ACTIVITIES",
+                                               "0,0.05,0.2,1").split(",")]
+NATURAL = int(os.environ.get("PLASTICORE_BENCH_NATURAL", "0"))
+
+
+@cocotb.test()
+async def measure(dut):
+    rng = np.random.default_rng(0)
+    tb = CoreTB(dut, N)
+    await tb.start()
+    # Only forced neurons fire: the activity is exactly what is asked for.
+    cfg = random_config(N, rng)
+    cfg.neurons["bias"] = F.BIAS.min
+    cfg.neurons["threshold"] = F.THRESHOLD.max
+    await tb.load(cfg)
+    await tb.reset_state()
+    points = []
+    for learning in (False, True):
+        await tb.set_learning(learning)
+        for activity in ACTIVITIES:
+            spikes = int(round(activity * N))
+            cycles = []
+            for _ in range(STEPS):
+                forced = rng.permutation(N)[:spikes]
+                cycles.append(await tb.step(forced))
+                assert tb.timed_cycles == cycles[-1], "done pulse and CYCLES disagree"
+            points.append({"learning": learning, "activity": activity, "spikes": spikes,
+                           "cycles": cycles})
+    natural = None
+    if NATURAL:
+        cfg = activity_config(N, seed=1)
+        await tb.load(cfg)
+        await tb.reset_state()
+        await tb.set_learning(True)
+        cycles, spikes = [], []
+        for _ in range(NATURAL):
+            cycles.append(await tb.step())
+            spikes.append(await tb.read_register(Register.SPIKE_COUNT))
+        natural = {"cycles": cycles, "spikes": spikes}
+    with open(OUT, "w") as f:
+        json.dump({"n": N, "points": points, "natural": natural}, f)

@@ -1,0 +1,156 @@
+"""The pipelined LIF neuron datapath: step 1 of the reference timestep for one neuron per cycle."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from plasticore import fixed as F
+from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CoreParams, ResetMode
+
+from .arith import decay_round, saturate
+
+__all__ = ["NeuronUpdate"]
+
+
+class NeuronUpdate(wiring.Component):
+    r"""Step 1 of :mod:`plasticore.sim.reference` (the neuron update) for one neuron.
+
+    The inputs are the words the core reads from its memories for neuron ``index``; the
+    outputs are what it writes back::
+
+        I   <- sat(decay(I, alpha_i) + (acc << w_shift))
+        if ref > 0:  ref <- ref - 1; V held      else:  V <- sat(decay(V, alpha_v) + I + bias)
+        spike <- forced or (not refractory and V >= threshold)
+        if spike:    V <- v_reset or sat(V - threshold);  ref <- refractory
+        x   <- sat(decay(x, alpha_x) + (spike ? x_inc : 0))
+        y'  <- decay(y, alpha_y)            (out ``y_dec``: what depression reads this step)
+        y   <- sat(y' + (spike ? y_inc : 0))  (out ``state.y``: the end-of-step value)
+        acc <- 0                            (transmission accumulates into it afterwards)
+
+    Latency and throughput
+    ----------------------
+    Fully pipelined: one neuron per cycle, no stalls.  A word presented with ``i_valid`` in
+    cycle ``t`` appears on the outputs with ``o_valid`` in cycle ``t + LATENCY``
+    (``LATENCY`` = 4).  The four multipliers (24x16, 24x16, 16x16, 16x16 bits) are in the
+    first stage, registered, so that they map onto DSP blocks with an output register.
+
+    Members
+    -------
+    i_valid, index, params, learn, state, forced : In
+        Neuron ``index``: its NEURON_PARAMS and LEARNING_PARAMS words, its NEURON_STATE word
+        as left by the previous step, and its forced-spike bit.
+    o_valid, o_index, o_state, o_spike, o_y_dec : Out
+        The same neuron ``LATENCY`` cycles later: new state (``acc`` = 0), spike, and the
+        decayed post trace ``y'`` before this step's increment.
+    """
+
+    #: Cycles from ``i_valid`` to ``o_valid``.
+    LATENCY = 4
+
+    def __init__(self, params: CoreParams):
+        self.core_params = params
+        idx = unsigned(params.index_width)
+        super().__init__({
+            "i_valid": In(1), "index": In(idx), "params": In(NEURON_PARAMS),
+            "learn": In(LEARNING_PARAMS), "state": In(NEURON_STATE), "forced": In(1),
+            "o_valid": Out(1), "o_index": Out(idx), "o_state": Out(NEURON_STATE),
+            "o_spike": Out(1), "o_y_dec": Out(F.TRACE),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p, lp, s = self.params, self.learn, self.state
+
+        # -- stage 1: the four decay products, registered (DSP output register) ----------------
+        p1_valid = Signal()
+        p1_index = Signal.like(self.index)
+        p1_pi = Signal(range(-(1 << 39), 1 << 39))         # I * alpha_i: 24 x 16 bits
+        p1_pv = Signal(range(-(1 << 39), 1 << 39))
+        p1_px = Signal(32)
+        p1_py = Signal(32)
+        p1_ineg = Signal()
+        p1_vneg = Signal()
+        p1_v = Signal(F.V)
+        p1_acc = Signal(F.ACC)
+        p1_ref = Signal(F.REFRACTORY)
+        p1_forced = Signal()
+        p1_params = Signal(NEURON_PARAMS)
+        p1_learn = Signal(LEARNING_PARAMS)
+        m.d.sync += [
+            p1_valid.eq(self.i_valid), p1_index.eq(self.index),
+            p1_pi.eq(s.i * p.alpha_i), p1_pv.eq(s.v * p.alpha_v),
+            p1_px.eq(s.x * lp.alpha_x), p1_py.eq(s.y * lp.alpha_y),
+            p1_ineg.eq(s.i < 0), p1_vneg.eq(s.v < 0),
+            p1_v.eq(s.v), p1_acc.eq(s.acc), p1_ref.eq(s.ref), p1_forced.eq(self.forced),
+            p1_params.eq(p), p1_learn.eq(lp),
+        ]
+
+        # -- stage 2: finish the decays; the new synaptic current --------------------------------
+        p2_valid = Signal()
+        p2_index = Signal.like(self.index)
+        p2_i = Signal(F.I)
+        p2_dv = Signal(F.V)
+        p2_x = Signal(F.TRACE)
+        p2_y = Signal(F.TRACE)
+        p2_v = Signal(F.V)
+        p2_ref = Signal(F.REFRACTORY)
+        p2_forced = Signal()
+        p2_params = Signal(NEURON_PARAMS)
+        p2_learn = Signal(LEARNING_PARAMS)
+        # acc << w_shift is at most 18 + 15 = 33 bits; the sum with decay(I) fits 34 bits.
+        i_sum = decay_round(p1_pi, p1_ineg) + (p1_acc << p1_params.w_shift)
+        m.d.sync += [
+            p2_valid.eq(p1_valid), p2_index.eq(p1_index),
+            p2_i.eq(saturate(i_sum, F.I)),
+            # |decay(x)| <= |x| for alpha <= 1.0, so these narrowings are exact.
+            p2_dv.eq(decay_round(p1_pv, p1_vneg)),
+            p2_x.eq(p1_px >> F.DECAY_FRAC),
+            p2_y.eq(p1_py >> F.DECAY_FRAC),
+            p2_v.eq(p1_v), p2_ref.eq(p1_ref), p2_forced.eq(p1_forced),
+            p2_params.eq(p1_params), p2_learn.eq(p1_learn),
+        ]
+
+        # -- stage 3: membrane integration and the threshold test --------------------------------
+        p3_valid = Signal()
+        p3_index = Signal.like(self.index)
+        p3_i = Signal(F.I)
+        p3_v = Signal(F.V)
+        p3_ref = Signal(F.REFRACTORY)
+        p3_spike = Signal()
+        p3_x = Signal(F.TRACE)
+        p3_y = Signal(F.TRACE)
+        p3_params = Signal(NEURON_PARAMS)
+        p3_learn = Signal(LEARNING_PARAMS)
+        refractory = p2_ref != 0
+        v_int = saturate(p2_dv + p2_i + p2_params.bias, F.V)     # 26-bit sum
+        v_new = Signal(F.V)
+        m.d.comb += v_new.eq(Mux(refractory, p2_v, v_int))
+        m.d.sync += [
+            p3_valid.eq(p2_valid), p3_index.eq(p2_index), p3_i.eq(p2_i), p3_v.eq(v_new),
+            p3_ref.eq(p2_ref - refractory),
+            p3_spike.eq(p2_forced | (~refractory & (v_new >= p2_params.threshold))),
+            p3_x.eq(p2_x), p3_y.eq(p2_y), p3_params.eq(p2_params), p3_learn.eq(p2_learn),
+        ]
+
+        # -- stage 4: reset on spike, trace increments; output registers ------------------------
+        o = self.o_state
+        v_after = Signal(F.V)
+        with m.If(p3_params.reset_mode == ResetMode.SUBTRACT):
+            m.d.comb += v_after.eq(saturate(p3_v - p3_params.threshold, F.V))
+        with m.Else():
+            m.d.comb += v_after.eq(p3_params.v_reset)
+        x_inc = p3_learn.x_inc & p3_spike.replicate(F.TRACE_INC.width)
+        y_inc = p3_learn.y_inc & p3_spike.replicate(F.TRACE_INC.width)
+        m.d.sync += [
+            self.o_valid.eq(p3_valid), self.o_index.eq(p3_index), self.o_spike.eq(p3_spike),
+            o.i.eq(p3_i),
+            o.v.eq(Mux(p3_spike, v_after, p3_v)),
+            o.ref.eq(Mux(p3_spike, p3_params.refractory, p3_ref)),
+            o.acc.eq(0),
+            o.x.eq(saturate(p3_x + x_inc, F.TRACE)),
+            o.y.eq(saturate(p3_y + y_inc, F.TRACE)),
+            self.o_y_dec.eq(p3_y),
+        ]
+        return m

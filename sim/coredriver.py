@@ -1,0 +1,253 @@
+"""cocotb driver of the core's access port (for ``tests/hdl`` and ``benchmarks``).
+
+:class:`CoreTB` drives ``req``/``rsp`` of the generated Verilog of
+:class:`plasticore.hdl.core.Core` one word per cycle, loads a :class:`CoreConfig`, runs
+timesteps, and reads back everything, either through the port or -- much faster, for
+scoreboards that compare every value every step -- by peeking the memories through the
+simulator's VPI (:meth:`CoreTB.peek_state`, :meth:`CoreTB.peek_weights`).  Peeking relies on
+the memory names of :class:`~plasticore.hdl.core.Core` (``syn``, ``neu``, ``pend``, ``xtr``,
+``spk``); the access-port test checks that peeks and port reads agree.
+
+Signals are driven at the falling clock edge and sampled there: ``req.ready`` does not
+depend combinationally on ``req.valid``, so a request presented at a falling edge with
+``ready`` high is taken at the next rising edge.  ``rsp.ready`` is held high.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.lib import data
+
+from plasticore import fixed as F
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    SYNAPSE,
+    CoreConfig,
+    CoreParams,
+    Table,
+)
+from plasticore.hdl.access import Command, Region, Register, request_layout
+from plasticore.hdl.core import NEURON_WORD
+
+__all__ = ["CoreTB"]
+
+
+def _fields(layout):
+    """(name, offset, width, signed) of every field of a layout of Formats / ints."""
+    out = []
+    for name, field in layout:
+        shape = field.shape
+        signed = isinstance(shape, F.Format) and shape.signed
+        out.append((name, field.offset, field.width, signed))
+    return out
+
+
+def _unpack(word, fields):
+    out = {}
+    for name, offset, width, signed in fields:
+        value = (word >> offset) & ((1 << width) - 1)
+        if signed and value >> (width - 1):
+            value -= 1 << width
+        out[name] = value
+    return out
+
+
+def _pack(values, fields):
+    word = 0
+    for name, offset, width, _ in fields:
+        word |= (int(values[name]) & ((1 << width) - 1)) << offset
+    return word
+
+
+_STATE_FIELDS = _fields(NEURON_STATE)
+_WORD_FIELDS = _fields(NEURON_WORD)
+
+
+class CoreTB:
+    """Testbench handle of one ``plasticore_core`` instance ``dut`` of ``n`` neurons."""
+
+    def __init__(self, dut, n: int):
+        self.dut = dut
+        self.n = n
+        layout = request_layout(CoreParams(n))
+        self._offset = {name: field.offset for name, field in layout}
+        self.cycles = 0             # cycles of the last command (Register.CYCLES)
+        self.timed_cycles = 0       # the same, measured from the done pulse
+        self.period_ns = 10
+
+    # -- clock, reset, raw requests ------------------------------------------------------------
+
+    async def start(self, period_ns=10):
+        from cocotb.clock import Clock
+        from cocotb.triggers import ClockCycles, FallingEdge
+        dut = self.dut
+        self.period_ns = period_ns
+        Clock(dut.clk, period_ns, unit="ns").start()
+        dut.req__valid.value = 0
+        dut.req__payload.value = 0
+        dut.rsp__ready.value = 1
+        dut.rst.value = 1
+        await ClockCycles(dut.clk, 2)
+        dut.rst.value = 0
+        await FallingEdge(dut.clk)
+
+    def _request(self, write, region, addr, value=0):
+        o = self._offset
+        return ((int(write) << o["write"]) | (int(Region(region).value) << o["region"])
+                | (int(addr) << o["addr"]) | (int(value) << o["data"]))
+
+    async def _wait_ready(self):
+        from cocotb.triggers import FallingEdge
+        while not self.dut.req__ready.value:
+            await FallingEdge(self.dut.clk)
+
+    async def write(self, region, items):
+        """Write ``(addr, word)`` pairs to ``region``, one per cycle."""
+        from cocotb.triggers import FallingEdge
+        dut = self.dut
+        clk = dut.clk
+        for addr, word in items:
+            dut.req__payload.value = self._request(1, region, addr, word)
+            dut.req__valid.value = 1
+            await self._wait_ready()
+            await FallingEdge(clk)
+        dut.req__valid.value = 0
+
+    async def read(self, region, addrs):
+        """Read the words at ``addrs`` of ``region``, pipelined one per cycle; list of ints."""
+        from cocotb.triggers import FallingEdge
+        dut = self.dut
+        clk = dut.clk
+        out = []
+        pending = 0
+        for addr in addrs:
+            dut.req__payload.value = self._request(0, region, addr)
+            dut.req__valid.value = 1
+            while True:
+                taken = bool(dut.req__ready.value)     # taken at the coming rising edge
+                await FallingEdge(clk)
+                pending += taken
+                if dut.rsp__valid.value:             # a response lasts one cycle here
+                    out.append(int(dut.rsp__payload.value))
+                    pending -= 1
+                if taken:
+                    break
+        dut.req__valid.value = 0
+        while pending:
+            await FallingEdge(clk)
+            if dut.rsp__valid.value:
+                out.append(int(dut.rsp__payload.value))
+                pending -= 1
+        return out
+
+    async def read_register(self, register: Register) -> int:
+        return (await self.read(Region.CONTROL, [register.value]))[0]
+
+    async def write_register(self, register: Register, value: int):
+        await self.write(Region.CONTROL, [(register.value, value)])
+
+    # -- configuration ---------------------------------------------------------------------
+
+    async def load(self, config: CoreConfig):
+        """Write every parameter, learning parameter, weight and plasticity bit."""
+        assert config.n == self.n, "the configuration is for a core of another size"
+        await self.write(Region.NEURON_PARAMS, enumerate(config.neurons.pack()))
+        await self.write(Region.LEARNING_PARAMS, enumerate(config.learning.pack()))
+        words = (config.weights.ravel() & 0xFF) | (config.plastic.ravel().astype(np.int64) << 8)
+        await self.write(Region.SYNAPSE, enumerate(words.tolist()))
+
+    async def set_learning(self, on: bool):
+        await self.write_register(Register.CONTROL, int(bool(on)))
+
+    async def command(self, command: Command) -> int:
+        """Run ``command`` to completion and return its cycle count, read from
+        ``Register.CYCLES``.  :attr:`timed_cycles` is the same count measured from the
+        ``done`` pulse in simulation time; callers can assert that both agree."""
+        from cocotb.triggers import FallingEdge, RisingEdge, SimTimeoutError, with_timeout
+        from cocotb.utils import get_sim_time
+        dut = self.dut
+        await self.write(Region.CONTROL, [(Register.COMMAND.value, command.value)])
+        # The command was taken at the rising edge half a period ago; the first busy cycle
+        # starts there, and done is high during the last one.
+        taken = get_sim_time(unit="ns") - self.period_ns / 2
+        # A hung sequencer must fail the test, not hang it: no command takes longer than a
+        # step in which every neuron fires with learning on (2 N^2 + N + 16 cycles).
+        limit = (2 * self.n * self.n + 2 * self.n + 100) * self.period_ns
+        try:
+            await with_timeout(RisingEdge(dut.done), limit, "ns")
+        except SimTimeoutError:
+            raise AssertionError(f"{command.name} did not finish within {limit} ns; "
+                                 f"the core is stuck in phase {int(dut.phase.value)}.") from None
+        last = get_sim_time(unit="ns")
+        await FallingEdge(dut.clk)
+        self.timed_cycles = round((last - taken) / self.period_ns) + 1
+        self.cycles = await self.read_register(Register.CYCLES)
+        return self.cycles
+
+    async def reset_state(self):
+        return await self.command(Command.RESET)
+
+    async def step(self, forced=None):
+        """Force the neurons in ``forced`` (bool mask or indices) and run one timestep;
+        return its cycle count."""
+        if forced is not None:
+            f = np.asarray(forced)
+            idx = np.flatnonzero(f) if f.dtype == bool else f.astype(np.int64)
+            await self.write(Region.FORCED, ((int(k), 1) for k in idx))
+        return await self.command(Command.STEP)
+
+    # -- read back through the port ----------------------------------------------------------
+
+    async def read_table(self, region, layout) -> Table:
+        return Table.unpack(layout, await self.read(region, range(self.n)))
+
+    async def read_state(self) -> Table:
+        return await self.read_table(Region.NEURON_STATE, NEURON_STATE)
+
+    async def read_params(self):
+        return (await self.read_table(Region.NEURON_PARAMS, NEURON_PARAMS),
+                await self.read_table(Region.LEARNING_PARAMS, LEARNING_PARAMS))
+
+    async def read_spikes(self) -> np.ndarray:
+        return np.array(await self.read(Region.SPIKES, range(self.n)), dtype=bool)
+
+    async def read_synapses(self):
+        words = np.array(await self.read(Region.SYNAPSE, range(self.n * self.n)), np.int64)
+        return self._split_synapses(words)
+
+    def _split_synapses(self, words):
+        w = words & 0xFF
+        w = np.where(w >= 128, w - 256, w).reshape(self.n, self.n)
+        return w, ((words >> 8) & 1).astype(bool).reshape(self.n, self.n)
+
+    # -- peek the memories (VPI) -----------------------------------------------------------
+
+    def _peek(self, name, count):
+        mem = getattr(self.dut, name)
+        return [int(mem[k].value) for k in range(count)]
+
+    def peek_spikes(self) -> np.ndarray:
+        return np.array(self._peek("spk", self.n), dtype=bool)
+
+    def peek_state(self) -> Table:
+        t = Table(NEURON_STATE, self.n)
+        cols = {name: np.zeros(self.n, np.int64) for name, *_ in _STATE_FIELDS}
+        for k, word in enumerate(self._peek("neu", self.n)):
+            for name, value in _unpack(word, _WORD_FIELDS).items():
+                cols[name][k] = value
+        acc = np.array(self._peek("pend", self.n), np.int64)
+        cols["acc"] = np.where(acc >= 1 << 17, acc - (1 << 18), acc)
+        cols["x"] = np.array(self._peek("xtr", self.n), np.int64)
+        for name, values in cols.items():
+            t[name] = values
+        return t
+
+    def peek_weights(self):
+        """(weights, plastic) as (n, n) arrays, row = pre-synaptic."""
+        return self._split_synapses(np.array(self._peek("syn", self.n * self.n), np.int64))
+
+
+# Keep the layouts' consistency with the packing above checked at import.
+assert data.Layout.cast(SYNAPSE).size == 9

@@ -1,0 +1,142 @@
+"""The two datapaths alone, in Amaranth's simulator: exact against the reference arithmetic,
+with the latency and throughput their docstrings state (one item per cycle, back to back)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.hdl import Value
+from amaranth.sim import Simulator
+
+from plasticore import fixed as F
+from plasticore.core import NEURON_STATE, CoreParams, Table
+from plasticore.hdl.neuron import NeuronUpdate
+from plasticore.hdl.synapse import SynapseUpdate
+from plasticore.sim import Reference
+from plasticore.sim.stimulus import corner_values, random_config
+
+
+def _run(dut, inputs, outputs, cycles, valid_out):
+    """Present ``inputs[k]`` ((signal, value) pairs; the first is the valid bit) in cycle k;
+    return, for every cycle in which ``valid_out`` is high, (cycle, {name: output value})."""
+    seen = []
+
+    async def bench(ctx):
+        for cycle in range(cycles):
+            if cycle < len(inputs):
+                for signal, value in inputs[cycle]:
+                    ctx.set(Value.cast(signal), value)
+            else:
+                ctx.set(inputs[0][0][0], 0)
+            await ctx.tick()
+            # After the edge that ends cycle `cycle` we are in cycle `cycle + 1`.
+            if ctx.get(valid_out):
+                seen.append((cycle + 1, {k: ctx.get(v) for k, v in outputs.items()}))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return seen
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_neuron_update(seed):
+    """Every output of NeuronUpdate equals the reference's neuron update, LATENCY cycles
+    after its input, at one neuron per cycle."""
+    n = 96
+    rng = np.random.default_rng(seed)
+    cfg = random_config(n, rng, corner=0.4)
+    state = Table(NEURON_STATE, n)
+    for name, field in NEURON_STATE:
+        state[name] = corner_values(field.shape, n, rng, 0.4)
+    forced = rng.random(n) < 0.3
+    cfg.weights[:] = 0                      # acc after the step is then 0, as the unit outputs
+    ref = Reference(cfg)
+    ref.state = state
+    y_dec = F.decay(state["y"], cfg.learning["alpha_y"])
+    ref.step(forced)
+
+    dut = NeuronUpdate(CoreParams(n))
+    params, learn = cfg.neurons.pack(), cfg.learning.pack()
+    words = state.pack()
+    inputs = [[(dut.i_valid, 1), (dut.index, k), (dut.params, params[k]),
+               (dut.learn, learn[k]), (dut.state, words[k]), (dut.forced, int(forced[k]))]
+              for k in range(n)]
+    outputs = {"index": dut.o_index, "spike": dut.o_spike, "y_dec": dut.o_y_dec,
+               **{name: getattr(dut.o_state, name) for name, _ in NEURON_STATE}}
+    seen = _run(dut, inputs, outputs, n + NeuronUpdate.LATENCY + 2, dut.o_valid)
+
+    assert [cycle for cycle, _ in seen] == [k + NeuronUpdate.LATENCY for k in range(n)]
+    got = {name: np.array([int(o[name]) for _, o in seen]) for name in outputs}
+    assert np.array_equal(got["index"], np.arange(n))
+    expected = {"spike": ref.spikes.astype(int), "y_dec": y_dec, "v": ref.v, "i": ref.i,
+                "acc": np.zeros(n), "ref": ref.ref, "x": ref.x, "y": ref.y}
+    for name, want in expected.items():
+        bad = np.flatnonzero(got[name] != want)
+        assert not bad.size, (f"{name} of neuron {bad[0]}: unit {got[name][bad[0]]}, "
+                              f"reference {want[bad[0]]} ({bad.size} of {n} differ)")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_synapse_update(seed):
+    """SynapseUpdate's write requests equal the reference's transmission and STDP update of
+    one synapse, LATENCY cycles after its input, at one synapse per cycle."""
+    count = 400
+    n = 32
+    rng = np.random.default_rng(100 + seed)
+    w = corner_values(F.WEIGHT, count, rng, 0.5)
+    plastic = rng.random(count) < 0.7
+    acc = rng.integers(-(1 << 16), 1 << 16, count)
+    amp = corner_values(F.AMPLITUDE, count, rng, 0.5)
+    trace = corner_values(F.TRACE, count, rng, 0.5)
+    w_min = corner_values(F.WEIGHT, count, rng, 0.5)
+    w_max = corner_values(F.WEIGHT, count, rng, 0.5)      # sometimes below w_min
+    row = rng.random(count) < 0.5
+    learning = rng.random(count) < 0.8
+    addr = rng.integers(0, n * n, count)
+    post = rng.integers(0, n, count)
+
+    dut = SynapseUpdate(CoreParams(n))
+    inputs = [[(dut.i_valid, 1), (dut.row, int(row[k])), (dut.learning, int(learning[k])),
+               (dut.addr, int(addr[k])), (dut.post, int(post[k])),
+               (dut.w, (int(w[k]) & 0xFF) | int(plastic[k]) << 8),
+               (dut.acc, int(acc[k])), (dut.amp, int(amp[k])), (dut.trace, int(trace[k])),
+               (dut.w_min, int(w_min[k])), (dut.w_max, int(w_max[k]))] for k in range(count)]
+    outputs = {"w_we": dut.w_we, "w_addr": dut.w_addr, "weight": dut.w_data.weight,
+               "plastic": dut.w_data.plastic, "acc_we": dut.acc_we, "acc_addr": dut.acc_addr,
+               "acc_data": dut.acc_data}
+    # Every input is valid, so every cycle from LATENCY on carries one result.
+    seen = []
+
+    async def bench(ctx):
+        for cycle in range(count + SynapseUpdate.LATENCY):
+            if cycle < count:
+                for signal, value in inputs[cycle]:
+                    ctx.set(Value.cast(signal), value)
+            else:
+                ctx.set(dut.i_valid, 0)
+            await ctx.tick()
+            if cycle + 1 >= SynapseUpdate.LATENCY:
+                seen.append({k: int(ctx.get(v)) for k, v in outputs.items()})
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    seen = seen[:count]
+
+    delta = F.stdp_delta(amp, trace)
+    moved = np.where(row, w - delta, w + delta)
+    new_w = np.minimum(np.maximum(moved, w_min), w_max)           # np.clip semantics
+    assert [o["w_we"] for o in seen] == (learning & plastic).astype(int).tolist()
+    assert [o["acc_we"] for o in seen] == row.astype(int).tolist()
+    for k, o in enumerate(seen):
+        case = (f"synapse {k}: w={w[k]} plastic={plastic[k]} amp={amp[k]} trace={trace[k]} "
+                f"bounds=[{w_min[k]}, {w_max[k]}] row={row[k]}")
+        assert o["w_addr"] == addr[k] and o["acc_addr"] == post[k], case
+        assert o["plastic"] == plastic[k], case
+        if o["w_we"]:
+            assert o["weight"] == new_w[k], f"{case}: unit {o['weight']}, expected {new_w[k]}"
+        if o["acc_we"]:
+            assert o["acc_data"] == acc[k] + w[k], case
