@@ -142,8 +142,8 @@ def test_cli_help_lists_commands():
     assert r.returncode == 0 and "demo" in r.stdout and "info" in r.stdout
 
 
-def test_cli_demo_json_summary_on_last_line():
-    r = cli("demo", "--steps", "60", "--json")
+def test_cli_demo_small_json_summary_on_last_line():
+    r = cli("demo", "--small", "--steps", "60", "--json")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["steps"] == 60 and summary["spikes"] > 0 and summary["target"] == "ref"
@@ -151,8 +151,11 @@ def test_cli_demo_json_summary_on_last_line():
 
 
 def test_cli_demo_rejects_bad_steps():
-    r = cli("demo", "--steps", "-4")
+    r = cli("demo", "--small", "--steps", "-4")
     assert r.returncode == 2 and "--steps: must be at least 1, not -4" in r.stderr
+    # --steps is an option of the small network only; the digits demo refuses it
+    r = cli("demo", "--steps", "60", "--target", "ref")
+    assert r.returncode == 2 and "--steps belongs to the small network" in r.stderr
 
 
 def test_cli_info_json():

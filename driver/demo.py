@@ -1,0 +1,426 @@
+"""The main job: learn scikit-learn's 8x8 digits on the chip with STDP (``plasticore demo``).
+
+**Network** (written with :mod:`plasticore.compiler`): 64 input neurons (one per pixel, fired
+by the host) project all-to-all onto 10 output neurons (one per digit) through plastic signed
+weights, initially 0.  Outputs are LIF neurons (``tau_mem`` = 10 steps, no synaptic current,
+threshold 2^16 LSB, weight LSB 2^3); nothing else.  The network needs 74 neurons; it runs
+on a core of :data:`NEURONS`.
+
+**Encoding.** A pixel of intensity ``v`` (0..16) fires at step ``t`` of an image iff
+``(t v + phase) mod 16 < v``: exactly ``v/16`` spikes per step, evenly spaced, with a fixed
+per-pixel phase drawn from the seed (deterministic, no Poisson noise).  Every image is shown
+for :data:`STEPS` steps after a :meth:`~plasticore.driver.Chip.reset` (neuron state and
+traces to 0, weights kept).
+
+**Learning: supervised pair STDP, a delta rule in spikes.**  During training the labelled
+output is forced to fire (a teacher spike) in each of the last :data:`TEACH` steps of the
+image, while the inputs go on firing.  With a short pre-synaptic trace (``tau_plus`` = 1 step)
+and a long post-synaptic one (``tau_minus`` = 16 steps):
+
+* a *teacher* spike near the end potentiates the synapses of the pixels firing with it
+  (``+A_plus x_j``) and is followed by few pre spikes, so it is mostly potentiation;
+* a *natural* output spike (the output's own prediction) is followed by the rest of the
+  image's input spikes, each of which depresses its synapse by ``A_minus y'``: with
+  ``A_minus tau_minus`` well above ``A_plus tau_plus`` every natural spike is a net
+  depression of the active pixels' weights.
+
+Per image an output's weights so move by about ``rate_j (target - n_spikes)``: the teacher
+pulls the right output up until it fires by itself, every output that fires is pushed down in
+proportion to its spikes.  That is the delta rule of a linear classifier (with rectified
+outputs), realised by the core's own exponential pair rule, per-neuron traces and bounds
+([-128, 127]: pixels can become inhibitory evidence).  It needs no hidden neurons and no
+lateral inhibition: they did not help in the exploration.
+
+**Test.** Learning off, no teacher; the prediction is the output with the most spikes (ties:
+the earliest first spike, then the lowest digit).  The online training accuracy is the same
+prediction read from the steps before the teacher spikes, with learning on.
+
+**Bit-exactness.** On every target but ``ref`` a reference model (the numba kernel if
+available) runs the same images in lock step; the spikes of every image and, at the end, the
+full weight matrix read back from the chip must equal the reference's bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["NEURONS", "STEPS", "TEACH", "EPOCHS", "DigitsData", "load_data", "build_network",
+           "compile_network", "Encoder", "train_raster", "test_raster", "predict",
+           "run_demo", "write_plots", "format_summary"]
+
+#: Core size the demo runs on (64 inputs + 10 outputs, rounded up).
+NEURONS = 80
+#: Timesteps per image.
+STEPS = 20
+#: Teacher spikes: the labelled output is forced in the last TEACH steps of a training image.
+TEACH = 4
+#: Default number of passes over the training set.
+EPOCHS = 3
+#: The split of NeuroCoreX's tutorial.
+TEST_SIZE, SPLIT_SEED = 0.33, 42
+
+DT = 1e-3          # seconds per step: the time constants below are whole steps
+
+
+@dataclass
+class DigitsData:
+    x_train: np.ndarray     # int (n, 64), 0..16
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_data(n_train=None, n_test=None) -> DigitsData:
+    """scikit-learn's digits with ``test_size=0.33, random_state=42`` (1,203 / 594 images);
+    ``n_train``/``n_test`` keep the first that many of each part."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    xtr, xte, ytr, yte = train_test_split(x.astype(np.int64), y.astype(np.int64),
+                                          test_size=TEST_SIZE, random_state=SPLIT_SEED)
+    return DigitsData(xtr[:n_train], ytr[:n_train], xte[:n_test], yte[:n_test])
+
+
+def build_network():
+    """The description: ``pixels`` (64 inputs) -> ``digits`` (10 LIF) with STDP."""
+    from plasticore.compiler import LIF, STDP, AllToAll, Network
+
+    lsb = 2.0 ** 3 / 2.0 ** 16          # one weight LSB in thresholds (w_shift 3, k 16)
+    net = Network(dt=DT, name="digits")
+    pixels = net.inputs("pixels", 64)  # fired by the host, image by image
+    digits = net.population("digits", 10, LIF(tau_mem=10 * DT, tau_syn=0.0, v_threshold=1.0,
+                                              v_rest=0.0, v_reset=0.0))
+    net.connect(pixels, digits, AllToAll(0.0), name="pixels->digits",
+                stdp=STDP(tau_plus=1 * DT, tau_minus=16 * DT, A_plus=2 * lsb, A_minus=1 * lsb,
+                          w_min=-128 * lsb, w_max=127 * lsb))
+    return net
+
+
+def compile_network(n=NEURONS):
+    """Compile :func:`build_network` for a core of ``n`` neurons; returns the Program."""
+    from plasticore.compiler import compile as compile_program
+
+    return compile_program(build_network(), n=n)
+
+
+class Encoder:
+    """Deterministic rate code: pixel ``j`` of intensity ``v`` fires at step ``t`` iff
+    ``(t v + phase_j) mod 16 < v``."""
+
+    def __init__(self, seed):
+        self.phase = np.random.default_rng(seed).integers(0, 16, 64)
+
+    def __call__(self, image, steps=STEPS):
+        v = np.asarray(image, np.int64)
+        t = np.arange(steps)[:, None]
+        return ((t * v[None, :] + self.phase[None, :]) % 16) < v[None, :]
+
+
+def _raster(pixels, n, inputs):
+    f = np.zeros((pixels.shape[0], n), bool)
+    f[:, inputs] = pixels
+    return f
+
+
+def train_raster(encoder, image, label, n, inputs, outputs):
+    """Forced spikes (STEPS, n) of a training image: its pixels and the teacher."""
+    f = _raster(encoder(image), n, inputs)
+    f[STEPS - TEACH:, outputs[label]] = True
+    return f
+
+
+def test_raster(encoder, image, n, inputs):
+    return _raster(encoder(image), n, inputs)
+
+
+def predict(out_spikes):
+    """The digit with the most spikes; ties: earliest first spike, then lowest index."""
+    s = np.asarray(out_spikes, bool)
+    counts = s.sum(0)
+    first = np.where(s.any(0), s.argmax(0), s.shape[0])
+    return int(np.lexsort((np.arange(s.shape[1]), first, -counts))[0])
+
+
+# -- running ----------------------------------------------------------------------------------
+
+def _reference_class():
+    try:
+        from plasticore.sim.fast import FastReference
+        return FastReference
+    except ImportError:            # numba is optional
+        from plasticore.sim import Reference
+        return Reference
+
+
+class _Runner:
+    """Runs images on the target, and on a reference in lock step (not for ``ref``)."""
+
+    def __init__(self, target, config, chip=None):
+        self.target, self.chip = target, chip
+        self.ref = _reference_class()(config, learning=False)
+        self.spikes_match = True
+        self.mismatch = None
+
+    def set_learning(self, on):
+        self.ref.learning = bool(on)
+        if self.chip is not None:
+            self.chip.learning = bool(on)
+
+    def run_image(self, forced):
+        self.ref.reset()
+        expect = self.ref.run(len(forced), forced=forced).spikes
+        if self.chip is None:
+            return expect
+        self.chip.reset()
+        got = self.chip.run(len(forced), forced).spikes
+        if self.spikes_match and not np.array_equal(got, expect):
+            self.spikes_match = False
+            step = int(np.flatnonzero((got != expect).any(1))[0])
+            self.mismatch = (f"the spikes of {self.target} and the reference differ at step "
+                             f"{step} of an image")
+        return got
+
+    def weights(self):
+        return self.ref.weights.copy() if self.chip is None else self.chip.read_weights()
+
+
+class _Progress:
+    def __init__(self, enabled, stream=sys.stderr):
+        self.enabled, self.stream = enabled, stream
+        self.tty = enabled and stream.isatty()
+        self.last = 0.0
+
+    def __call__(self, text, final=False):
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not final and now - self.last < (0.2 if self.tty else 5.0):
+            return
+        self.last = now
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def run_demo(target="sim", epochs=EPOCHS, n_train=None, n_test=None, seed=1, out="out/demo",
+             progress=True, plots=True):
+    """Train on the target with STDP, test, check the weights against the reference, write
+    the plots; returns the summary (a JSON-able dict)."""
+    from plasticore.driver.targets import open_chip
+
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, not {epochs}")
+    data = load_data(n_train, n_test)
+    if len(data.x_train) == 0 or len(data.x_test) == 0:
+        raise ValueError("need at least one training and one test image")
+    program = compile_network(NEURONS)
+    cfg = program.config
+    n = program.n
+    inputs = program.population_indices("pixels")
+    outputs = program.population_indices("digits")
+    encoder = Encoder(seed)
+    rng = np.random.default_rng(seed)
+    show = _Progress(progress)
+    w0 = cfg.weights.copy()
+
+    def session(chip):
+        runner = _Runner(target, cfg, chip)
+        t_start = time.perf_counter()
+        steps = 0
+        online = []
+        runner.set_learning(True)
+        for ep in range(epochs):
+            order = rng.permutation(len(data.x_train))
+            for k, idx in enumerate(order):
+                forced = train_raster(encoder, data.x_train[idx], data.y_train[idx], n,
+                                      inputs, outputs)
+                s = runner.run_image(forced)
+                steps += STEPS
+                online.append(predict(s[:STEPS - TEACH, outputs]) == data.y_train[idx])
+                rate = steps / max(time.perf_counter() - t_start, 1e-9)
+                show(f"train epoch {ep + 1}/{epochs}: image {k + 1}/{len(order)}, online "
+                     f"accuracy {np.mean(online[-(k + 1):]):.1%}, {rate:,.0f} steps/s",
+                     final=k + 1 == len(order))
+        t_train = time.perf_counter() - t_start
+        runner.set_learning(False)
+        preds, test_spikes = [], None
+        for k, img in enumerate(data.x_test):
+            s = runner.run_image(test_raster(encoder, img, n, inputs))
+            steps += STEPS
+            preds.append(predict(s[:, outputs]))
+            if k == 0:
+                test_spikes = s
+            rate = steps / max(time.perf_counter() - t_start, 1e-9)
+            show(f"test: image {k + 1}/{len(data.x_test)}, accuracy "
+                 f"{np.mean(np.array(preds) == data.y_test[:k + 1]):.1%}, {rate:,.0f} steps/s",
+                 final=k + 1 == len(data.x_test))
+        weights = runner.weights()
+        wall = time.perf_counter() - t_start
+        return runner, weights, np.array(preds), online, test_spikes, steps, wall, t_train
+
+    t_open = time.perf_counter()
+    if target == "ref":
+        result = session(None)
+        identity = "reference model"
+    else:
+        show(f"opening {target} ({NEURONS} neurons)...", final=True)
+        with open_chip(target, n) as chip:
+            chip.load(cfg)
+            identity = chip.identity.kind_name
+            result = session(chip)
+    runner, weights, preds, online, test_spikes, steps, wall, t_train = result
+    total_wall = time.perf_counter() - t_open
+    ref_w = runner.ref.weights
+    weights_match = bool(np.array_equal(weights, ref_w))
+    correct = int((preds == data.y_test).sum())
+    conf = np.zeros((10, 10), np.int64)
+    np.add.at(conf, (data.y_test, preds), 1)
+    learned = weights[np.ix_(inputs, outputs)]
+    summary = {
+        "target": target,
+        "device": identity,
+        "neurons": n,
+        "epochs": epochs,
+        "seed": seed,
+        "train_images": len(data.x_train),
+        "test_images": len(data.x_test),
+        "steps_per_image": STEPS,
+        "accuracy": correct / len(data.x_test),
+        "correct": correct,
+        "train_online_accuracy": float(np.mean(online[-len(data.x_train):])),
+        "timesteps": steps,
+        "steps": steps,
+        "spikes_out_test": int(test_spikes[:, outputs].sum()),
+        "wall_s": round(wall, 3),
+        "train_wall_s": round(t_train, 3),
+        "session_wall_s": round(total_wall, 3),
+        "steps_per_s": round(steps / wall, 1) if wall > 0 else None,
+        "weights_match": weights_match,
+        "spikes_match": runner.spikes_match,
+        "weights_changed": int((weights != w0).sum()),
+        "weight_range": [int(learned.min()), int(learned.max())],
+        "out": out,
+        "plots": [],
+    }
+    if runner.mismatch:
+        summary["mismatch"] = runner.mismatch
+    if out:
+        os.makedirs(out, exist_ok=True)
+        np.save(os.path.join(out, "weights.npy"), weights)
+        np.save(os.path.join(out, "confusion.npy"), conf)
+        if plots:
+            summary["plots"] = write_plots(out, learned, test_spikes, inputs, outputs,
+                                           data.x_test[0], int(data.y_test[0]), int(preds[0]),
+                                           conf, summary)
+        with open(os.path.join(out, "summary.json"), "w") as fh:
+            json.dump(summary, fh, indent=1)
+    summary["confusion"] = conf.tolist()
+    return summary
+
+
+# -- plots -------------------------------------------------------------------------------------
+
+def write_plots(out, learned, spikes, inputs, outputs, image, label, pred, conf, summary):
+    """Write weights.png, raster.png and confusion.png to ``out``; return their paths."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, axes = plt.subplots(2, 5, figsize=(10, 4.6), constrained_layout=True)
+    lim = max(1, int(np.abs(learned).max()))
+    for d, ax in enumerate(axes.flat):
+        im = ax.imshow(learned[:, d].reshape(8, 8), cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(f"digit {d}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=axes, shrink=0.8, label="weight (LSB)")
+    fig.suptitle(f"learned pixel -> digit weights ({summary['target']}, "
+                 f"{summary['epochs']} epochs, test accuracy {summary['accuracy']:.1%})")
+    paths.append(os.path.join(out, "weights.png"))
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+
+    fig = plt.figure(figsize=(11, 5.5), layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=[1, 2.6], height_ratios=[64, 16])
+    ax0 = fig.add_subplot(grid[:, 0])
+    ax0.imshow(np.asarray(image).reshape(8, 8), cmap="gray_r", vmin=0, vmax=16)
+    ax0.set_title(f"test image 0: label {label}, predicted {pred}", fontsize=10)
+    ax0.set_xticks([])
+    ax0.set_yticks([])
+    ax1 = fig.add_subplot(grid[0, 1])
+    ax2 = fig.add_subplot(grid[1, 1], sharex=ax1)
+    t_in, j_in = np.nonzero(spikes[:, inputs])
+    t_out, j_out = np.nonzero(spikes[:, outputs])
+    ax1.scatter(t_in, j_in, s=12, marker="|", color="0.3")
+    ax1.set_ylim(-1, 64)
+    ax1.set_ylabel("pixel (forced)")
+    ax1.set_title("spike raster, learning off")
+    ax1.tick_params(labelbottom=False)
+    ax2.scatter(t_out, j_out, s=60, marker="|", color="tab:red")
+    ax2.set_ylim(-0.7, 9.7)
+    ax2.set_yticks(range(10))
+    ax2.tick_params(axis="y", labelsize=7)
+    ax2.set_ylabel("digit")
+    ax2.set_xlim(-0.5, spikes.shape[0] - 0.5)
+    ax2.set_xlabel("timestep")
+    paths.append(os.path.join(out, "raster.png"))
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.5, 5), constrained_layout=True)
+    ax.imshow(conf, cmap="Blues")
+    for i in range(10):
+        for j in range(10):
+            if conf[i, j]:
+                ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if conf[i, j] > conf.max() / 2 else "black")
+    ax.set_xticks(range(10))
+    ax.set_yticks(range(10))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("label")
+    ax.set_title(f"confusion, {summary['correct']}/{summary['test_images']} correct")
+    paths.append(os.path.join(out, "confusion.png"))
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    return paths
+
+
+def format_summary(s):
+    """The human-readable report of :func:`run_demo`'s summary."""
+    lines = [
+        "plasticore demo: 8x8 digits, 64 inputs -> 10 outputs, supervised STDP on the chip",
+        f"  target          {s['target']} ({s['device']}), {s['neurons']} neurons",
+        f"  data            {s['train_images']} training / {s['test_images']} test images, "
+        f"{s['steps_per_image']} steps each, {s['epochs']} epoch(s), seed {s['seed']}",
+        f"  test accuracy   {s['accuracy']:.1%} ({s['correct']}/{s['test_images']})",
+        f"  online train    {s['train_online_accuracy']:.1%} (last epoch, learning on)",
+        f"  timesteps       {s['timesteps']:,}",
+        f"  wall time       {s['wall_s']:.1f} s (training {s['train_wall_s']:.1f} s; with "
+        f"set-up {s['session_wall_s']:.1f} s)",
+        f"  speed           {s['steps_per_s']:,.0f} timesteps/s",
+    ]
+    if s["target"] == "ref":
+        lines.append("  weights         the reference model's own (no chip to compare)")
+    else:
+        ok = s["weights_match"] and s["spikes_match"]
+        lines.append(f"  bit-exact       {'yes' if ok else 'NO'}: weights read back "
+                     f"{'equal' if s['weights_match'] else 'DIFFER FROM'} the reference's, "
+                     f"spikes {'equal' if s['spikes_match'] else 'DIFFER'}"
+                     + (f" ({s['mismatch']})" if s.get("mismatch") else ""))
+    lines.append(f"  weights         {s['weights_changed']} changed, range "
+                 f"{s['weight_range'][0]} .. {s['weight_range'][1]}")
+    if s["plots"]:
+        lines.append(f"  plots           {', '.join(s['plots'])}")
+    elif s["out"]:
+        lines.append(f"  output          {s['out']}")
+    return "\n".join(lines)
