@@ -8,7 +8,7 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
-EXTRAS ?= test,sim,bench
+EXTRAS ?= test,sim,bench,synth
 PYTEST_ARGS ?=
 
 BIN := $(abspath $(VENV))/bin

@@ -466,6 +466,8 @@ def build_parser():
     p.set_defaults(func=_cmd_sim)
 
     _add_compile_run(sub)
+    from .boards.cli import add_board_commands  # build, program
+    add_board_commands(sub)
     return parser
 
 

@@ -1,0 +1,170 @@
+"""Board tops: every board elaborates without a toolchain; PLL settings; report parsing; the
+``build``/``program`` commands; one real iCE40 bitstream (YoWASP from PyPI)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from plasticore.boards import BOARDS, BoardTop
+from plasticore.boards import build as B
+from plasticore.boards import clocking as C
+from plasticore.hdl.uart import uart_divisor
+
+pytest.importorskip("amaranth_boards", reason="the [synth] extra is not installed")
+
+
+# ---- without a toolchain --------------------------------------------------------------------
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+@pytest.mark.parametrize("design", ["core", "echo"])
+def test_elaborates(board, design, tmp_path):
+    top = BoardTop(board, 16, design=design)
+    plan = top.board.platform().build(top, name="plasticore", build_dir=tmp_path,
+                                      do_build=False)
+    files = set(plan.files)
+    assert "build_plasticore.sh" in files
+    constraints = {"ice40": "plasticore.pcf", "ecp5": "plasticore.lpf",
+                   "xilinx7": "plasticore.xdc"}[top.board.family]
+    assert constraints in files
+    text = plan.files[constraints]
+    text = text if isinstance(text, str) else text.decode()
+    # the UART pins and the core clock's constraint are there
+    assert "uart_0__rx" in text and "uart_0__tx" in text
+    assert "core_clk" in text
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_divisor_from_board_clock(board):
+    top = BoardTop(board, 8, baud=1_000_000)
+    top._MustUse__silence = True
+    assert top.divisor == uart_divisor(top.clock_hz, 1_000_000)
+    link = top.make_design()
+    link._MustUse__silence = True
+    assert link.divisor == top.divisor
+    assert link.clock_hz == int(top.clock_hz)
+
+
+def test_unreachable_baud_is_an_error():
+    with pytest.raises(ValueError, match="needs at least 8 clock cycles per bit"):
+        BoardTop("icebreaker", 8, baud=12_000_000)
+
+
+def test_unknown_board():
+    with pytest.raises(ValueError, match="Unknown board 'nope'; the boards are cmod_a7"):
+        BoardTop("nope", 8)
+
+
+@pytest.mark.parametrize("f_out", [16e6, 24e6, 30e6, 36e6, 48e6])
+def test_ice40_pll(f_out):
+    p, f = C.ice40_pll_params(12e6, f_out)
+    f_vco = 12e6 / (p["DIVR"] + 1) * (p["DIVF"] + 1)
+    assert 533e6 <= f_vco <= 1066e6
+    assert f == f_vco / 2 ** p["DIVQ"]
+    assert abs(f - f_out) / f_out < 0.01
+
+
+@pytest.mark.parametrize("f_out", [25e6, 50e6, 62.5e6, 75e6, 100e6])
+def test_ecp5_pll(f_out):
+    p, f = C.ecp5_pll_params(25e6, f_out)
+    assert f == 25e6 / p["CLKI_DIV"] * p["CLKFB_DIV"]
+    assert 400e6 <= f * p["CLKOP_DIV"] <= 800e6
+    assert f == f_out
+
+
+def test_mmcm():
+    p, f = C.mmcm_params(12e6, 100e6)
+    assert f == 100e6
+    assert 600e6 <= 12e6 * p["CLKFBOUT_MULT_F"] <= 1200e6
+
+
+def test_pll_out_of_range():
+    with pytest.raises(ValueError, match="iCE40 PLL cannot make 500 MHz"):
+        C.ice40_pll_params(12e6, 500e6)
+
+
+YOSYS_STAT = """
+=== design hierarchy ===
+
+       73 cells
+       26   $scopeinfo
+        9   SB_MAC16
+       32   SB_RAM40_4K
+     1253   SB_CARRY
+      108   SB_DFF
+      440   SB_DFFE
+     4610   SB_LUT4
+
+2.60. Executing CHECK pass (checking for obvious problems).
+"""
+
+
+def test_yosys_stat_parser():
+    cells = B._yosys_cells("   Number of cells: 3\n     1 SB_LUT4\n" + YOSYS_STAT)
+    assert cells["SB_LUT4"] == 4610 and cells["SB_DFFE"] == 440 and cells["SB_MAC16"] == 9
+
+
+def test_program_says_what_to_install(tmp_path, monkeypatch):
+    bit = tmp_path / "plasticore.bin"
+    bit.write_bytes(b"\0")
+    for var in ("ICEPROG", "OPENFPGALOADER"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    cmd, msg = B.program("icebreaker", bit)
+    assert cmd is None
+    assert "install iceprog" in msg and "openFPGALoader" in msg
+
+
+def test_program_uses_openfpgaloader(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENFPGALOADER", "/opt/ofl")
+    cmd, _ = B.program("ulx3s", tmp_path / "x.bit")
+    assert cmd == ["/opt/ofl", "-b", "ulx3s", str(tmp_path / "x.bit")]
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "plasticore", *args], capture_output=True,
+                          text=True, **kw)
+
+
+def test_cmod_a7_writes_vivado_files(tmp_path):
+    res = _cli("build", "--board", "cmod_a7", "--neurons", "16", "--out", str(tmp_path),
+               "--json")
+    assert res.returncode == 0, res.stderr
+    assert "Vivado is needed" in res.stdout
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["bitstream"] is None and summary["clock_hz"] == 100e6
+    for name in ("plasticore.tcl", "plasticore.xdc", "plasticore.v", "build_plasticore.sh"):
+        assert (tmp_path / name).exists()
+
+
+# ---- a real bitstream -----------------------------------------------------------------------
+
+def _have_yowasp():
+    try:
+        B.toolchain_env("ice40")
+    except B.ToolchainError as e:
+        return str(e)
+    return None
+
+
+@pytest.mark.skipif(_have_yowasp() is not None, reason=str(_have_yowasp()))
+def test_icebreaker_bitstream(tmp_path):
+    """The iCEBreaker bring-up image (PLL, reset, UART echo, LEDs) through the whole open
+    flow: ~60 s on first use of the YoWASP tools (they compile themselves), ~10 s after."""
+    res = _cli("build", "--board", "icebreaker", "--design", "echo", "--out", str(tmp_path),
+               "--json", env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "[3/3] bitstream (icepack)" in res.stderr             # progress output
+    rep = json.loads(res.stdout.strip().splitlines()[-1])
+    assert rep["ok"] and rep["timing_met"]
+    assert rep["clock_hz"] == 24e6 and rep["divisor"] == 24
+    assert rep["fmax_mhz"] > 24
+    res_ = rep["resources"]
+    assert 100 <= res_["lut"]["used"] <= 600 and res_["lut"]["available"] == 5280
+    assert res_["bram"]["used"] == 1 and res_["pll"]["used"] == 1
+    assert res_["dsp"]["used"] == 0 and 50 <= res_["ff"]["used"] <= 300
+    assert Path(rep["bitstream"]).stat().st_size == 104090        # every UP5K image
+    assert json.loads((tmp_path / "report.json").read_text())["fmax_mhz"] == rep["fmax_mhz"]
