@@ -1,7 +1,7 @@
 """Shared test options.
 
 ``--target`` selects what the driver tests talk to, as a comma-separated list: ``virtual``
-(the reference model behind the protocol), ``sim`` (the simulated board: the generated
+or ``ref`` (the reference model behind the protocol), ``sim`` (the simulated board: the generated
 gateware, Verilated) or the URL of a board (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).
 The default runs them on ``virtual`` and ``sim``; the same tests run unchanged on every
 target.
@@ -10,5 +10,5 @@ target.
 
 def pytest_addoption(parser):
     parser.addoption("--target", default="virtual,sim",
-                     help="comma-separated driver test targets: virtual, sim, or a serial URL "
+                     help="comma-separated driver test targets: virtual (or ref), sim, or a serial URL "
                           "of a board (default: virtual,sim)")

@@ -44,7 +44,7 @@ def connect(target, request):
     opened = []
 
     def _connect(n, **options):
-        if target == "virtual":
+        if target in ("virtual", "ref"):               # the reference behind the protocol
             url = f"virtual://?neurons={n}"
         elif target == "sim":
             board, build = request.getfixturevalue("boards")(n)
@@ -56,7 +56,7 @@ def connect(target, request):
         opened.append(chip)
         if chip.n != n:
             pytest.skip(f"{url} has {chip.n} neurons; this test needs {n}")
-        if target != "virtual":
+        if target not in ("virtual", "ref"):
             chip.clear()
         return chip
 

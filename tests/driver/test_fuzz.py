@@ -17,7 +17,7 @@ MUTATIONS = ["valid", "garbage", "flip", "flips", "truncate", "lose", "extra", "
 
 
 def cases_for(target):
-    return 10_000 if target == "virtual" else 300
+    return 10_000 if target in ("virtual", "ref") else 300
 
 
 class Shadow:
