@@ -27,7 +27,7 @@ from .core import Core
 from .framing import TOKEN, COBSDecoder, COBSEncoder, CRCAppender, CRCChecker
 from .uart import UARTRx, UARTTx
 
-__all__ = ["Dispatcher", "LinkTop", "build_hash"]
+__all__ = ["Dispatcher", "Link", "LinkTop", "build_hash"]
 
 #: Bytes of one receive buffer: header + largest payload + CRC.
 BUFFER_BYTES = P.HEADER_BYTES + P.MAX_PAYLOAD + 2
@@ -777,6 +777,51 @@ class Dispatcher(wiring.Component):
         return m
 
 
+class Link(wiring.Component):
+    """The core behind its frame layer and dispatcher: protocol bytes in, protocol bytes out.
+
+    ``sink`` takes the bytes a host sends (from a UART receiver, or a testbench); ``source``
+    gives the bytes of the answers (COBS-encoded frames).  :class:`LinkTop` adds the UART.
+
+    Members
+    -------
+    sink : In(stream.Signature(8))
+    source : Out(stream.Signature(8))
+    uart_error : In(1)
+        Strobe per byte the UART receiver dropped (counted in STATUS).
+    busy : Out(1)
+        A request is buffered or executing, the core is busy, or an answer is on its way.
+    """
+
+    def __init__(self, params: CoreParams | int, *, build: int = 0, clock_hz: int = 0):
+        self.core_params = params if isinstance(params, CoreParams) else CoreParams(params)
+        self.build = build
+        self.clock_hz = clock_hz
+        super().__init__({"sink": In(stream.Signature(8)), "source": Out(stream.Signature(8)),
+                          "uart_error": In(1), "busy": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dec = dec = COBSDecoder()
+        m.submodules.chk = chk = CRCChecker()
+        m.submodules.disp = disp = Dispatcher(self.core_params, build=self.build,
+                                              clock_hz=self.clock_hz)
+        m.submodules.core = core = Core(self.core_params)
+        m.submodules.app = app = CRCAppender()
+        m.submodules.enc = enc = COBSEncoder()
+        wiring.connect(m, wiring.flipped(self.sink), dec.sink)
+        wiring.connect(m, dec.source, chk.sink)
+        wiring.connect(m, chk.source, disp.sink)
+        wiring.connect(m, disp.req, core.req)
+        wiring.connect(m, core.rsp, disp.rsp)
+        wiring.connect(m, disp.source, app.sink)
+        wiring.connect(m, app.source, enc.sink)
+        wiring.connect(m, enc.source, wiring.flipped(self.source))
+        m.d.comb += [disp.uart_error.eq(self.uart_error), disp.core_done.eq(core.done),
+                     self.busy.eq(disp.busy | core.busy | enc.source.valid)]
+        return m
+
+
 class LinkTop(wiring.Component):
     """A core behind its UART link: what a board (or the simulated board) runs.
 
@@ -807,32 +852,19 @@ class LinkTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.rx = rx = UARTRx(self.divisor)
-        m.submodules.dec = dec = COBSDecoder()
-        m.submodules.chk = chk = CRCChecker()
-        m.submodules.disp = disp = Dispatcher(self.core_params, build=self.build,
-                                              clock_hz=self.clock_hz)
-        m.submodules.core = core = Core(self.core_params)
-        m.submodules.app = app = CRCAppender()
-        m.submodules.enc = enc = COBSEncoder()
+        m.submodules.link = link = Link(self.core_params, build=self.build,
+                                        clock_hz=self.clock_hz)
         # The encoder hands over a whole COBS block (up to 255 bytes) at a time; a FIFO that
         # holds one lets it return to collecting at once, so the dispatcher computes the next
         # steps while the line sends the last ones (one block RAM).
         m.submodules.txq = txq = fifo.SyncFIFOBuffered(width=8, depth=256)
         m.submodules.tx = tx = UARTTx(self.divisor)
+        wiring.connect(m, rx.source, link.sink)
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx),
-                     disp.uart_error.eq(rx.frame_error | rx.overrun),
-                     disp.core_done.eq(core.done),
-                     self.busy.eq(disp.busy | core.busy | rx.source.valid
-                                  | enc.source.valid | txq.r_rdy | ~tx.sink.ready)]
-        wiring.connect(m, rx.source, dec.sink)
-        wiring.connect(m, dec.source, chk.sink)
-        wiring.connect(m, chk.source, disp.sink)
-        wiring.connect(m, disp.req, core.req)
-        wiring.connect(m, core.rsp, disp.rsp)
-        wiring.connect(m, disp.source, app.sink)
-        wiring.connect(m, app.source, enc.sink)
-        m.d.comb += [txq.w_data.eq(enc.source.payload), txq.w_en.eq(enc.source.valid),
-                     enc.source.ready.eq(txq.w_rdy),
+                     link.uart_error.eq(rx.frame_error | rx.overrun),
+                     self.busy.eq(link.busy | rx.source.valid | txq.r_rdy | ~tx.sink.ready),
+                     txq.w_data.eq(link.source.payload), txq.w_en.eq(link.source.valid),
+                     link.source.ready.eq(txq.w_rdy),
                      tx.sink.payload.eq(txq.r_data), tx.sink.valid.eq(txq.r_rdy),
                      txq.r_en.eq(tx.sink.ready)]
         return m

@@ -108,17 +108,22 @@ class UARTRx(wiring.Component):
         m.d.sync += [self.frame_error.eq(0), self.overrun.eq(0)]
 
         mid = d // 2                      # cycles from a bit's start to its middle sample
+        # In START and DATA the timer counts down to the middle of the bit, taking the first
+        # two votes on the way; the states below act at timer == 0 (and reload the timer).
+        sampling = Signal()
+        with m.If(sampling):
+            m.d.sync += timer.eq(timer - 1)
+            with m.If(timer == 2):
+                m.d.sync += votes[0].eq(line)
+            with m.If(timer == 1):
+                m.d.sync += votes[1].eq(line)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(~line):
                     m.d.sync += timer.eq(mid - 1)
                     m.next = "START"
             with m.State("START"):
-                m.d.sync += timer.eq(timer - 1)
-                with m.If(timer == 2):
-                    m.d.sync += votes[0].eq(line)
-                with m.If(timer == 1):
-                    m.d.sync += votes[1].eq(line)
+                m.d.comb += sampling.eq(1)
                 with m.If(timer == 0):
                     with m.If(bit):       # high at mid-start: a glitch, not a start bit
                         m.next = "IDLE"
@@ -126,11 +131,7 @@ class UARTRx(wiring.Component):
                         m.d.sync += [timer.eq(d - 1), count.eq(0)]
                         m.next = "DATA"
             with m.State("DATA"):
-                m.d.sync += timer.eq(timer - 1)
-                with m.If(timer == 2):
-                    m.d.sync += votes[0].eq(line)
-                with m.If(timer == 1):
-                    m.d.sync += votes[1].eq(line)
+                m.d.comb += sampling.eq(1)
                 with m.If(timer == 0):
                     m.d.sync += [timer.eq(d - 1), count.eq(count + 1),
                                  shift.eq(Mux(count == 8, shift, (shift >> 1) | (bit << 7)))]

@@ -7,41 +7,20 @@ in test_uart.py and is left out to keep this fast); the same request bytes go to
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
-from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from plasticore import protocol as P
 from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CoreParams, Table
 from plasticore.driver.virtual import VirtualChip
-from plasticore.hdl.core import Core
-from plasticore.hdl.framing import COBSDecoder, COBSEncoder, CRCAppender, CRCChecker
-from plasticore.hdl.link import Dispatcher
+from plasticore.hdl.link import Link
 from plasticore.sim.stimulus import random_config
-
-
-def chain(n):
-    m = Module()
-    m.submodules.dec = dec = COBSDecoder()
-    m.submodules.chk = chk = CRCChecker()
-    m.submodules.disp = disp = Dispatcher(CoreParams(n), build=0, clock_hz=0)
-    m.submodules.core = core = Core(CoreParams(n))
-    m.submodules.app = app = CRCAppender()
-    m.submodules.enc = enc = COBSEncoder()
-    wiring.connect(m, dec.source, chk.sink)
-    wiring.connect(m, chk.source, disp.sink)
-    wiring.connect(m, disp.req, core.req)
-    wiring.connect(m, core.rsp, disp.rsp)
-    wiring.connect(m, disp.source, app.sink)
-    wiring.connect(m, app.source, enc.sink)
-    m.d.comb += disp.core_done.eq(core.done)
-    return m, dec.sink, enc.source, disp, core
 
 
 def run_gateware(n, lines, idle_cycles=60):
     """Feed each line of request bytes, wait until everything is answered; return the
     answer bytes per line."""
-    m, sink, source, disp, core = chain(n)
+    link = Link(CoreParams(n))
+    sink, source = link.sink, link.source
     answers = []
 
     async def bench(ctx):
@@ -60,13 +39,13 @@ def run_gateware(n, lines, idle_cycles=60):
                 got = ctx.get(source.valid)
                 if got:
                     out.append(ctx.get(source.payload))
-                busy = ctx.get(disp.busy) or ctx.get(core.busy)
+                busy = ctx.get(link.busy)
                 await ctx.tick()
                 pos += took
                 quiet = 0 if (got or busy or pos < len(line)) else quiet + 1
             answers.append(bytes(out))
 
-    sim = Simulator(m)
+    sim = Simulator(link)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
