@@ -354,7 +354,7 @@ def write_plots(out, learned, spikes, inputs, outputs, image, label, pred, conf,
     grid = fig.add_gridspec(2, 2, width_ratios=[1, 2.6], height_ratios=[64, 16])
     ax0 = fig.add_subplot(grid[:, 0])
     ax0.imshow(np.asarray(image).reshape(8, 8), cmap="gray_r", vmin=0, vmax=16)
-    ax0.set_title(f"test image 0: label {label}, predicted {pred}", fontsize=10)
+    ax0.set_title(f"test image 0\nlabel {label}, predicted {pred}", fontsize=10)
     ax0.set_xticks([])
     ax0.set_yticks([])
     ax1 = fig.add_subplot(grid[0, 1])
