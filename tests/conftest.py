@@ -10,5 +10,5 @@ target.
 
 def pytest_addoption(parser):
     parser.addoption("--target", default="virtual,sim",
-                     help="comma-separated driver test targets: virtual (or ref), sim, or a serial URL "
-                          "of a board (default: virtual,sim)")
+                     help="comma-separated driver test targets: virtual (or ref), sim, or "
+                          "a serial URL of a board (default: virtual,sim)")
