@@ -9,11 +9,17 @@ from amaranth.sim import Simulator
 from plasticore.hdl.uart import BAUD_TOLERANCE, UARTRx, UARTTx, uart_divisor
 
 
-def run(dut, bench, deadline_cycles=200_000):
+def simulate(dut, bench, background, until_cycles=None):
+    """Run ``bench`` (and ``background``) on ``dut`` with a 1 MHz clock, until ``bench``
+    returns or for ``until_cycles`` cycles."""
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
-    sim.run_until(deadline_cycles * 1e-6)
+    sim.add_testbench(background, background=True)
+    if until_cycles is None:
+        sim.run()
+    else:
+        sim.run_until(until_cycles * 1e-6)
 
 
 async def send_bits(ctx, rx, byte, period, stop=1):
@@ -61,11 +67,7 @@ def test_loopback_back_to_back(divisor):
         ctx.set(tx.sink.valid, 0)
         await ctx.tick().repeat(12 * divisor)
 
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.add_testbench(collector(rx, got, errors), background=True)
-    sim.run()
+    simulate(m, bench, collector(rx, got, errors))
     assert got == data and errors == {"frame": 0, "overrun": 0}
 
 
@@ -89,11 +91,7 @@ def test_tx_throughput_is_ten_bit_periods_per_byte():
                 times.append(n)
             n += 1
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.add_testbench(watch, background=True)
-    sim.run_until(500e-6)
+    simulate(dut, bench, watch, until_cycles=500)
     assert [b - a for a, b in zip(times, times[1:], strict=False)] == [10 * divisor] * 3
 
 
@@ -110,11 +108,7 @@ def test_receiver_tolerates_baud_mismatch(skew):
             await send_bits(ctx, dut.rx, byte, divisor * (1 + skew))
         await ctx.tick().repeat(3 * divisor)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.add_testbench(collector(dut, got, errors), background=True)
-    sim.run()
+    simulate(dut, bench, collector(dut, got, errors))
     assert got == data and errors == {"frame": 0, "overrun": 0}
 
 
@@ -138,11 +132,7 @@ def test_bad_stop_bit_break_and_glitch():
         await send_bits(ctx, dut.rx, 0x99, divisor)             # the link still works
         await ctx.tick().repeat(3 * divisor)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.add_testbench(collector(dut, got, errors), background=True)
-    sim.run()
+    simulate(dut, bench, collector(dut, got, errors))
     assert got == [0x99]
     assert errors == {"frame": 2, "overrun": 0}
 
@@ -163,11 +153,7 @@ def test_overrun_is_counted_and_newest_byte_kept():
         async for _, _, ovr in ctx.tick().sample(dut.overrun):
             seen["overrun"] += ovr
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.add_testbench(watch, background=True)
-    sim.run()
+    simulate(dut, bench, watch)
     assert seen["overrun"] == 1
 
 
