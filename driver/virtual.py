@@ -28,7 +28,10 @@ __all__ = ["VirtualChip", "RequestError"]
 _TABLES = {P.WireRegion.NEURON_PARAMS: NEURON_PARAMS,
            P.WireRegion.LEARNING_PARAMS: LEARNING_PARAMS,
            P.WireRegion.NEURON_STATE: NEURON_STATE}
-_DECAY_FIELDS = {NEURON_PARAMS: ("alpha_v", "alpha_i"), LEARNING_PARAMS: ("alpha_x", "alpha_y")}
+#: Fields whose format is narrower than their width (a decay factor may not exceed 1.0),
+#: found from the layouts as the gateware's check does (``hdl.link._word_ok``).
+_DECAY_FIELDS = {layout: tuple(name for name, field in layout if field.shape is DECAY)
+                 for layout in (NEURON_PARAMS, LEARNING_PARAMS, NEURON_STATE)}
 
 
 class RequestError(Exception):
