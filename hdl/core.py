@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -13,14 +13,61 @@ from plasticore.protocol import contract_hash
 
 from .access import DATA_WIDTH, Command, Phase, Region, Register, request_layout
 from .neuron import NeuronUpdate
-from .synapse import SynapseUpdate
+from .synapse import DEP, SynapseUpdate
 
-__all__ = ["Core", "NEURON_WORD", "step_cycles"]
+__all__ = ["Core", "Geometry", "NEURON_WORD", "LEARN_WORD", "BOUNDS", "step_cycles"]
 
-#: What the neuron memory holds per neuron: the NEURON_STATE fields only the neuron pass
-#: touches.  ``acc`` (row-pass read-modify-write) and ``x`` (column-pass read) live in memories
-#: of their own so that each memory needs one read and one write port.
-NEURON_WORD = data.StructLayout({"v": F.V, "i": F.I, "ref": F.REFRACTORY, "y": F.TRACE})
+#: The neuron memory (``neu``), one word per neuron: the NEURON_STATE fields only the neuron
+#: pass touches, the spike of the last step and the forced bit (written bit by bit).
+NEURON_WORD = data.StructLayout({"v": F.V, "i": F.I, "ref": F.REFRACTORY, "y": F.TRACE,
+                                 "spk": 1, "frc": 1})
+
+#: The LEARNING_PARAMS fields the neuron pass (traces, depression) and the column pass
+#: (``a_plus``) read; kept in the parameter memory beside NEURON_PARAMS.
+LEARN_WORD = data.StructLayout({"alpha_x": F.DECAY, "x_inc": F.TRACE_INC, "alpha_y": F.DECAY,
+                                "y_inc": F.TRACE_INC, "a_plus": F.AMPLITUDE,
+                                "a_minus": F.AMPLITUDE})
+
+#: The weight bounds of the synapses into a neuron: read by both lanes of the row pass.
+BOUNDS = data.StructLayout({"w_min": F.WEIGHT, "w_max": F.WEIGHT})
+
+#: The parameter memory (``par``) word: NEURON_PARAMS in bytes 0-14, LEARN_WORD in bytes
+#: 15-25 (208 bits = 13 block RAMs of 16 bits on an iCE40; apart they would take 8 + 6).
+_NPAR_BYTES = (NEURON_PARAMS.size + 7) // 8
+_LEARN_BYTES = (LEARN_WORD.size + 7) // 8
+_PAR_BITS = 8 * (_NPAR_BYTES + _LEARN_BYTES)
+
+
+class Geometry:
+    """Where the core keeps a synapse: the synapse matrix lives in four single-port banks.
+
+    Synapse ``(j, i)`` (row j = pre, column i = post) is in bank
+    ``2 * (((i >> 1) + (j >> 1)) & 1) + ((i + j) & 1)`` at address ``j * Q + (i >> 2)``,
+    with ``Q = ceil(N / 4)``.  The two lanes visit a pair of synapses per cycle, ``(j, 2q)``
+    and ``(j, 2q + 1)`` in a row, ``(2q, i)`` and ``(2q + 1, i)`` in a column: each pair
+    lies in two different banks of the same half ``{0, 1}`` or ``{2, 3}``, and consecutive
+    pairs alternate between the halves.  So every bank is read at most every other cycle, and
+    the write-back of a read (2 cycles later: odd) never meets a read of the same bank: the
+    banks can be single-port RAMs (the iCE40UP's 4 SPRAMs hold N = 256).
+
+    The per-neuron memories the lanes read (``acc``, ``dep``, bounds, ``x``) hold neurons
+    ``2q`` and ``2q + 1`` in one word ("pairs") at address ``q``.  Sizes are padded to
+    ``NP = 4 * Q`` neurons; lanes of neurons ``>= N`` read but never write.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self.quads = (n + 3) // 4                      # Q: addresses per row in a bank
+        self.padded = 4 * self.quads                   # NP
+        self.pairs = self.padded // 2                  # P: lane pairs per row or column
+        self.bank_depth = self.padded * self.quads
+
+    @staticmethod
+    def bank(j, i):
+        return 2 * (((i >> 1) + (j >> 1)) & 1) + ((i + j) & 1)
+
+    def address(self, j, i):
+        return j * self.quads + (i >> 2)
 
 
 def step_cycles(n: int, spikes: int, learning: bool) -> int:
@@ -41,38 +88,45 @@ class Core(wiring.Component):
     A timestep runs four phases, one at a time, each a pipelined loop:
 
     1. **Neuron pass** (:class:`.NeuronUpdate`): every neuron, one per cycle; spiking
-       neurons are appended to the spike list; ``acc`` is cleared.
-    2. **Row pass** (:class:`.SynapseUpdate`, ``row`` = 1): for each spiking neuron ``j``
-       (spike-list order) and every ``i``: ``acc[i] += W[j, i]`` and, if learning, the
-       depression of ``W[j, i]`` by ``stdp_delta(a_minus_i, y'_i)``.
-    3. **Column pass** (learning only): for each spiking neuron ``i`` and every ``j``: the
-       potentiation of ``W[j, i]`` by ``stdp_delta(a_plus_i, x_j)``.
+       neurons are appended to the spike list; ``acc`` is cleared; the neuron's depression
+       ``dep = min(stdp_delta(a_minus, y'), 255)`` is computed on lane 0's multiplier.
+    2. **Row pass** (two :class:`.SynapseUpdate` lanes, ``row`` = 1): for each spiking neuron
+       ``j`` (spike-list order) and every ``i``, two ``i`` per cycle: ``acc[i] += W[j, i]``
+       and, if learning, ``W[j, i] <- clip(W[j, i] - dep_i)``.
+    3. **Column pass** (learning only): for each spiking neuron ``i`` and every ``j``, two
+       ``j`` per cycle: the potentiation of ``W[j, i]`` by ``stdp_delta(a_plus_i, x_j)``.
     4. **Finish**: the step counter increments; ``done`` pulses.
 
+    The synapse matrix is in four single-port banks (:class:`Geometry`).  A row or column
+    starts at pair 0, 1, 2 or 3 and wraps around, chosen so that bank reads keep alternating
+    between the bank halves across the change of row and so that ``acc`` pairs are never
+    read again within 2 cycles of their read-modify-write; the order within a row does not
+    matter (each ``acc[i]`` gets one addition per row; each synapse one update per pass).
     Rows and columns follow each other without bubbles (the next spike-list entry and its
     parameters are prefetched); only the start of a pass and its pipeline drain cost cycles.
 
     Latency and throughput
     ----------------------
-    With S neurons firing, the step takes exactly :func:`step_cycles` cycles::
+    With S neurons firing and ``P = 2 * ceil(N / 4)`` lane pairs per row, the step takes
+    exactly :func:`step_cycles` cycles::
 
         neuron pass   N + 5                 (5 = memory read + NeuronUpdate.LATENCY)
-        row pass      2 + S*N + 2           (only if S > 0)
-        column pass   3 + S*N + 2           (only if S > 0 and learning)
+        row pass      2 + S*P + 3           (only if S > 0)
+        column pass   3 + S*P + 3           (only if S > 0 and learning)
         finish        1
 
     (:meth:`neuron_pass_cyc`, :meth:`row_pass_cyc`, :meth:`column_pass_cyc`,
-    :attr:`FINISH_CYC`), i.e. one synapse per cycle in the row and column passes.  A RESET
+    :attr:`FINISH_CYC`), i.e. two synapses per cycle in the row and column passes.  A RESET
     takes N + 1 cycles (:meth:`reset_cyc`).  Access-port requests are accepted one per cycle
-    while idle (a read's response follows one cycle after its request), and stall while
-    ``busy``.
+    while idle (a read's response follows one cycle after its request), except SYNAPSE
+    requests, which first divide their address by N (``index_width`` cycles, during which
+    ``req.ready`` is low); requests stall while ``busy``.
 
     Limits
     ------
-    N >= 8 (``CoreParams`` enforces 8..1024) is relied on twice: the row pass revisits
-    ``acc[i]`` every N cycles and its read-modify-write needs 2, and the prefetch of the
-    next row or column needs 2 (3 for a column) cycles of the current one.  Memories power
-    up as zero; there is no reset of memory contents other than the RESET command.
+    N >= 8 (``CoreParams`` enforces 8..1024) gives P >= 4 pairs per row, which the rotation
+    rule and the prefetch of the next row (2 cycles) or column (3 cycles) rely on.  Memories
+    power up as zero; there is no reset of memory contents other than the RESET command.
 
     Members
     -------
@@ -91,6 +145,8 @@ class Core(wiring.Component):
 
     #: Cycles of the finish phase (step counter, ``done``).
     FINISH_CYC = 1
+    #: Cycles from the last synapse issue to its weight write: memory read + lane latency.
+    SYNAPSE_DRAIN = 1 + SynapseUpdate.LATENCY
 
     @staticmethod
     def neuron_pass_cyc(n):
@@ -100,15 +156,15 @@ class Core(wiring.Component):
 
     @staticmethod
     def row_pass_cyc(n, spikes):
-        """Cycles of the row pass: 2 to fetch the first spike-list entry, S*N issues, then
-        the memory read and SynapseUpdate.LATENCY cycles until the last write."""
-        return 2 + spikes * n + 1 + SynapseUpdate.LATENCY
+        """Cycles of the row pass: 2 to fetch the first spike-list entry, S*P issues, then
+        the drain until the last weight write."""
+        return 2 + spikes * Geometry(n).pairs + Core.SYNAPSE_DRAIN
 
     @staticmethod
     def column_pass_cyc(n, spikes):
         """Cycles of the column pass: 3 to fetch the first entry and its learning
-        parameters, S*N issues, then the drain as in the row pass."""
-        return 3 + spikes * n + 1 + SynapseUpdate.LATENCY
+        parameters, S*P issues, then the drain as in the row pass."""
+        return 3 + spikes * Geometry(n).pairs + Core.SYNAPSE_DRAIN
 
     @staticmethod
     def reset_cyc(n):
@@ -119,6 +175,7 @@ class Core(wiring.Component):
         if not isinstance(params, CoreParams):
             params = CoreParams(params)
         self.core_params = params
+        self.geometry = Geometry(params.n)
         super().__init__({
             "req": In(stream.Signature(request_layout(params))),
             "rsp": Out(stream.Signature(DATA_WIDTH)),
@@ -130,29 +187,48 @@ class Core(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n_neurons = self.core_params.n
-        idx_shape = unsigned(self.core_params.index_width)
+        geo = self.geometry
+        iw = self.core_params.index_width
+        idx_shape = unsigned(iw)
         cnt_shape = unsigned(n_neurons.bit_length())          # 0..N
+        pair_shape = unsigned(max(1, (geo.pairs - 1).bit_length()))
+        bank_addr_shape = unsigned(max(1, (geo.bank_depth - 1).bit_length()))
 
-        # -- memories: one read port and one write port each (simple dual-port RAM) -------------
-        def memory(name, shape, depth):
+        # -- memories: one read port and one write port each (simple dual-port RAM) -----------
+        def memory(name, shape, depth, granularity=None):
             mem = Memory(shape=shape, depth=depth, init=[])
             m.submodules[name] = mem
-            return mem.read_port(), mem.write_port()
+            kw = {} if granularity is None else {"granularity": granularity}
+            return mem.read_port(), mem.write_port(**kw)
 
-        syn_r, syn_w = memory("syn", SYNAPSE, self.core_params.synapses)
-        npar_r, npar_w = memory("npar", NEURON_PARAMS, n_neurons)
-        lpar_r, lpar_w = memory("lpar", LEARNING_PARAMS, n_neurons)
-        neu_r, neu_w = memory("neu", NEURON_WORD, n_neurons)
-        acc_r, acc_w = memory("pend", F.ACC, n_neurons)
-        x_r, x_w = memory("xtr", F.TRACE, n_neurons)
-        yd_r, yd_w = memory("ydec", F.TRACE, n_neurons)
-        spk_r, spk_w = memory("spk", 1, n_neurons)
-        frc_r, frc_w = memory("frc", 1, n_neurons)
+        # Synapse banks: single-port use (see Geometry); each bank's read and write ports share
+        # one address, and a write suppresses the read, so a schedule error would show up as a
+        # wrong weight in simulation instead of being hidden by the dual-port model.
+        banks = [memory(f"syn{b}", SYNAPSE, geo.bank_depth) for b in range(4)]
+        par_r, par_w = memory("par", _PAR_BITS, n_neurons, granularity=8)
+        neu_r, neu_w = memory("neu", NEURON_WORD.size, n_neurons, granularity=1)
+        acc_r, acc_w = memory("pend", 2 * F.ACC.width, geo.pairs, granularity=F.ACC.width)
+        dep_r, dep_w = memory("dep", 2 * DEP.width, geo.pairs, granularity=DEP.width)
+        bnd_r, bnd_w = memory("bounds", 2 * BOUNDS.size, geo.pairs, granularity=BOUNDS.size)
+        x_r, x_w = memory("xtr", 2 * F.TRACE.width, geo.pairs, granularity=F.TRACE.width)
         sl_r, sl_w = memory("slist", idx_shape, n_neurons)
-        read_ports = [syn_r, npar_r, lpar_r, neu_r, acc_r, x_r, yd_r, spk_r, frc_r, sl_r]
+        read_ports = [par_r, neu_r, acc_r, dep_r, bnd_r, x_r, sl_r]
+
+        npar = data.View(NEURON_PARAMS, par_r.data[:NEURON_PARAMS.size])
+        lword = data.View(LEARN_WORD, par_r.data[8 * _NPAR_BYTES:][:LEARN_WORD.size])
+        neu = data.View(NEURON_WORD, neu_r.data)
+
+        def half(value, width, which):
+            """Neuron ``2q + which`` of a pair word."""
+            return Mux(which, value[width:2 * width], value[:width])
+
+        def half_en(port, which):
+            """Write enables of one neuron of a pair word (granularity = one neuron)."""
+            return port.en.eq(Cat(~which, which))
 
         m.submodules.neuron = neuron = NeuronUpdate(self.core_params)
-        m.submodules.synapse = synapse = SynapseUpdate(self.core_params)
+        lanes = [SynapseUpdate(bank_addr_shape.width) for _ in range(2)]
+        m.submodules.lane0, m.submodules.lane1 = lanes
 
         # -- registers ----------------------------------------------------------------------
         learning = Signal()
@@ -161,79 +237,145 @@ class Core(wiring.Component):
         cycles = Signal(32)
         cycle_acc = Signal(32)
 
-        # Sequencer: `k` indexes the spike list, `c` counts within a pass line (a neuron, a
-        # row or a column), `addr` is the synapse address, `line` the row/column neuron.
+        # Sequencer: `k` indexes the spike list, `c` counts within a neuron pass or a line
+        # (a row or a column), `q` is the lane pair of the line, `q0` the pair it started at,
+        # `line` the row (column) neuron, `rbase`/`cbase` the bank address of the line.
         k = Signal(cnt_shape)
         c = Signal(idx_shape)
-        addr = Signal.like(syn_r.addr)
+        q = Signal(pair_shape)
+        q0 = Signal(2)
+        line = Signal(idx_shape)
+        rbase = Signal(bank_addr_shape)
+        cbase = Signal(bank_addr_shape)
         pre = Signal(range(4))
         drain = Signal(range(8))
         col_amp = Signal(F.AMPLITUDE)
         col_min = Signal(F.WEIGHT)
         col_max = Signal(F.WEIGHT)
-        line = Signal(idx_shape)
 
         # Issue stage -> memory read data stage: what travels beside the read.
         issue_n = Signal()           # a neuron is issued this cycle
-        issue_s = Signal()           # a synapse is issued this cycle
+        issue_s = Signal()           # a lane pair is issued this cycle
         issue_row = Signal()
+        lane_bank = [Signal(2, name=f"lane{la}_bank") for la in range(2)]
+        lane_addr = [Signal(bank_addr_shape, name=f"lane{la}_addr") for la in range(2)]
+        lane_in = [Signal(name=f"lane{la}_in") for la in range(2)]
         p0_n = Signal()
         p0_s = Signal()
         p0_row = Signal()
         p0_index = Signal(idx_shape)
-        p0_addr = Signal.like(addr)
-        p0_post = Signal(idx_shape)
+        p0_bank = [Signal(2, name=f"p0_bank{la}") for la in range(2)]
+        p0_addr = [Signal(bank_addr_shape, name=f"p0_addr{la}") for la in range(2)]
+        p0_in = [Signal(name=f"p0_in{la}") for la in range(2)]
         p0_amp = Signal(F.AMPLITUDE)
         p0_min = Signal(F.WEIGHT)
         p0_max = Signal(F.WEIGHT)
         m.d.sync += [p0_n.eq(issue_n), p0_s.eq(issue_s), p0_row.eq(issue_row),
-                     p0_index.eq(c), p0_addr.eq(addr),
-                     p0_post.eq(Mux(issue_row, c, line)),
-                     p0_amp.eq(col_amp), p0_min.eq(col_min), p0_max.eq(col_max)]
+                     p0_index.eq(c), p0_amp.eq(col_amp), p0_min.eq(col_min),
+                     p0_max.eq(col_max)]
+        for la in range(2):
+            m.d.sync += [p0_bank[la].eq(lane_bank[la]), p0_addr[la].eq(lane_addr[la]),
+                         p0_in[la].eq(lane_in[la])]
+
+        # Lane geometry of the pair issued this cycle: lane l takes neuron 2q + l of the line
+        # (rows: column i; columns: row j); its bank is in half (q + line/2) & 1 (Geometry).
+        half_sel = q[0] ^ line[1]
+        pair_index = Cat(Const(0, 1), q)                     # 2q
+        for la in range(2):
+            m.d.comb += [
+                lane_bank[la].eq(Cat(line[0] ^ la, half_sel)),
+                lane_in[la].eq(pair_index + la < n_neurons),
+                lane_addr[la].eq(Mux(issue_row, rbase + (q >> 1), cbase + la * geo.quads)),
+            ]
 
         # -- datapath wiring ------------------------------------------------------------------
-        neu_data = neu_r.data
+        learn = Signal(LEARNING_PARAMS)
+        m.d.comb += [
+            learn.alpha_x.eq(lword.alpha_x), learn.x_inc.eq(lword.x_inc),
+            learn.alpha_y.eq(lword.alpha_y), learn.y_inc.eq(lword.y_inc),
+            learn.a_plus.eq(lword.a_plus), learn.a_minus.eq(lword.a_minus),
+        ]
+        p0_half = p0_index[0]
         m.d.comb += [
             neuron.i_valid.eq(p0_n), neuron.index.eq(p0_index),
-            neuron.params.eq(npar_r.data), neuron.learn.eq(lpar_r.data),
-            neuron.state.v.eq(neu_data.v), neuron.state.i.eq(neu_data.i),
-            neuron.state.ref.eq(neu_data.ref), neuron.state.y.eq(neu_data.y),
-            neuron.state.acc.eq(acc_r.data), neuron.state.x.eq(x_r.data),
-            neuron.forced.eq(frc_r.data),
-
-            synapse.i_valid.eq(p0_s), synapse.row.eq(p0_row), synapse.learning.eq(learning),
-            synapse.addr.eq(p0_addr), synapse.post.eq(p0_post),
-            synapse.w.eq(syn_r.data), synapse.acc.eq(acc_r.data),
-            synapse.amp.eq(Mux(p0_row, lpar_r.data.a_minus, p0_amp)),
-            synapse.trace.eq(Mux(p0_row, yd_r.data, x_r.data)),
-            synapse.w_min.eq(Mux(p0_row, lpar_r.data.w_min, p0_min)),
-            synapse.w_max.eq(Mux(p0_row, lpar_r.data.w_max, p0_max)),
+            neuron.params.eq(npar), neuron.learn.eq(learn),
+            neuron.state.v.eq(neu.v), neuron.state.i.eq(neu.i),
+            neuron.state.ref.eq(neu.ref), neuron.state.y.eq(neu.y),
+            neuron.state.acc.eq(half(acc_r.data, F.ACC.width, p0_half)),
+            neuron.state.x.eq(half(x_r.data, F.TRACE.width, p0_half)),
+            neuron.forced.eq(neu.frc),
         ]
+        bank_data = [port.data for port, _ in banks]
+        for la, lane in enumerate(lanes):
+            bounds = data.View(BOUNDS, bnd_r.data[la * BOUNDS.size:][:BOUNDS.size])
+            w_read = Signal(SYNAPSE, name=f"lane{la}_w")
+            with m.Switch(p0_bank[la]):
+                for b in range(4):
+                    with m.Case(b):
+                        m.d.comb += w_read.eq(bank_data[b])
+            m.d.comb += [
+                lane.i_valid.eq(p0_s & p0_in[la]), lane.row.eq(p0_row),
+                lane.learning.eq(learning), lane.bank.eq(p0_bank[la]),
+                lane.addr.eq(p0_addr[la]), lane.w.eq(w_read),
+                lane.acc.eq(acc_r.data[la * F.ACC.width:][:F.ACC.width]),
+                lane.dep.eq(dep_r.data[la * DEP.width:][:DEP.width]),
+                lane.amp.eq(p0_amp),
+                lane.trace.eq(x_r.data[la * F.TRACE.width:][:F.TRACE.width]),
+                lane.w_min.eq(Mux(p0_row, bounds.w_min, p0_min)),
+                lane.w_max.eq(Mux(p0_row, bounds.w_max, p0_max)),
+            ]
+        # The neuron pass borrows lane 0's multiplier for the depression a_minus * y'; its
+        # operands come one cycle before the neuron's write-back, the product with it.
+        with m.If(self.phase == Phase.NEURON):
+            m.d.comb += [lanes[0].amp.eq(neuron.dep_amp), lanes[0].trace.eq(neuron.dep_trace)]
+        dep_max = (1 << DEP.width) - 1
+        dep_new = Mux(lanes[0].delta > dep_max, dep_max, lanes[0].delta[:DEP.width])
 
         # Write ports, driven by the datapaths; the host and the reset sweep take over below.
         o = neuron.o_state
-        m.d.comb += [
-            neu_w.en.eq(neuron.o_valid), neu_w.addr.eq(neuron.o_index),
-            neu_w.data.v.eq(o.v), neu_w.data.i.eq(o.i), neu_w.data.ref.eq(o.ref),
-            neu_w.data.y.eq(o.y),
-            x_w.en.eq(neuron.o_valid), x_w.addr.eq(neuron.o_index), x_w.data.eq(o.x),
-            yd_w.en.eq(neuron.o_valid), yd_w.addr.eq(neuron.o_index),
-            yd_w.data.eq(neuron.o_y_dec),
-            spk_w.en.eq(neuron.o_valid), spk_w.addr.eq(neuron.o_index),
-            spk_w.data.eq(neuron.o_spike),
-            frc_w.en.eq(neuron.o_valid), frc_w.addr.eq(neuron.o_index), frc_w.data.eq(0),
-            sl_w.en.eq(neuron.o_valid & neuron.o_spike), sl_w.addr.eq(spike_count),
-            sl_w.data.eq(neuron.o_index),
-            syn_w.en.eq(synapse.w_we), syn_w.addr.eq(synapse.w_addr),
-            syn_w.data.eq(synapse.w_data),
-        ]
+        o_half = neuron.o_index[0]
+        o_pair = neuron.o_index >> 1
         with m.If(neuron.o_valid):
-            m.d.comb += [acc_w.en.eq(1), acc_w.addr.eq(neuron.o_index), acc_w.data.eq(0)]
-        with m.Else():
-            m.d.comb += [acc_w.en.eq(synapse.acc_we), acc_w.addr.eq(synapse.acc_addr),
-                         acc_w.data.eq(synapse.acc_data)]
+            m.d.comb += [
+                neu_w.en.eq(-1), neu_w.addr.eq(neuron.o_index),
+                neu_w.data.eq(Cat(o.v, o.i, o.ref, o.y, neuron.o_spike, Const(0, 1))),
+                half_en(x_w, o_half), x_w.addr.eq(o_pair), x_w.data.eq(Cat(o.x, o.x)),
+                half_en(acc_w, o_half), acc_w.addr.eq(o_pair), acc_w.data.eq(0),
+                half_en(dep_w, o_half), dep_w.addr.eq(o_pair),
+                dep_w.data.eq(Cat(dep_new, dep_new)),
+            ]
+        m.d.comb += [sl_w.en.eq(neuron.o_valid & neuron.o_spike), sl_w.addr.eq(spike_count),
+                     sl_w.data.eq(neuron.o_index)]
         with m.If(neuron.o_valid & neuron.o_spike):
             m.d.sync += spike_count.eq(spike_count + 1)
+
+        # The row pass writes both accumulators of the pair one cycle after the read data.
+        p0_q = Signal(pair_shape)
+        acc_we = Signal()
+        acc_pair = Signal(pair_shape)
+        m.d.sync += [p0_q.eq(q), acc_we.eq(p0_s & p0_row), acc_pair.eq(p0_q)]
+        with m.If(acc_we):
+            m.d.comb += [acc_w.en.eq(0b11), acc_w.addr.eq(acc_pair),
+                         acc_w.data.eq(Cat(lanes[0].acc_data, lanes[1].acc_data))]
+
+        # Bank ports: lane write-backs, lane reads (the pair issued this cycle), host access.
+        bank_re = [Signal(name=f"syn{b}_re") for b in range(4)]
+        bank_raddr = [Signal(bank_addr_shape, name=f"syn{b}_raddr") for b in range(4)]
+        bank_we = [Signal(name=f"syn{b}_we") for b in range(4)]
+        bank_waddr = [Signal(bank_addr_shape, name=f"syn{b}_waddr") for b in range(4)]
+        bank_wdata = [Signal(SYNAPSE, name=f"syn{b}_wdata") for b in range(4)]
+        for b, (rport, wport) in enumerate(banks):
+            for lane in lanes:
+                with m.If(lane.w_we & (lane.w_bank == b)):
+                    m.d.comb += [bank_we[b].eq(1), bank_waddr[b].eq(lane.w_addr),
+                                 bank_wdata[b].eq(lane.w_data)]
+            own = (lane_bank[1] == b)
+            m.d.comb += bank_raddr[b].eq(Mux(own, lane_addr[1], lane_addr[0]))
+            m.d.comb += bank_re[b].eq(issue_s & ((lane_bank[0] == b) | (lane_bank[1] == b)))
+            addr = Mux(bank_we[b], bank_waddr[b], bank_raddr[b])
+            m.d.comb += [rport.addr.eq(addr), wport.addr.eq(addr),
+                         rport.en.eq(bank_re[b] & ~bank_we[b]),
+                         wport.en.eq(bank_we[b]), wport.data.eq(bank_wdata[b])]
 
         # Read ports run every cycle of a pass; while idle only on a host read, so that the
         # read data (the response) holds while the host is not ready for it.
@@ -245,6 +387,8 @@ class Core(wiring.Component):
         req = self.req.payload
         rsp_region = Signal(Region)
         rsp_in_range = Signal()
+        rsp_half = Signal()
+        rsp_bank = Signal(2)
         ctrl_data = Signal(32)
         in_range = Signal()
         with m.Switch(req.region):
@@ -254,18 +398,53 @@ class Core(wiring.Component):
                 m.d.comb += in_range.eq(req.addr < len(Register))
             with m.Default():
                 m.d.comb += in_range.eq(req.addr < n_neurons)
+
+        # SYNAPSE addresses are j * N + i: a restoring division by N (one quotient bit per
+        # cycle, `iw` cycles) finds j and i before the request is taken.
+        is_syn = (req.region == Region.SYNAPSE) & in_range
+        div_ok = Signal()
+        div_run = Signal()
+        div_cnt = Signal(range(iw + 1))
+        div_rem = Signal(len(req.addr) + 1)
+        div_d = Signal(len(req.addr) + 1)
+        div_q = Signal(idx_shape)
+        syn_j = div_q
+        syn_i = div_rem[:iw]
+        host_bank = Signal(2)
+        host_baddr = Signal(bank_addr_shape)
+        m.d.comb += [
+            host_bank.eq(Cat(syn_i[0] ^ syn_j[0], syn_i[1] ^ syn_j[1])),           # Geometry.bank
+            host_baddr.eq(syn_j * geo.quads + (syn_i >> 2)),
+        ]
+
         accept = Signal()
         start = Signal(Command)
         m.d.comb += [
-            self.req.ready.eq((self.phase == Phase.IDLE) & (~self.rsp.valid | self.rsp.ready)),
+            self.req.ready.eq((self.phase == Phase.IDLE) & (~self.rsp.valid | self.rsp.ready)
+                              & (div_ok | ~is_syn)),
             accept.eq(self.req.valid & self.req.ready),
             host_read.eq(accept & ~req.write),
         ]
+        with m.If(div_run):
+            with m.If(div_rem >= div_d):
+                m.d.sync += [div_rem.eq(div_rem - div_d), div_q.eq(Cat(1, div_q))]
+            with m.Else():
+                m.d.sync += div_q.eq(Cat(0, div_q))
+            m.d.sync += [div_d.eq(div_d >> 1), div_cnt.eq(div_cnt - 1)]
+            with m.If(div_cnt == 1):
+                m.d.sync += [div_run.eq(0), div_ok.eq(1)]
+        with m.Elif(self.req.valid & is_syn & ~div_ok & (self.phase == Phase.IDLE)):
+            m.d.sync += [div_run.eq(1), div_cnt.eq(iw), div_rem.eq(req.addr),
+                         div_d.eq(n_neurons << (iw - 1)), div_q.eq(0)]
+        with m.If(accept):
+            m.d.sync += div_ok.eq(0)
+
         with m.If(self.rsp.ready):
             m.d.sync += self.rsp.valid.eq(0)
         with m.If(host_read):
             m.d.sync += [self.rsp.valid.eq(1), rsp_region.eq(req.region),
-                         rsp_in_range.eq(in_range)]
+                         rsp_in_range.eq(in_range), rsp_half.eq(req.addr[0]),
+                         rsp_bank.eq(host_bank)]
             with m.Switch(req.addr):
                 with m.Case(Register.INFO):
                     m.d.sync += ctrl_data.eq(n_neurons)
@@ -283,30 +462,40 @@ class Core(wiring.Component):
                     m.d.sync += ctrl_data.eq(0)
 
         # Host read addresses (in idle the datapaths do not use the read ports).
-        host_addr = [syn_r, npar_r, lpar_r, neu_r, acc_r, x_r, spk_r, frc_r, sl_r]
         with m.If(self.phase == Phase.IDLE):
-            m.d.comb += [port.addr.eq(req.addr) for port in host_addr]
+            m.d.comb += [port.addr.eq(req.addr) for port in (par_r, neu_r, sl_r)]
+            m.d.comb += [port.addr.eq(req.addr >> 1) for port in (acc_r, bnd_r, x_r)]
+            for b in range(4):
+                m.d.comb += [bank_raddr[b].eq(host_baddr), bank_re[b].eq(host_read)]
 
+        rsp_bounds = data.View(BOUNDS, half(bnd_r.data, BOUNDS.size, rsp_half))
         state_word = Signal(NEURON_STATE)
+        learn_word = Signal(LEARNING_PARAMS)
         m.d.comb += [
-            state_word.v.eq(neu_r.data.v), state_word.i.eq(neu_r.data.i),
-            state_word.ref.eq(neu_r.data.ref), state_word.y.eq(neu_r.data.y),
-            state_word.acc.eq(acc_r.data), state_word.x.eq(x_r.data),
+            state_word.v.eq(neu.v), state_word.i.eq(neu.i),
+            state_word.ref.eq(neu.ref), state_word.y.eq(neu.y),
+            state_word.acc.eq(half(acc_r.data, F.ACC.width, rsp_half)),
+            state_word.x.eq(half(x_r.data, F.TRACE.width, rsp_half)),
+            learn_word.eq(learn), learn_word.w_min.eq(rsp_bounds.w_min),
+            learn_word.w_max.eq(rsp_bounds.w_max),
         ]
         rsp_data = Signal(DATA_WIDTH)
         with m.Switch(rsp_region):
             with m.Case(Region.SYNAPSE):
-                m.d.comb += rsp_data.eq(syn_r.data.as_value())
+                with m.Switch(rsp_bank):
+                    for b in range(4):
+                        with m.Case(b):
+                            m.d.comb += rsp_data.eq(bank_data[b].as_value())
             with m.Case(Region.NEURON_PARAMS):
-                m.d.comb += rsp_data.eq(npar_r.data.as_value())
+                m.d.comb += rsp_data.eq(npar.as_value())
             with m.Case(Region.LEARNING_PARAMS):
-                m.d.comb += rsp_data.eq(lpar_r.data.as_value())
+                m.d.comb += rsp_data.eq(learn_word.as_value())
             with m.Case(Region.NEURON_STATE):
                 m.d.comb += rsp_data.eq(state_word.as_value())
             with m.Case(Region.SPIKES):
-                m.d.comb += rsp_data.eq(spk_r.data)
+                m.d.comb += rsp_data.eq(neu.spk)
             with m.Case(Region.FORCED):
-                m.d.comb += rsp_data.eq(frc_r.data)
+                m.d.comb += rsp_data.eq(neu.frc)
             with m.Case(Region.SPIKE_LIST):
                 m.d.comb += rsp_data.eq(sl_r.data)
             with m.Case(Region.CONTROL):
@@ -316,31 +505,52 @@ class Core(wiring.Component):
         host_write = Signal()
         m.d.comb += host_write.eq(accept & req.write & in_range)
         wstate = data.View(NEURON_STATE, req.data[:NEURON_STATE.size])
+        wlearn = data.View(LEARNING_PARAMS, req.data[:LEARNING_PARAMS.size])
+        wneu = Signal(NEURON_WORD)
+        wlw = Signal(LEARN_WORD)
+        wbnd = Signal(BOUNDS)
+        m.d.comb += [
+            wneu.v.eq(wstate.v), wneu.i.eq(wstate.i), wneu.ref.eq(wstate.ref),
+            wneu.y.eq(wstate.y), wneu.spk.eq(req.data[0]), wneu.frc.eq(req.data[0]),
+            wlw.alpha_x.eq(wlearn.alpha_x), wlw.x_inc.eq(wlearn.x_inc),
+            wlw.alpha_y.eq(wlearn.alpha_y), wlw.y_inc.eq(wlearn.y_inc),
+            wlw.a_plus.eq(wlearn.a_plus), wlw.a_minus.eq(wlearn.a_minus),
+            wbnd.w_min.eq(wlearn.w_min), wbnd.w_max.eq(wlearn.w_max),
+        ]
+        state_bits = (1 << (NEURON_WORD.size - 2)) - 1           # v, i, ref, y
+        w_half = req.addr[0]
         with m.If(host_write):
             with m.Switch(req.region):
                 with m.Case(Region.SYNAPSE):
-                    m.d.comb += [syn_w.en.eq(1), syn_w.addr.eq(req.addr),
-                                 syn_w.data.eq(req.data[:SYNAPSE.size])]
+                    for b in range(4):
+                        m.d.comb += [bank_we[b].eq(host_bank == b), bank_waddr[b].eq(host_baddr),
+                                     bank_wdata[b].eq(req.data[:SYNAPSE.size])]
                 with m.Case(Region.NEURON_PARAMS):
-                    m.d.comb += [npar_w.en.eq(1), npar_w.addr.eq(req.addr),
-                                 npar_w.data.eq(req.data[:NEURON_PARAMS.size])]
+                    m.d.comb += [par_w.en.eq((1 << _NPAR_BYTES) - 1), par_w.addr.eq(req.addr),
+                                 par_w.data.eq(req.data[:NEURON_PARAMS.size])]
                 with m.Case(Region.LEARNING_PARAMS):
-                    m.d.comb += [lpar_w.en.eq(1), lpar_w.addr.eq(req.addr),
-                                 lpar_w.data.eq(req.data[:LEARNING_PARAMS.size])]
+                    m.d.comb += [
+                        par_w.en.eq(((1 << _LEARN_BYTES) - 1) << _NPAR_BYTES),
+                        par_w.addr.eq(req.addr),
+                        par_w.data.eq(Cat(Const(0, 8 * _NPAR_BYTES), wlw)),
+                        half_en(bnd_w, w_half), bnd_w.addr.eq(req.addr >> 1),
+                        bnd_w.data.eq(Cat(wbnd, wbnd)),
+                    ]
                 with m.Case(Region.NEURON_STATE):
                     m.d.comb += [
-                        neu_w.en.eq(1), neu_w.addr.eq(req.addr),
-                        neu_w.data.v.eq(wstate.v), neu_w.data.i.eq(wstate.i),
-                        neu_w.data.ref.eq(wstate.ref), neu_w.data.y.eq(wstate.y),
-                        acc_w.en.eq(1), acc_w.addr.eq(req.addr), acc_w.data.eq(wstate.acc),
-                        x_w.en.eq(1), x_w.addr.eq(req.addr), x_w.data.eq(wstate.x),
+                        neu_w.en.eq(state_bits), neu_w.addr.eq(req.addr),
+                        neu_w.data.eq(wneu),
+                        half_en(acc_w, w_half), acc_w.addr.eq(req.addr >> 1),
+                        acc_w.data.eq(Cat(wstate.acc, wstate.acc)),
+                        half_en(x_w, w_half), x_w.addr.eq(req.addr >> 1),
+                        x_w.data.eq(Cat(wstate.x, wstate.x)),
                     ]
                 with m.Case(Region.SPIKES):
-                    m.d.comb += [spk_w.en.eq(1), spk_w.addr.eq(req.addr),
-                                 spk_w.data.eq(req.data[0])]
+                    m.d.comb += [neu_w.en.eq(1 << (NEURON_WORD.size - 2)),
+                                 neu_w.addr.eq(req.addr), neu_w.data.eq(wneu)]
                 with m.Case(Region.FORCED):
-                    m.d.comb += [frc_w.en.eq(1), frc_w.addr.eq(req.addr),
-                                 frc_w.data.eq(req.data[0])]
+                    m.d.comb += [neu_w.en.eq(1 << (NEURON_WORD.size - 1)),
+                                 neu_w.addr.eq(req.addr), neu_w.data.eq(wneu)]
                 with m.Case(Region.SPIKE_LIST):
                     m.d.comb += [sl_w.en.eq(1), sl_w.addr.eq(req.addr),
                                  sl_w.data.eq(req.data)]
@@ -357,10 +567,28 @@ class Core(wiring.Component):
         m.d.comb += self.busy.eq(self.phase != Phase.IDLE)
         with m.If(self.busy):
             m.d.sync += cycle_acc.eq(cycle_acc + 1)
-        last = c == n_neurons - 1
+        last_neuron = c == n_neurons - 1
+        last_pair = c == geo.pairs - 1
         # The spike-list entry after the current one; 0 past the end, so that no read ever
         # addresses beyond a memory (Icarus would return X for it).
         next_k = Mux(k + 1 < spike_count, k + 1, 0)
+        next_line = sl_r.data
+        q_wrap = Mux(q == geo.pairs - 1, 0, q + 1)
+
+        # The first pair of the next line.  Bank rule: its bank half must differ from that of
+        # the last pair (q0 - 1) of this line, i.e. its parity is r below.  acc rule (rows):
+        # it must not be the last pair or the one before (read 1-2 cycles ago, still being
+        # written): q0 = 1 forbids pair 0, q0 = 2 forbids 0 and 1, q0 = 3 forbids 1; then
+        # r + 2 (same parity, same bank half) is free.
+        r = q0[0] ^ line[1] ^ next_line[1]
+        bumped = (q0 == 2) | ((q0 == 1) & ~r) | ((q0 == 3) & r)
+        next_q0 = Cat(r, bumped)
+
+        def start_line(index, first):
+            """Registers for a line on neuron ``index`` starting at pair ``first`` (0-3)."""
+            return [line.eq(index), q.eq(first), q0.eq(first), c.eq(0),
+                    rbase.eq(index * geo.quads),
+                    cbase.eq(first * geo.pairs + (index >> 2))]
 
         with m.FSM(name="seq"):
             with m.State("IDLE"):
@@ -375,14 +603,12 @@ class Core(wiring.Component):
             with m.State("RESET"):
                 m.d.comb += self.phase.eq(Phase.RESET)
                 m.d.comb += [
-                    neu_w.en.eq(1), neu_w.addr.eq(c), neu_w.data.eq(0),
-                    acc_w.en.eq(1), acc_w.addr.eq(c), acc_w.data.eq(0),
-                    x_w.en.eq(1), x_w.addr.eq(c), x_w.data.eq(0),
-                    spk_w.en.eq(1), spk_w.addr.eq(c), spk_w.data.eq(0),
-                    frc_w.en.eq(1), frc_w.addr.eq(c), frc_w.data.eq(0),
+                    neu_w.en.eq(-1), neu_w.addr.eq(c), neu_w.data.eq(0),
+                    acc_w.en.eq(-1), acc_w.addr.eq(c >> 1), acc_w.data.eq(0),
+                    x_w.en.eq(-1), x_w.addr.eq(c >> 1), x_w.data.eq(0),
                 ]
                 m.d.sync += c.eq(c + 1)
-                with m.If(last):
+                with m.If(last_neuron):
                     m.next = "RESET_DONE"
 
             with m.State("RESET_DONE"):
@@ -393,10 +619,10 @@ class Core(wiring.Component):
             with m.State("NEURON"):
                 m.d.comb += self.phase.eq(Phase.NEURON)
                 m.d.comb += [issue_n.eq(1)]
-                m.d.comb += [port.addr.eq(c) for port in (npar_r, lpar_r, neu_r, acc_r, x_r,
-                                                         frc_r)]
+                m.d.comb += [port.addr.eq(c) for port in (par_r, neu_r)]
+                m.d.comb += [port.addr.eq(c >> 1) for port in (acc_r, x_r)]
                 m.d.sync += c.eq(c + 1)
-                with m.If(last):
+                with m.If(last_neuron):
                     m.d.sync += drain.eq(NeuronUpdate.LATENCY)
                     m.next = "NEURON_DRAIN"
 
@@ -419,21 +645,20 @@ class Core(wiring.Component):
                 m.d.comb += sl_r.addr.eq(0)
                 m.d.sync += pre.eq(pre + 1)
                 with m.If(pre == 1):
-                    m.d.sync += [line.eq(sl_r.data), addr.eq(sl_r.data * n_neurons), c.eq(0)]
+                    m.d.sync += start_line(sl_r.data, 0)
                     m.next = "ROWS"
 
             with m.State("ROWS"):
                 m.d.comb += self.phase.eq(Phase.ROWS)
-                m.d.comb += [issue_s.eq(1), issue_row.eq(1), syn_r.addr.eq(addr)]
-                m.d.comb += [port.addr.eq(c) for port in (acc_r, lpar_r, yd_r)]
+                m.d.comb += [issue_s.eq(1), issue_row.eq(1)]
+                m.d.comb += [port.addr.eq(q) for port in (acc_r, dep_r, bnd_r)]
                 # Prefetch the next row's neuron: valid from the second cycle of the row on.
                 m.d.comb += sl_r.addr.eq(next_k)
-                m.d.sync += [c.eq(c + 1), addr.eq(addr + 1)]
-                with m.If(last):
-                    m.d.sync += [c.eq(0), k.eq(k + 1), line.eq(sl_r.data),
-                                 addr.eq(sl_r.data * n_neurons)]
+                m.d.sync += [c.eq(c + 1), q.eq(q_wrap)]
+                with m.If(last_pair):
+                    m.d.sync += [k.eq(k + 1), *start_line(next_line, next_q0)]
                     with m.If(k + 1 == spike_count):
-                        m.d.sync += drain.eq(SynapseUpdate.LATENCY)
+                        m.d.sync += drain.eq(self.SYNAPSE_DRAIN - 1)
                         m.next = "ROWS_DRAIN"
 
             with m.State("ROWS_DRAIN"):
@@ -446,31 +671,36 @@ class Core(wiring.Component):
                     with m.Else():
                         m.next = "FINISH"
 
+            # Learning parameters of column `next_line`: a_plus from `par`, the bounds from
+            # its half of the `bounds` pair word.
+            col_bounds = data.View(BOUNDS, half(bnd_r.data, BOUNDS.size, next_line[0]))
+            take_column = [col_amp.eq(lword.a_plus), col_min.eq(col_bounds.w_min),
+                           col_max.eq(col_bounds.w_max)]
+
             with m.State("COLS_PRE"):
                 # Cycle 0 reads spike-list entry 0, cycle 1 its learning parameters, cycle 2
                 # takes both for the first column.
                 m.d.comb += self.phase.eq(Phase.COLS)
-                m.d.comb += [sl_r.addr.eq(0), lpar_r.addr.eq(sl_r.data)]
+                m.d.comb += [sl_r.addr.eq(0), par_r.addr.eq(next_line),
+                             bnd_r.addr.eq(next_line >> 1)]
                 m.d.sync += pre.eq(pre + 1)
                 with m.If(pre == 2):
-                    m.d.sync += [line.eq(sl_r.data), addr.eq(sl_r.data), c.eq(0),
-                                 col_amp.eq(lpar_r.data.a_plus), col_min.eq(lpar_r.data.w_min),
-                                 col_max.eq(lpar_r.data.w_max)]
+                    m.d.sync += [*start_line(next_line, 0), *take_column]
                     m.next = "COLS"
 
             with m.State("COLS"):
                 m.d.comb += self.phase.eq(Phase.COLS)
-                m.d.comb += [issue_s.eq(1), syn_r.addr.eq(addr), x_r.addr.eq(c)]
+                m.d.comb += [issue_s.eq(1), x_r.addr.eq(q)]
                 # Prefetch the next column's neuron and its parameters: valid from the third
                 # cycle of the column on.
-                m.d.comb += [sl_r.addr.eq(next_k), lpar_r.addr.eq(sl_r.data)]
-                m.d.sync += [c.eq(c + 1), addr.eq(addr + n_neurons)]
-                with m.If(last):
-                    m.d.sync += [c.eq(0), k.eq(k + 1), line.eq(sl_r.data), addr.eq(sl_r.data),
-                                 col_amp.eq(lpar_r.data.a_plus), col_min.eq(lpar_r.data.w_min),
-                                 col_max.eq(lpar_r.data.w_max)]
+                m.d.comb += [sl_r.addr.eq(next_k), par_r.addr.eq(next_line),
+                             bnd_r.addr.eq(next_line >> 1)]
+                m.d.sync += [c.eq(c + 1), q.eq(q_wrap),
+                             cbase.eq(Mux(q == geo.pairs - 1, line >> 2, cbase + geo.pairs))]
+                with m.If(last_pair):
+                    m.d.sync += [k.eq(k + 1), *start_line(next_line, next_q0), *take_column]
                     with m.If(k + 1 == spike_count):
-                        m.d.sync += drain.eq(SynapseUpdate.LATENCY)
+                        m.d.sync += drain.eq(self.SYNAPSE_DRAIN - 1)
                         m.next = "COLS_DRAIN"
 
             with m.State("COLS_DRAIN"):

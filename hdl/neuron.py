@@ -44,6 +44,11 @@ class NeuronUpdate(wiring.Component):
     o_valid, o_index, o_state, o_spike, o_y_dec : Out
         The same neuron ``LATENCY`` cycles later: new state (``acc`` = 0), spike, and the
         decayed post trace ``y'`` before this step's increment.
+    dep_amp, dep_trace : Out
+        ``a_minus`` and ``y'`` of the same neuron one cycle *before* ``o_valid``
+        (combinational from the last pipeline stage): the operands of its depression
+        ``stdp_delta(a_minus, y')``, which the core multiplies on a synapse lane's
+        multiplier (registered) so that the product is ready with ``o_valid``.
     """
 
     #: Cycles from ``i_valid`` to ``o_valid``.
@@ -57,6 +62,7 @@ class NeuronUpdate(wiring.Component):
             "learn": In(LEARNING_PARAMS), "state": In(NEURON_STATE), "forced": In(1),
             "o_valid": Out(1), "o_index": Out(idx), "o_state": Out(NEURON_STATE),
             "o_spike": Out(1), "o_y_dec": Out(F.TRACE),
+            "dep_amp": Out(F.AMPLITUDE), "dep_trace": Out(F.TRACE),
         })
 
     def elaborate(self, platform):
@@ -133,6 +139,8 @@ class NeuronUpdate(wiring.Component):
             p3_spike.eq(p2_forced | (~refractory & (v_new >= p2_params.threshold))),
             p3_x.eq(p2_x), p3_y.eq(p2_y), p3_params.eq(p2_params), p3_learn.eq(p2_learn),
         ]
+
+        m.d.comb += [self.dep_amp.eq(p3_learn.a_minus), self.dep_trace.eq(p3_y)]
 
         # -- stage 4: reset on spike, trace increments; output registers ------------------------
         o = self.o_state

@@ -1,4 +1,4 @@
-"""The pipelined synapse datapath: transmission and both STDP updates, one synapse per cycle."""
+"""One synapse lane: transmission and both STDP updates of one synapse per cycle."""
 
 from __future__ import annotations
 
@@ -7,95 +7,103 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from plasticore import fixed as F
-from plasticore.core import SYNAPSE, CoreParams
+from plasticore.core import SYNAPSE
 
 from .arith import clip, stdp_round
 
-__all__ = ["SynapseUpdate"]
+__all__ = ["SynapseUpdate", "DEP"]
+
+#: A depression precomputed by the neuron pass: ``min(stdp_delta(a_minus_i, y'_i), 255)``.
+#: Saturating at 255 is exact: ``W - 255 <= -128 <= w_min`` for every 8-bit weight, so the
+#: clip gives ``w_min`` (or ``w_max`` if ``w_min > w_max``) for any larger delta too.
+DEP = unsigned(8)
 
 
 class SynapseUpdate(wiring.Component):
-    r"""Steps 2 and 3 of :mod:`plasticore.sim.reference` for one synapse ``W[j, i]``.
+    r"""Steps 2 and 3 of :mod:`plasticore.sim.reference` for one synapse ``W[j, i]``: one
+    lane of the core's two-lane synapse datapath.
 
     Row pass (``row`` = 1), for a spiking pre-synaptic neuron ``j``::
 
         acc[i] <- acc[i] + W[j, i]                                   (always)
-        W[j, i] <- clip(W[j, i] - stdp_delta(a_minus_i, y'_i), w_min_i, w_max_i)
-                                                 (if learning and plastic[j, i])
+        W[j, i] <- clip(W[j, i] - dep_i, w_min_i, w_max_i)           (if write)
 
-    Column pass (``row`` = 0), for a spiking post-synaptic neuron ``i``::
+    with ``dep_i`` = ``stdp_delta(a_minus_i, y'_i)`` saturated to :data:`DEP` (computed once
+    per neuron and step by the neuron pass, on this lane's multiplier).  Column pass
+    (``row`` = 0), for a spiking post-synaptic neuron ``i``::
 
-        W[j, i] <- clip(W[j, i] + stdp_delta(a_plus_i, x_j), w_min_i, w_max_i)
-                                                 (if learning and plastic[j, i])
+        W[j, i] <- clip(W[j, i] + stdp_delta(a_plus_i, x_j), w_min_i, w_max_i)   (if write)
 
-    The caller supplies ``amp`` (``a_minus_i`` or ``a_plus_i``), ``trace`` (``y'_i`` or
-    ``x_j``) and the bounds; the one 12x16-bit multiplier is shared by both passes.
-    Transmission adds the weight as read, i.e. before this step's learning.
+    ``write`` is ``i_valid & learning & plastic[j, i]``.  Transmission adds the weight as
+    read, i.e. before this step's learning.
 
     Latency and throughput
     ----------------------
-    One synapse per cycle, no stalls.  Inputs presented with ``i_valid`` in cycle ``t``
-    (the cycle the memories deliver the read data) produce the write requests ``w_we`` /
-    ``acc_we`` in cycle ``t + LATENCY`` (``LATENCY`` = 1, the multiplier's output register),
-    which the memories commit at the end of that cycle.  A read-modify-write of the same
-    ``acc[i]`` is therefore safe if it is issued at least ``LATENCY + 1`` = 2 cycles after the
-    previous one; the row pass revisits ``acc[i]`` every N >= 8 cycles.
+    One synapse per cycle, no stalls.  Inputs presented in cycle ``t`` (the cycle the
+    memories deliver the read data) give ``acc_data`` (and ``delta``) in cycle ``t + 1``
+    (registered inputs, combinational sum) and the weight write request ``w_we`` in cycle
+    ``t + 2`` (:attr:`LATENCY`; registered, so that the single-port synapse RAM is written
+    an odd number of cycles after it was read).  ``amp * trace`` is registered whatever
+    ``i_valid`` is: the core also uses this lane's multiplier to compute ``dep``.
 
     Members
     -------
-    i_valid, row, learning, addr, post, w, acc, amp, trace, w_min, w_max : In
-        One synapse: its memory address, its post-synaptic index ``i``, the SYNAPSE word
-        and ``acc[i]`` as read, and the rule operands described above.
-    w_we, w_addr, w_data, acc_we, acc_addr, acc_data : Out
-        The write requests for the synapse memory and the pending-input memory.
+    i_valid, row, learning, bank, addr, w, acc, dep, amp, trace, w_min, w_max : In
+        One synapse: where it lives (``bank``, ``addr``, carried to the write), the SYNAPSE
+        word and ``acc[i]`` as read, the depression (rows), the operands of the
+        potentiation (columns) and the bounds.
+    acc_data, delta : Out
+        ``acc + weight`` and ``stdp_round(amp * trace)`` of the inputs one cycle earlier.
+    w_we, w_bank, w_addr, w_data : Out
+        The weight write request.
     """
 
-    #: Cycles from ``i_valid`` to the write requests.
-    LATENCY = 1
+    #: Cycles from the inputs to the weight write request.
+    LATENCY = 2
 
-    def __init__(self, params: CoreParams):
-        self.core_params = params
-        addr = unsigned(max(1, (params.synapses - 1).bit_length()))
-        idx = unsigned(params.index_width)
+    def __init__(self, addr_width: int, banks: int = 4):
         super().__init__({
-            "i_valid": In(1), "row": In(1), "learning": In(1), "addr": In(addr),
-            "post": In(idx), "w": In(SYNAPSE), "acc": In(F.ACC), "amp": In(F.AMPLITUDE),
-            "trace": In(F.TRACE), "w_min": In(F.WEIGHT), "w_max": In(F.WEIGHT),
-            "w_we": Out(1), "w_addr": Out(addr), "w_data": Out(SYNAPSE),
-            "acc_we": Out(1), "acc_addr": Out(idx), "acc_data": Out(F.ACC),
+            "i_valid": In(1), "row": In(1), "learning": In(1), "bank": In(range(banks)),
+            "addr": In(addr_width), "w": In(SYNAPSE), "acc": In(F.ACC), "dep": In(DEP),
+            "amp": In(F.AMPLITUDE), "trace": In(F.TRACE),
+            "w_min": In(F.WEIGHT), "w_max": In(F.WEIGHT),
+            "acc_data": Out(F.ACC), "delta": Out(12),
+            "w_we": Out(1), "w_bank": Out(range(banks)), "w_addr": Out(addr_width),
+            "w_data": Out(SYNAPSE),
         })
 
     def elaborate(self, platform):
         m = Module()
 
-        p1_valid = Signal()
         p1_row = Signal()
         p1_write = Signal()
+        p1_bank = Signal.like(self.bank)
         p1_addr = Signal.like(self.addr)
-        p1_post = Signal.like(self.post)
         p1_w = Signal(SYNAPSE)
         p1_prod = Signal(28)                      # UQ8.4 x UQ4.12 amplitude * trace
         p1_acc = Signal(F.ACC)
+        p1_dep = Signal(DEP)
         p1_min = Signal(F.WEIGHT)
         p1_max = Signal(F.WEIGHT)
         m.d.sync += [
-            p1_valid.eq(self.i_valid), p1_row.eq(self.row),
+            p1_row.eq(self.row),
             p1_write.eq(self.i_valid & self.learning & self.w.plastic),
-            p1_addr.eq(self.addr), p1_post.eq(self.post), p1_w.eq(self.w),
+            p1_bank.eq(self.bank), p1_addr.eq(self.addr), p1_w.eq(self.w),
             p1_prod.eq(self.amp * self.trace),
-            # Cannot overflow: the accumulation starts from 0 each step and the sum of at most
-            # 1,024 weights lies in [-2**17, 2**17 - 1024] (see ACC in plasticore.fixed).
-            p1_acc.eq(self.acc + self.w.weight),
+            p1_acc.eq(self.acc), p1_dep.eq(self.dep),
             p1_min.eq(self.w_min), p1_max.eq(self.w_max),
         ]
-
-        delta = stdp_round(p1_prod)
-        moved = Mux(p1_row, p1_w.weight - delta, p1_w.weight + delta)     # 14-bit signed
         m.d.comb += [
-            self.w_we.eq(p1_write), self.w_addr.eq(p1_addr),
+            self.delta.eq(stdp_round(p1_prod)),
+            # Cannot overflow: the accumulation starts from 0 each step and the sum of at most
+            # 1,024 weights lies in [-2**17, 2**17 - 1024] (see ACC in plasticore.fixed).
+            self.acc_data.eq(p1_acc + p1_w.weight),
+        ]
+
+        moved = Mux(p1_row, p1_w.weight - p1_dep, p1_w.weight + self.delta)   # 14-bit signed
+        m.d.sync += [
+            self.w_we.eq(p1_write), self.w_bank.eq(p1_bank), self.w_addr.eq(p1_addr),
             self.w_data.weight.eq(clip(moved, p1_min, p1_max, F.WEIGHT)),
             self.w_data.plastic.eq(p1_w.plastic),
-            self.acc_we.eq(p1_valid & p1_row), self.acc_addr.eq(p1_post),
-            self.acc_data.eq(p1_acc),
         ]
         return m

@@ -5,12 +5,14 @@
 timesteps, and reads back everything, either through the port or -- much faster, for
 scoreboards that compare every value every step -- by peeking the memories through the
 simulator's VPI (:meth:`CoreTB.peek_state`, :meth:`CoreTB.peek_weights`).  Peeking relies on
-the memory names of :class:`~plasticore.hdl.core.Core` (``syn``, ``neu``, ``pend``, ``xtr``,
-``spk``); the access-port test checks that peeks and port reads agree.
+the memory names and layouts of :class:`~plasticore.hdl.core.Core` (banks ``syn0``-``syn3``
+placed by :class:`~plasticore.hdl.core.Geometry`, ``neu``, pair words ``pend`` and ``xtr``);
+the access-port test checks that peeks and port reads agree.
 
 Signals are driven at the falling clock edge and sampled there: ``req.ready`` does not
-depend combinationally on ``req.valid``, so a request presented at a falling edge with
-``ready`` high is taken at the next rising edge.  ``rsp.ready`` is held high.
+depend combinationally on ``req.valid`` (but on the payload: it is sampled once the new
+payload has settled), so a request presented at a falling edge with ``ready`` high is taken
+at the next rising edge.  ``rsp.ready`` is held high.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from plasticore.core import (
     Table,
 )
 from plasticore.hdl.access import Command, Region, Register, request_layout
-from plasticore.hdl.core import NEURON_WORD
+from plasticore.hdl.core import NEURON_WORD, Geometry
 
 __all__ = ["CoreTB"]
 
@@ -99,9 +101,15 @@ class CoreTB:
                 | (int(addr) << o["addr"]) | (int(value) << o["data"]))
 
     async def _wait_ready(self):
-        from cocotb.triggers import FallingEdge
+        """Wait until the request just driven is ready to be taken at the next rising edge.
+
+        ``req.ready`` depends on the payload (a SYNAPSE request waits for its address
+        division), so it is sampled after the new payload has settled (ReadOnly)."""
+        from cocotb.triggers import FallingEdge, ReadOnly
+        await ReadOnly()
         while not self.dut.req__ready.value:
             await FallingEdge(self.dut.clk)
+            await ReadOnly()
 
     async def write(self, region, items):
         """Write ``(addr, word)`` pairs to ``region``, one per cycle."""
@@ -117,7 +125,7 @@ class CoreTB:
 
     async def read(self, region, addrs):
         """Read the words at ``addrs`` of ``region``, pipelined one per cycle; list of ints."""
-        from cocotb.triggers import FallingEdge
+        from cocotb.triggers import FallingEdge, ReadOnly
         dut = self.dut
         clk = dut.clk
         out = []
@@ -126,6 +134,7 @@ class CoreTB:
             dut.req__payload.value = self._request(0, region, addr)
             dut.req__valid.value = 1
             while True:
+                await ReadOnly()                      # ready depends on the payload
                 taken = bool(dut.req__ready.value)     # taken at the coming rising edge
                 await FallingEdge(clk)
                 pending += taken
@@ -229,25 +238,35 @@ class CoreTB:
         return [int(mem[k].value) for k in range(count)]
 
     def peek_spikes(self) -> np.ndarray:
-        return np.array(self._peek("spk", self.n), dtype=bool)
+        return self._peek_neurons()["spk"].astype(bool)
+
+    def _peek_neurons(self):
+        words = self._peek("neu", self.n)
+        return {name: np.array([_unpack(w, _WORD_FIELDS)[name] for w in words], np.int64)
+                for name, *_ in _WORD_FIELDS}
+
+    def _peek_pairs(self, name, width):
+        """A per-neuron field kept in pair words (neurons 2q, 2q + 1 at address q)."""
+        words = self._peek(name, (self.n + 1) // 2)
+        mask = (1 << width) - 1
+        return np.array([(words[k >> 1] >> (width * (k & 1))) & mask for k in range(self.n)],
+                        np.int64)
 
     def peek_state(self) -> Table:
         t = Table(NEURON_STATE, self.n)
-        cols = {name: np.zeros(self.n, np.int64) for name, *_ in _STATE_FIELDS}
-        for k, word in enumerate(self._peek("neu", self.n)):
-            for name, value in _unpack(word, _WORD_FIELDS).items():
-                cols[name][k] = value
-        acc = np.array(self._peek("pend", self.n), np.int64)
-        cols["acc"] = np.where(acc >= 1 << 17, acc - (1 << 18), acc)
-        cols["x"] = np.array(self._peek("xtr", self.n), np.int64)
-        for name, values in cols.items():
-            t[name] = values
+        cols = self._peek_neurons()
+        acc = self._peek_pairs("pend", F.ACC.width)
+        cols["acc"] = np.where(acc >= 1 << (F.ACC.width - 1), acc - (1 << F.ACC.width), acc)
+        cols["x"] = self._peek_pairs("xtr", F.TRACE.width)
+        for name in t.names:
+            t[name] = cols[name]
         return t
 
     def peek_weights(self):
         """(weights, plastic) as (n, n) arrays, row = pre-synaptic."""
-        return self._split_synapses(np.array(self._peek("syn", self.n * self.n), np.int64))
-
-
-# Keep the layouts' consistency with the packing above checked at import.
-assert data.Layout.cast(SYNAPSE).size == 9
+        geo = Geometry(self.n)
+        banks = [self._peek(f"syn{b}", geo.bank_depth) for b in range(4)]
+        j, i = np.divmod(np.arange(self.n * self.n), self.n)
+        bank, addr = Geometry.bank(j, i), geo.address(j, i)
+        words = np.array([banks[b][a] for b, a in zip(bank.tolist(), addr.tolist())], np.int64)
+        return self._split_synapses(words)

@@ -66,9 +66,15 @@ def test_neuron_update(seed):
     outputs = {"index": dut.o_index, "spike": dut.o_spike, "y_dec": dut.o_y_dec,
                **{name: getattr(dut.o_state, name) for name, _ in NEURON_STATE}}
     seen = _run(dut, inputs, outputs, n + NeuronUpdate.LATENCY + 2, dut.o_valid)
+    # The depression operands come one cycle before o_valid.
+    early = _run(dut, inputs, {"amp": dut.dep_amp, "trace": dut.dep_trace},
+                 n + NeuronUpdate.LATENCY + 2, dut.o_valid)
 
     assert [cycle for cycle, _ in seen] == [k + NeuronUpdate.LATENCY for k in range(n)]
     got = {name: np.array([int(o[name]) for _, o in seen]) for name in outputs}
+    # Sampled with o_valid of neuron k, the depression operands are those of neuron k + 1.
+    assert [int(o["trace"]) for _, o in early[:-1]] == y_dec[1:].tolist()
+    assert [int(o["amp"]) for _, o in early[:-1]] == cfg.learning["a_minus"][1:].tolist()
     assert np.array_equal(got["index"], np.arange(n))
     expected = {"spike": ref.spikes.astype(int), "y_dec": y_dec, "v": ref.v, "i": ref.i,
                 "acc": np.zeros(n), "ref": ref.ref, "x": ref.x, "y": ref.y}
@@ -80,10 +86,11 @@ def test_neuron_update(seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_synapse_update(seed):
-    """SynapseUpdate's write requests equal the reference's transmission and STDP update of
-    one synapse, LATENCY cycles after its input, at one synapse per cycle."""
+    """A SynapseUpdate lane equals the reference's transmission and STDP update of one
+    synapse at one synapse per cycle: ``acc_data`` and ``delta`` 1 cycle after the input, the
+    weight write LATENCY cycles after it.  Rows get the depression saturated to 8 bits (as
+    the core stores it) and must still give the reference's unsaturated result."""
     count = 400
-    n = 32
     rng = np.random.default_rng(100 + seed)
     w = corner_values(F.WEIGHT, count, rng, 0.5)
     plastic = rng.random(count) < 0.7
@@ -94,20 +101,24 @@ def test_synapse_update(seed):
     w_max = corner_values(F.WEIGHT, count, rng, 0.5)      # sometimes below w_min
     row = rng.random(count) < 0.5
     learning = rng.random(count) < 0.8
-    addr = rng.integers(0, n * n, count)
-    post = rng.integers(0, n, count)
+    valid = rng.random(count) < 0.9
+    bank = rng.integers(0, 4, count)
+    addr = rng.integers(0, 1 << 14, count)
+    delta = F.stdp_delta(amp, trace)
+    dep = np.minimum(delta, 255)
+    assert (delta > 255).any() and (delta == 0).any()
 
-    dut = SynapseUpdate(CoreParams(n))
-    inputs = [[(dut.i_valid, 1), (dut.row, int(row[k])), (dut.learning, int(learning[k])),
-               (dut.addr, int(addr[k])), (dut.post, int(post[k])),
-               (dut.w, (int(w[k]) & 0xFF) | int(plastic[k]) << 8),
-               (dut.acc, int(acc[k])), (dut.amp, int(amp[k])), (dut.trace, int(trace[k])),
-               (dut.w_min, int(w_min[k])), (dut.w_max, int(w_max[k]))] for k in range(count)]
-    outputs = {"w_we": dut.w_we, "w_addr": dut.w_addr, "weight": dut.w_data.weight,
-               "plastic": dut.w_data.plastic, "acc_we": dut.acc_we, "acc_addr": dut.acc_addr,
-               "acc_data": dut.acc_data}
-    # Every input is valid, so every cycle from LATENCY on carries one result.
-    seen = []
+    dut = SynapseUpdate(14)
+    inputs = [[(dut.i_valid, int(valid[k])), (dut.row, int(row[k])),
+               (dut.learning, int(learning[k])), (dut.bank, int(bank[k])),
+               (dut.addr, int(addr[k])), (dut.w, (int(w[k]) & 0xFF) | int(plastic[k]) << 8),
+               (dut.acc, int(acc[k])), (dut.dep, int(dep[k])), (dut.amp, int(amp[k])),
+               (dut.trace, int(trace[k])), (dut.w_min, int(w_min[k])),
+               (dut.w_max, int(w_max[k]))] for k in range(count)]
+    early = {"acc_data": dut.acc_data, "delta": dut.delta}
+    late = {"w_we": dut.w_we, "w_bank": dut.w_bank, "w_addr": dut.w_addr,
+            "weight": dut.w_data.weight, "plastic": dut.w_data.plastic}
+    seen = {}
 
     async def bench(ctx):
         for cycle in range(count + SynapseUpdate.LATENCY):
@@ -117,26 +128,27 @@ def test_synapse_update(seed):
             else:
                 ctx.set(dut.i_valid, 0)
             await ctx.tick()
+            # Now in cycle `cycle + 1`: results of the inputs of cycle + 1 - latency.
+            seen.setdefault(cycle, {}).update({k: int(ctx.get(v)) for k, v in early.items()})
             if cycle + 1 >= SynapseUpdate.LATENCY:
-                seen.append({k: int(ctx.get(v)) for k, v in outputs.items()})
+                seen.setdefault(cycle + 1 - SynapseUpdate.LATENCY, {}).update(
+                    {k: int(ctx.get(v)) for k, v in late.items()})
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    seen = seen[:count]
 
-    delta = F.stdp_delta(amp, trace)
     moved = np.where(row, w - delta, w + delta)
     new_w = np.minimum(np.maximum(moved, w_min), w_max)           # np.clip semantics
-    assert [o["w_we"] for o in seen] == (learning & plastic).astype(int).tolist()
-    assert [o["acc_we"] for o in seen] == row.astype(int).tolist()
-    for k, o in enumerate(seen):
+    assert [seen[k]["w_we"] for k in range(count)] == \
+        (valid & learning & plastic).astype(int).tolist()
+    for k in range(count):
+        o = seen[k]
         case = (f"synapse {k}: w={w[k]} plastic={plastic[k]} amp={amp[k]} trace={trace[k]} "
                 f"bounds=[{w_min[k]}, {w_max[k]}] row={row[k]}")
-        assert o["w_addr"] == addr[k] and o["acc_addr"] == post[k], case
+        assert o["acc_data"] == acc[k] + w[k] and o["delta"] == delta[k], case
+        assert (o["w_bank"], o["w_addr"]) == (bank[k], addr[k]), case
         assert o["plastic"] == plastic[k], case
         if o["w_we"]:
             assert o["weight"] == new_w[k], f"{case}: unit {o['weight']}, expected {new_w[k]}"
-        if o["acc_we"]:
-            assert o["acc_data"] == acc[k] + w[k], case
