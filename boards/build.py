@@ -50,6 +50,19 @@ _FIT_CELLS = {"ice40": ("SB_LUT4", "SB_RAM40_4K", "SB_SPRAM256KA", "SB_MAC16"),
 _ENV_VARS = {"iceprog": "ICEPROG", "openFPGALoader": "OPENFPGALOADER"}
 
 
+#: Yosys commands run on the core's memories before synthesis.  The core never writes a
+#: memory at the address it reads in the same cycle when the read data is used
+#: (``Core.collision``, checked after every step of the HDL tests), so read/write collisions
+#: are declared don't-care: otherwise Yosys emulates Amaranth's read-first semantics with a
+#: bypass register and multiplexer per data bit (~1,000 logic cells at N = 256).  The
+#: synapse banks get no initial contents (single-port RAMs such as the iCE40's SPRAM have
+#: none; the host loads every weight).
+YOSYS_CORE_MEMORIES = "\n".join([
+    "setparam -set COLLISION_X_MASK 1 *.core/t:$memrd_v2",
+    "delete *.core/t:$meminit_v2 r:MEMID=\\\\syn? %i",
+])
+
+
 class ToolchainError(RuntimeError):
     """A tool is missing or failed; the message says which and what to do."""
 
@@ -114,13 +127,13 @@ def build(board: str, neurons: int | None = None, *, baud: int = 1_000_000,
                 f"{baud:,} baud (divisor {top.divisor})")
     platform = spec.platform()
     overrides = {}
-    if spec.family == "ice40":
-        overrides = {"synth_opts": ["-dsp"],
+    if spec.family in ("ice40", "ecp5"):
+        overrides = {"script_after_read": YOSYS_CORE_MEMORIES,
                      "nextpnr_opts": ["--report", f"{NAME}.report.json",
                                       "--timing-allow-fail", "--seed", str(seed)]}
-    elif spec.family == "ecp5":
-        overrides = {"nextpnr_opts": ["--report", f"{NAME}.report.json",
-                                      "--timing-allow-fail", "--seed", str(seed)]}
+    if spec.family == "ice40":
+        # -spram: the four synapse banks go to the UP5K's 16K x 16 single-port RAMs.
+        overrides["synth_opts"] = ["-dsp", "-spram"]
     t0 = time.time()
     _log(quiet, "[elaborate] Amaranth -> RTLIL ...")
     plan = platform.prepare(top, name=NAME, **overrides)

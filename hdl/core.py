@@ -141,6 +141,12 @@ class Core(wiring.Component):
         One-cycle pulse at the last busy cycle of a step or reset.
     phase : Out(Phase)
         The running phase, for measurements.
+    collision : Out(1)
+        Sticky, for verification: set if a memory was ever written at the address it was
+        read at, in a cycle whose read data is used, or a synapse bank was asked to read
+        while it was written.  The design never does either (the tests check it after every
+        step), which is what allows the board builds to declare read/write collisions
+        don't-care (no bypass logic) and the synapse banks to be single-port RAMs.
     """
 
     #: Cycles of the finish phase (step counter, ``done``).
@@ -182,6 +188,7 @@ class Core(wiring.Component):
             "busy": Out(1),
             "done": Out(1),
             "phase": Out(Phase),
+            "collision": Out(1),
         })
 
     def elaborate(self, platform):
@@ -382,6 +389,24 @@ class Core(wiring.Component):
         host_read = Signal()
         for port in read_ports:
             m.d.comb += port.en.eq(host_read | (self.phase != Phase.IDLE))
+
+        # -- collision monitor (verification only; unconnected on boards, so optimised away) ----
+        def collides(rport, wport):
+            return wport.en.any() & (rport.addr == wport.addr)
+
+        row_s = issue_s & issue_row
+        col_s = issue_s & ~issue_row
+        in_lines = (self.phase == Phase.ROWS) | (self.phase == Phase.COLS)
+        watched = [(issue_n | host_read, neu_r, neu_w),
+                   (issue_n | row_s | host_read, acc_r, acc_w),
+                   (issue_n | col_s | host_read, x_r, x_w), (row_s, dep_r, dep_w),
+                   (row_s | host_read, bnd_r, bnd_w),
+                   (issue_n | in_lines | host_read, par_r, par_w),
+                   (in_lines | host_read, sl_r, sl_w)]
+        bad = [used & collides(r, w) for used, r, w in watched]
+        bad += [bank_re[b] & bank_we[b] for b in range(4)]
+        with m.If(Cat(*bad).any()):
+            m.d.sync += self.collision.eq(1)
 
         # -- access port ------------------------------------------------------------------------
         req = self.req.payload

@@ -18,14 +18,12 @@ at the next rising edge.  ``rsp.ready`` is held high.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.lib import data
 
 from plasticore import fixed as F
 from plasticore.core import (
     LEARNING_PARAMS,
     NEURON_PARAMS,
     NEURON_STATE,
-    SYNAPSE,
     CoreConfig,
     CoreParams,
     Table,
@@ -265,8 +263,6 @@ class CoreTB:
     def peek_weights(self):
         """(weights, plastic) as (n, n) arrays, row = pre-synaptic."""
         geo = Geometry(self.n)
-        banks = [self._peek(f"syn{b}", geo.bank_depth) for b in range(4)]
+        banks = np.array([self._peek(f"syn{b}", geo.bank_depth) for b in range(4)], np.int64)
         j, i = np.divmod(np.arange(self.n * self.n), self.n)
-        bank, addr = Geometry.bank(j, i), geo.address(j, i)
-        words = np.array([banks[b][a] for b, a in zip(bank.tolist(), addr.tolist())], np.int64)
-        return self._split_synapses(words)
+        return self._split_synapses(banks[Geometry.bank(j, i), geo.address(j, i)])

@@ -47,6 +47,9 @@ SEED = int(os.environ.get("PLASTICORE_SEED", "1"))
 async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool):
     """Compare the core with the reference after a step; raise with a readable diff."""
     problems = []
+    if int(tb.dut.collision.value):
+        problems.append("a memory was read and written at the same address in one cycle "
+                        "(Core.collision)")
     spikes = tb.peek_spikes()
     state = tb.peek_state()
     if not np.array_equal(spikes, ref.spikes):
