@@ -8,34 +8,45 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from plasticore import fixed as F
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, SYNAPSE, CoreParams
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    SYNAPSE,
+    CoreParams,
+    ResetMode,
+)
 from plasticore.protocol import contract_hash
 
 from .access import DATA_WIDTH, Command, Phase, Region, Register, request_layout
-from .neuron import NeuronUpdate
+from .neuron import EARLY, LATE, NeuronUpdate
 from .synapse import DEP, SynapseUpdate
 
-__all__ = ["Core", "Geometry", "NEURON_WORD", "LEARN_WORD", "BOUNDS", "step_cycles"]
+__all__ = ["Core", "Geometry", "NEURON_WORD", "NEURON_B", "LEARN_B", "BOUNDS", "step_cycles"]
 
 #: The neuron memory (``neu``), one word per neuron: the NEURON_STATE fields only the neuron
 #: pass touches, the spike of the last step and the forced bit (written bit by bit).
 NEURON_WORD = data.StructLayout({"v": F.V, "i": F.I, "ref": F.REFRACTORY, "y": F.TRACE,
                                  "spk": 1, "frc": 1})
 
-#: The LEARNING_PARAMS fields the neuron pass (traces, depression) and the column pass
-#: (``a_plus``) read; kept in the parameter memory beside NEURON_PARAMS.
-LEARN_WORD = data.StructLayout({"alpha_x": F.DECAY, "x_inc": F.TRACE_INC, "alpha_y": F.DECAY,
-                                "y_inc": F.TRACE_INC, "a_plus": F.AMPLITUDE,
-                                "a_minus": F.AMPLITUDE})
+#: The parameters live in two memories read one cycle apart by the neuron pass (see
+#: NeuronUpdate): ``par_a`` holds the four decay factors (:data:`.neuron.EARLY`, 64 bits:
+#: alpha_v, alpha_i of NEURON_PARAMS, alpha_x, alpha_y of LEARNING_PARAMS); ``par_b`` the
+#: rest of NEURON_PARAMS (:data:`NEURON_B`, bytes 0-10) and of LEARNING_PARAMS but the
+#: bounds (:data:`LEARN_B`, bytes 11-17): 144 bits.  On an iCE40 they take 4 + 9 block RAMs
+#: of 16 bits, one fewer than the two layouts kept apart.
+NEURON_B = data.StructLayout({"w_shift": F.W_SHIFT, "bias": F.BIAS, "threshold": F.THRESHOLD,
+                              "v_reset": F.V_RESET, "reset_mode": ResetMode,
+                              "refractory": F.REFRACTORY})
+LEARN_B = data.StructLayout({"x_inc": F.TRACE_INC, "y_inc": F.TRACE_INC,
+                             "a_minus": F.AMPLITUDE, "a_plus": F.AMPLITUDE})
 
 #: The weight bounds of the synapses into a neuron: read by both lanes of the row pass.
 BOUNDS = data.StructLayout({"w_min": F.WEIGHT, "w_max": F.WEIGHT})
 
-#: The parameter memory (``par``) word: NEURON_PARAMS in bytes 0-14, LEARN_WORD in bytes
-#: 15-25 (208 bits = 13 block RAMs of 16 bits on an iCE40; apart they would take 8 + 6).
-_NPAR_BYTES = (NEURON_PARAMS.size + 7) // 8
-_LEARN_BYTES = (LEARN_WORD.size + 7) // 8
-_PAR_BITS = 8 * (_NPAR_BYTES + _LEARN_BYTES)
+_NB_BYTES = (NEURON_B.size + 7) // 8
+_LB_BYTES = (LEARN_B.size + 7) // 8
+_PAR_B_BITS = 8 * (_NB_BYTES + _LB_BYTES)
 
 
 class Geometry:
@@ -110,17 +121,18 @@ class Core(wiring.Component):
     With S neurons firing and ``P = 2 * ceil(N / 4)`` lane pairs per row, the step takes
     exactly :func:`step_cycles` cycles::
 
-        neuron pass   N + 5                 (5 = memory read + NeuronUpdate.LATENCY)
+        neuron pass   N + 4                 (4 = memory read + NeuronUpdate.LATENCY)
         row pass      2 + S*P + 3           (only if S > 0)
         column pass   3 + S*P + 3           (only if S > 0 and learning)
         finish        1
 
     (:meth:`neuron_pass_cyc`, :meth:`row_pass_cyc`, :meth:`column_pass_cyc`,
     :attr:`FINISH_CYC`), i.e. two synapses per cycle in the row and column passes.  A RESET
-    takes N + 1 cycles (:meth:`reset_cyc`).  Access-port requests are accepted one per cycle
-    while idle (a read's response follows one cycle after its request), except SYNAPSE
-    requests, which first divide their address by N (``index_width`` cycles, during which
-    ``req.ready`` is low); requests stall while ``busy``.
+    takes N + 5 cycles (:meth:`reset_cyc`): a neuron pass whose outputs are cleared.
+    Access-port requests are accepted one per cycle while idle (a read's response follows
+    one cycle after its request), except SYNAPSE requests, which first divide their address
+    by N (``index_width`` cycles, during which ``req.ready`` is low); requests stall while
+    ``busy``.
 
     Limits
     ------
@@ -174,8 +186,8 @@ class Core(wiring.Component):
 
     @staticmethod
     def reset_cyc(n):
-        """Cycles of a RESET command: N writes and the finish cycle."""
-        return n + 1
+        """Cycles of a RESET command: a neuron pass of cleared neurons and the finish cycle."""
+        return Core.neuron_pass_cyc(n) + 1
 
     def __init__(self, params: CoreParams | int):
         if not isinstance(params, CoreParams):
@@ -212,17 +224,19 @@ class Core(wiring.Component):
         # one address, and a write suppresses the read, so a schedule error would show up as a
         # wrong weight in simulation instead of being hidden by the dual-port model.
         banks = [memory(f"syn{b}", SYNAPSE, geo.bank_depth) for b in range(4)]
-        par_r, par_w = memory("par", _PAR_BITS, n_neurons, granularity=8)
+        pa_r, pa_w = memory("par_a", EARLY.size, n_neurons, granularity=F.DECAY.width)
+        pb_r, pb_w = memory("par_b", _PAR_B_BITS, n_neurons, granularity=8)
         neu_r, neu_w = memory("neu", NEURON_WORD.size, n_neurons, granularity=1)
         acc_r, acc_w = memory("pend", 2 * F.ACC.width, geo.pairs, granularity=F.ACC.width)
         dep_r, dep_w = memory("dep", 2 * DEP.width, geo.pairs, granularity=DEP.width)
         bnd_r, bnd_w = memory("bounds", 2 * BOUNDS.size, geo.pairs, granularity=BOUNDS.size)
         x_r, x_w = memory("xtr", 2 * F.TRACE.width, geo.pairs, granularity=F.TRACE.width)
         sl_r, sl_w = memory("slist", idx_shape, n_neurons)
-        read_ports = [par_r, neu_r, acc_r, dep_r, bnd_r, x_r, sl_r]
+        read_ports = [pa_r, pb_r, neu_r, acc_r, dep_r, bnd_r, x_r, sl_r]
 
-        npar = data.View(NEURON_PARAMS, par_r.data[:NEURON_PARAMS.size])
-        lword = data.View(LEARN_WORD, par_r.data[8 * _NPAR_BYTES:][:LEARN_WORD.size])
+        early = data.View(EARLY, pa_r.data)
+        nb = data.View(NEURON_B, pb_r.data[:NEURON_B.size])
+        lb = data.View(LEARN_B, pb_r.data[8 * _NB_BYTES:][:LEARN_B.size])
         neu = data.View(NEURON_WORD, neu_r.data)
 
         def half(value, width, which):
@@ -262,12 +276,16 @@ class Core(wiring.Component):
 
         # Issue stage -> memory read data stage: what travels beside the read.
         issue_n = Signal()           # a neuron is issued this cycle
+        issue_clear = Signal()       # ... to be cleared (RESET)
         issue_s = Signal()           # a lane pair is issued this cycle
         issue_row = Signal()
         lane_bank = [Signal(2, name=f"lane{la}_bank") for la in range(2)]
+        host_bank = Signal(2)                        # where the host's synapse request goes
+        host_baddr = Signal(bank_addr_shape)
         lane_addr = [Signal(bank_addr_shape, name=f"lane{la}_addr") for la in range(2)]
         lane_in = [Signal(name=f"lane{la}_in") for la in range(2)]
         p0_n = Signal()
+        p0_clear = Signal()
         p0_s = Signal()
         p0_row = Signal()
         p0_index = Signal(idx_shape)
@@ -277,8 +295,8 @@ class Core(wiring.Component):
         p0_amp = Signal(F.AMPLITUDE)
         p0_min = Signal(F.WEIGHT)
         p0_max = Signal(F.WEIGHT)
-        m.d.sync += [p0_n.eq(issue_n), p0_s.eq(issue_s), p0_row.eq(issue_row),
-                     p0_index.eq(c), p0_amp.eq(col_amp), p0_min.eq(col_min),
+        m.d.sync += [p0_n.eq(issue_n), p0_clear.eq(issue_clear), p0_s.eq(issue_s),
+                     p0_row.eq(issue_row), p0_index.eq(c), p0_amp.eq(col_amp), p0_min.eq(col_min),
                      p0_max.eq(col_max)]
         for la in range(2):
             m.d.sync += [p0_bank[la].eq(lane_bank[la]), p0_addr[la].eq(lane_addr[la]),
@@ -292,20 +310,22 @@ class Core(wiring.Component):
             m.d.comb += [
                 lane_bank[la].eq(Cat(line[0] ^ la, half_sel)),
                 lane_in[la].eq(pair_index + la < n_neurons),
-                lane_addr[la].eq(Mux(issue_row, rbase + (q >> 1), cbase + la * geo.quads)),
+                lane_addr[la].eq(Mux(self.phase == Phase.IDLE, host_baddr,
+                                     Mux(issue_row, rbase + (q >> 1), cbase + la * geo.quads))),
             ]
 
         # -- datapath wiring ------------------------------------------------------------------
-        learn = Signal(LEARNING_PARAMS)
+        late = Signal(LATE)
         m.d.comb += [
-            learn.alpha_x.eq(lword.alpha_x), learn.x_inc.eq(lword.x_inc),
-            learn.alpha_y.eq(lword.alpha_y), learn.y_inc.eq(lword.y_inc),
-            learn.a_plus.eq(lword.a_plus), learn.a_minus.eq(lword.a_minus),
+            late.w_shift.eq(nb.w_shift), late.bias.eq(nb.bias), late.threshold.eq(nb.threshold),
+            late.v_reset.eq(nb.v_reset), late.reset_mode.eq(nb.reset_mode),
+            late.refractory.eq(nb.refractory), late.x_inc.eq(lb.x_inc),
+            late.y_inc.eq(lb.y_inc), late.a_minus.eq(lb.a_minus),
         ]
         p0_half = p0_index[0]
         m.d.comb += [
-            neuron.i_valid.eq(p0_n), neuron.index.eq(p0_index),
-            neuron.params.eq(npar), neuron.learn.eq(learn),
+            neuron.i_valid.eq(p0_n), neuron.index.eq(p0_index), neuron.clear.eq(p0_clear),
+            neuron.early.eq(early), neuron.late.eq(late),
             neuron.state.v.eq(neu.v), neuron.state.i.eq(neu.i),
             neuron.state.ref.eq(neu.ref), neuron.state.y.eq(neu.y),
             neuron.state.acc.eq(half(acc_r.data, F.ACC.width, p0_half)),
@@ -343,16 +363,9 @@ class Core(wiring.Component):
         o_half = neuron.o_index[0]
         o_pair = neuron.o_index >> 1
         with m.If(neuron.o_valid):
-            m.d.comb += [
-                neu_w.en.eq(-1), neu_w.addr.eq(neuron.o_index),
-                neu_w.data.eq(Cat(o.v, o.i, o.ref, o.y, neuron.o_spike, Const(0, 1))),
-                half_en(x_w, o_half), x_w.addr.eq(o_pair), x_w.data.eq(Cat(o.x, o.x)),
-                half_en(acc_w, o_half), acc_w.addr.eq(o_pair), acc_w.data.eq(0),
-                half_en(dep_w, o_half), dep_w.addr.eq(o_pair),
-                dep_w.data.eq(Cat(dep_new, dep_new)),
-            ]
-        m.d.comb += [sl_w.en.eq(neuron.o_valid & neuron.o_spike), sl_w.addr.eq(spike_count),
-                     sl_w.data.eq(neuron.o_index)]
+            m.d.comb += [neu_w.en.eq(-1), half_en(x_w, o_half), half_en(acc_w, o_half),
+                         half_en(dep_w, o_half)]
+        m.d.comb += sl_w.en.eq(neuron.o_valid & neuron.o_spike)
         with m.If(neuron.o_valid & neuron.o_spike):
             m.d.sync += spike_count.eq(spike_count + 1)
 
@@ -362,27 +375,33 @@ class Core(wiring.Component):
         acc_pair = Signal(pair_shape)
         m.d.sync += [p0_q.eq(q), acc_we.eq(p0_s & p0_row), acc_pair.eq(p0_q)]
         with m.If(acc_we):
-            m.d.comb += [acc_w.en.eq(0b11), acc_w.addr.eq(acc_pair),
-                         acc_w.data.eq(Cat(lanes[0].acc_data, lanes[1].acc_data))]
+            m.d.comb += acc_w.en.eq(0b11)
 
-        # Bank ports: lane write-backs, lane reads (the pair issued this cycle), host access.
+        # Bank ports.  Reads: the pair issued this cycle (each lane's address goes to its bank)
+        # or, while idle, the host's address (on both lanes).  Writes: the lanes' write-backs,
+        # or the host's write, which uses the read address path.
         bank_re = [Signal(name=f"syn{b}_re") for b in range(4)]
-        bank_raddr = [Signal(bank_addr_shape, name=f"syn{b}_raddr") for b in range(4)]
         bank_we = [Signal(name=f"syn{b}_we") for b in range(4)]
-        bank_waddr = [Signal(bank_addr_shape, name=f"syn{b}_waddr") for b in range(4)]
-        bank_wdata = [Signal(SYNAPSE, name=f"syn{b}_wdata") for b in range(4)]
+        host_we = [Signal(name=f"syn{b}_host_we") for b in range(4)]
         for b, (rport, wport) in enumerate(banks):
+            lane_we = Signal(name=f"syn{b}_lane_we")
+            waddr = Signal(bank_addr_shape, name=f"syn{b}_waddr")
+            wdata = Signal(SYNAPSE, name=f"syn{b}_wdata")
+            m.d.comb += [waddr.eq(lanes[1].w_addr), wdata.eq(lanes[1].w_data)]
             for lane in lanes:
                 with m.If(lane.w_we & (lane.w_bank == b)):
-                    m.d.comb += [bank_we[b].eq(1), bank_waddr[b].eq(lane.w_addr),
-                                 bank_wdata[b].eq(lane.w_data)]
-            own = (lane_bank[1] == b)
-            m.d.comb += bank_raddr[b].eq(Mux(own, lane_addr[1], lane_addr[0]))
-            m.d.comb += bank_re[b].eq(issue_s & ((lane_bank[0] == b) | (lane_bank[1] == b)))
-            addr = Mux(bank_we[b], bank_waddr[b], bank_raddr[b])
-            m.d.comb += [rport.addr.eq(addr), wport.addr.eq(addr),
-                         rport.en.eq(bank_re[b] & ~bank_we[b]),
-                         wport.en.eq(bank_we[b]), wport.data.eq(bank_wdata[b])]
+                    m.d.comb += lane_we.eq(1)
+            with m.If(lanes[0].w_bank == b):
+                m.d.comb += [waddr.eq(lanes[0].w_addr), wdata.eq(lanes[0].w_data)]
+            raddr = Mux(lane_bank[1] == b, lane_addr[1], lane_addr[0])
+            m.d.comb += [
+                bank_re[b].eq(issue_s & ((lane_bank[0] == b) | (lane_bank[1] == b))),
+                bank_we[b].eq(lane_we | host_we[b]),
+                rport.addr.eq(Mux(lane_we, waddr, raddr)), wport.addr.eq(rport.addr),
+                rport.en.eq(bank_re[b] & ~bank_we[b]),
+                wport.en.eq(bank_we[b]),
+                wport.data.eq(Mux(lane_we, wdata, self.req.payload.data[:SYNAPSE.size])),
+            ]
 
         # Read ports run every cycle of a pass; while idle only on a host read, so that the
         # read data (the response) holds while the host is not ready for it.
@@ -401,7 +420,8 @@ class Core(wiring.Component):
                    (issue_n | row_s | host_read, acc_r, acc_w),
                    (issue_n | col_s | host_read, x_r, x_w), (row_s, dep_r, dep_w),
                    (row_s | host_read, bnd_r, bnd_w),
-                   (issue_n | in_lines | host_read, par_r, par_w),
+                   (issue_n | in_lines | host_read, pa_r, pa_w),
+                   (p0_n | in_lines | host_read, pb_r, pb_w),
                    (in_lines | host_read, sl_r, sl_w)]
         bad = [used & collides(r, w) for used, r, w in watched]
         bad += [bank_re[b] & bank_we[b] for b in range(4)]
@@ -435,8 +455,6 @@ class Core(wiring.Component):
         div_q = Signal(idx_shape)
         syn_j = div_q
         syn_i = div_rem[:iw]
-        host_bank = Signal(2)
-        host_baddr = Signal(bank_addr_shape)
         m.d.comb += [
             host_bank.eq(Cat(syn_i[0] ^ syn_j[0], syn_i[1] ^ syn_j[1])),           # Geometry.bank
             host_baddr.eq(syn_j * geo.quads + (syn_i >> 2)),
@@ -488,97 +506,118 @@ class Core(wiring.Component):
 
         # Host read addresses (in idle the datapaths do not use the read ports).
         with m.If(self.phase == Phase.IDLE):
-            m.d.comb += [port.addr.eq(req.addr) for port in (par_r, neu_r, sl_r)]
+            m.d.comb += [port.addr.eq(req.addr) for port in (pa_r, pb_r, neu_r, sl_r)]
             m.d.comb += [port.addr.eq(req.addr >> 1) for port in (acc_r, bnd_r, x_r)]
-            for b in range(4):
-                m.d.comb += [bank_raddr[b].eq(host_baddr), bank_re[b].eq(host_read)]
+            m.d.comb += [bank_re[b].eq(host_read) for b in range(4)]
 
         rsp_bounds = data.View(BOUNDS, half(bnd_r.data, BOUNDS.size, rsp_half))
         state_word = Signal(NEURON_STATE)
         learn_word = Signal(LEARNING_PARAMS)
+        npar_word = Signal(NEURON_PARAMS)
         m.d.comb += [
+            npar_word.alpha_v.eq(early.alpha_v), npar_word.alpha_i.eq(early.alpha_i),
+            npar_word.w_shift.eq(nb.w_shift), npar_word.bias.eq(nb.bias),
+            npar_word.threshold.eq(nb.threshold), npar_word.v_reset.eq(nb.v_reset),
+            npar_word.reset_mode.eq(nb.reset_mode), npar_word.refractory.eq(nb.refractory),
+            learn_word.alpha_x.eq(early.alpha_x), learn_word.alpha_y.eq(early.alpha_y),
+            learn_word.x_inc.eq(lb.x_inc), learn_word.y_inc.eq(lb.y_inc),
+            learn_word.a_minus.eq(lb.a_minus), learn_word.a_plus.eq(lb.a_plus),
             state_word.v.eq(neu.v), state_word.i.eq(neu.i),
             state_word.ref.eq(neu.ref), state_word.y.eq(neu.y),
             state_word.acc.eq(half(acc_r.data, F.ACC.width, rsp_half)),
             state_word.x.eq(half(x_r.data, F.TRACE.width, rsp_half)),
-            learn_word.eq(learn), learn_word.w_min.eq(rsp_bounds.w_min),
+            learn_word.w_min.eq(rsp_bounds.w_min),
             learn_word.w_max.eq(rsp_bounds.w_max),
         ]
-        rsp_data = Signal(DATA_WIDTH)
-        with m.Switch(rsp_region):
+        # Out-of-range reads answer 0 (the Switch's default), folded into its selection.
+        with m.If(rsp_in_range), m.Switch(rsp_region):
             with m.Case(Region.SYNAPSE):
                 with m.Switch(rsp_bank):
                     for b in range(4):
                         with m.Case(b):
-                            m.d.comb += rsp_data.eq(bank_data[b].as_value())
+                            m.d.comb += self.rsp.payload.eq(bank_data[b].as_value())
             with m.Case(Region.NEURON_PARAMS):
-                m.d.comb += rsp_data.eq(npar.as_value())
+                m.d.comb += self.rsp.payload.eq(npar_word.as_value())
             with m.Case(Region.LEARNING_PARAMS):
-                m.d.comb += rsp_data.eq(learn_word.as_value())
+                m.d.comb += self.rsp.payload.eq(learn_word.as_value())
             with m.Case(Region.NEURON_STATE):
-                m.d.comb += rsp_data.eq(state_word.as_value())
+                m.d.comb += self.rsp.payload.eq(state_word.as_value())
             with m.Case(Region.SPIKES):
-                m.d.comb += rsp_data.eq(neu.spk)
+                m.d.comb += self.rsp.payload.eq(neu.spk)
             with m.Case(Region.FORCED):
-                m.d.comb += rsp_data.eq(neu.frc)
+                m.d.comb += self.rsp.payload.eq(neu.frc)
             with m.Case(Region.SPIKE_LIST):
-                m.d.comb += rsp_data.eq(sl_r.data)
+                m.d.comb += self.rsp.payload.eq(sl_r.data)
             with m.Case(Region.CONTROL):
-                m.d.comb += rsp_data.eq(ctrl_data)
-        m.d.comb += self.rsp.payload.eq(Mux(rsp_in_range, rsp_data, 0))
+                m.d.comb += self.rsp.payload.eq(ctrl_data)
 
         host_write = Signal()
         m.d.comb += host_write.eq(accept & req.write & in_range)
         wstate = data.View(NEURON_STATE, req.data[:NEURON_STATE.size])
         wlearn = data.View(LEARNING_PARAMS, req.data[:LEARNING_PARAMS.size])
+        wnpar = data.View(NEURON_PARAMS, req.data[:NEURON_PARAMS.size])
         wneu = Signal(NEURON_WORD)
-        wlw = Signal(LEARN_WORD)
+        wpa = Signal(EARLY)
+        wnb = Signal(NEURON_B)
+        wlb = Signal(LEARN_B)
         wbnd = Signal(BOUNDS)
+        # The write data of both parameter regions is wired at once; the byte (or factor)
+        # enables choose what a write changes, so there is no multiplexer on 208 bits.
         m.d.comb += [
             wneu.v.eq(wstate.v), wneu.i.eq(wstate.i), wneu.ref.eq(wstate.ref),
             wneu.y.eq(wstate.y), wneu.spk.eq(req.data[0]), wneu.frc.eq(req.data[0]),
-            wlw.alpha_x.eq(wlearn.alpha_x), wlw.x_inc.eq(wlearn.x_inc),
-            wlw.alpha_y.eq(wlearn.alpha_y), wlw.y_inc.eq(wlearn.y_inc),
-            wlw.a_plus.eq(wlearn.a_plus), wlw.a_minus.eq(wlearn.a_minus),
+            wpa.alpha_v.eq(wnpar.alpha_v), wpa.alpha_i.eq(wnpar.alpha_i),
+            wpa.alpha_x.eq(wlearn.alpha_x), wpa.alpha_y.eq(wlearn.alpha_y),
+            wnb.w_shift.eq(wnpar.w_shift), wnb.bias.eq(wnpar.bias),
+            wnb.threshold.eq(wnpar.threshold), wnb.v_reset.eq(wnpar.v_reset),
+            wnb.reset_mode.eq(wnpar.reset_mode), wnb.refractory.eq(wnpar.refractory),
+            wlb.x_inc.eq(wlearn.x_inc), wlb.y_inc.eq(wlearn.y_inc),
+            wlb.a_minus.eq(wlearn.a_minus), wlb.a_plus.eq(wlearn.a_plus),
             wbnd.w_min.eq(wlearn.w_min), wbnd.w_max.eq(wlearn.w_max),
+            pa_w.addr.eq(req.addr), pa_w.data.eq(wpa),
+            pb_w.addr.eq(req.addr),
+            pb_w.data.eq(Cat(wnb, Const(0, 8 * _NB_BYTES - NEURON_B.size), wlb)),
+        ]
+        # Write addresses and data: the host's while idle, the datapaths' otherwise (one
+        # 2-way multiplexer per bit); the enables below say which words (or parts) change.
+        idle = self.phase == Phase.IDLE
+        host_pair = req.addr >> 1
+        m.d.comb += [
+            neu_w.addr.eq(Mux(idle, req.addr, neuron.o_index)),
+            neu_w.data.eq(Mux(idle, wneu, Cat(o.v, o.i, o.ref, o.y, neuron.o_spike, 0))),
+            x_w.addr.eq(Mux(idle, host_pair, o_pair)),
+            x_w.data.eq(Mux(idle, Cat(wstate.x, wstate.x), Cat(o.x, o.x))),
+            acc_w.addr.eq(Mux(idle, host_pair, Mux(acc_we, acc_pair, o_pair))),
+            acc_w.data.eq(Mux(idle, Cat(wstate.acc, wstate.acc),
+                              Mux(acc_we, Cat(lanes[0].acc_data, lanes[1].acc_data), 0))),
+            dep_w.addr.eq(o_pair), dep_w.data.eq(Cat(dep_new, dep_new)),
+            sl_w.addr.eq(Mux(idle, req.addr, spike_count)),
+            sl_w.data.eq(Mux(idle, req.data, neuron.o_index)),
+            bnd_w.addr.eq(host_pair), bnd_w.data.eq(Cat(wbnd, wbnd)),
         ]
         state_bits = (1 << (NEURON_WORD.size - 2)) - 1           # v, i, ref, y
         w_half = req.addr[0]
         with m.If(host_write):
             with m.Switch(req.region):
                 with m.Case(Region.SYNAPSE):
-                    for b in range(4):
-                        m.d.comb += [bank_we[b].eq(host_bank == b), bank_waddr[b].eq(host_baddr),
-                                     bank_wdata[b].eq(req.data[:SYNAPSE.size])]
+                    m.d.comb += [host_we[b].eq(host_bank == b) for b in range(4)]
                 with m.Case(Region.NEURON_PARAMS):
-                    m.d.comb += [par_w.en.eq((1 << _NPAR_BYTES) - 1), par_w.addr.eq(req.addr),
-                                 par_w.data.eq(req.data[:NEURON_PARAMS.size])]
+                    m.d.comb += [pa_w.en.eq(0b0011), pb_w.en.eq((1 << _NB_BYTES) - 1)]
                 with m.Case(Region.LEARNING_PARAMS):
                     m.d.comb += [
-                        par_w.en.eq(((1 << _LEARN_BYTES) - 1) << _NPAR_BYTES),
-                        par_w.addr.eq(req.addr),
-                        par_w.data.eq(Cat(Const(0, 8 * _NPAR_BYTES), wlw)),
-                        half_en(bnd_w, w_half), bnd_w.addr.eq(req.addr >> 1),
-                        bnd_w.data.eq(Cat(wbnd, wbnd)),
+                        pa_w.en.eq(0b1100), pb_w.en.eq(((1 << _LB_BYTES) - 1) << _NB_BYTES),
+                        half_en(bnd_w, w_half),
                     ]
                 with m.Case(Region.NEURON_STATE):
                     m.d.comb += [
-                        neu_w.en.eq(state_bits), neu_w.addr.eq(req.addr),
-                        neu_w.data.eq(wneu),
-                        half_en(acc_w, w_half), acc_w.addr.eq(req.addr >> 1),
-                        acc_w.data.eq(Cat(wstate.acc, wstate.acc)),
-                        half_en(x_w, w_half), x_w.addr.eq(req.addr >> 1),
-                        x_w.data.eq(Cat(wstate.x, wstate.x)),
+                        neu_w.en.eq(state_bits), half_en(acc_w, w_half), half_en(x_w, w_half),
                     ]
                 with m.Case(Region.SPIKES):
-                    m.d.comb += [neu_w.en.eq(1 << (NEURON_WORD.size - 2)),
-                                 neu_w.addr.eq(req.addr), neu_w.data.eq(wneu)]
+                    m.d.comb += neu_w.en.eq(1 << (NEURON_WORD.size - 2))
                 with m.Case(Region.FORCED):
-                    m.d.comb += [neu_w.en.eq(1 << (NEURON_WORD.size - 1)),
-                                 neu_w.addr.eq(req.addr), neu_w.data.eq(wneu)]
+                    m.d.comb += neu_w.en.eq(1 << (NEURON_WORD.size - 1))
                 with m.Case(Region.SPIKE_LIST):
-                    m.d.comb += [sl_w.en.eq(1), sl_w.addr.eq(req.addr),
-                                 sl_w.data.eq(req.data)]
+                    m.d.comb += sl_w.en.eq(1)
                 with m.Case(Region.CONTROL):
                     with m.Switch(req.addr):
                         with m.Case(Register.CONTROL):
@@ -589,6 +628,9 @@ class Core(wiring.Component):
                             m.d.comb += start.as_value().eq(req.data)
 
         # -- sequencer --------------------------------------------------------------------------
+        # The neuron pass reads par_b one cycle after par_a (NeuronUpdate's `late` input).
+        with m.If((self.phase == Phase.NEURON) | (self.phase == Phase.RESET)):
+            m.d.comb += pb_r.addr.eq(p0_index)
         m.d.comb += self.busy.eq(self.phase != Phase.IDLE)
         with m.If(self.busy):
             m.d.sync += cycle_acc.eq(cycle_acc + 1)
@@ -626,14 +668,21 @@ class Core(wiring.Component):
                     m.next = "RESET"
 
             with m.State("RESET"):
+                # A neuron pass of cleared neurons: its write-back zeroes v, i, ref, y, x, acc,
+                # the spike and the forced bit of every neuron, with no write path of its own.
                 m.d.comb += self.phase.eq(Phase.RESET)
-                m.d.comb += [
-                    neu_w.en.eq(-1), neu_w.addr.eq(c), neu_w.data.eq(0),
-                    acc_w.en.eq(-1), acc_w.addr.eq(c >> 1), acc_w.data.eq(0),
-                    x_w.en.eq(-1), x_w.addr.eq(c >> 1), x_w.data.eq(0),
-                ]
+                m.d.comb += [issue_n.eq(1), issue_clear.eq(1)]
+                m.d.comb += [port.addr.eq(c) for port in (pa_r, neu_r)]
+                m.d.comb += [port.addr.eq(c >> 1) for port in (acc_r, x_r)]
                 m.d.sync += c.eq(c + 1)
                 with m.If(last_neuron):
+                    m.d.sync += drain.eq(NeuronUpdate.LATENCY)
+                    m.next = "RESET_DRAIN"
+
+            with m.State("RESET_DRAIN"):
+                m.d.comb += self.phase.eq(Phase.RESET)
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
                     m.next = "RESET_DONE"
 
             with m.State("RESET_DONE"):
@@ -644,7 +693,7 @@ class Core(wiring.Component):
             with m.State("NEURON"):
                 m.d.comb += self.phase.eq(Phase.NEURON)
                 m.d.comb += [issue_n.eq(1)]
-                m.d.comb += [port.addr.eq(c) for port in (par_r, neu_r)]
+                m.d.comb += [port.addr.eq(c) for port in (pa_r, neu_r)]
                 m.d.comb += [port.addr.eq(c >> 1) for port in (acc_r, x_r)]
                 m.d.sync += c.eq(c + 1)
                 with m.If(last_neuron):
@@ -699,14 +748,14 @@ class Core(wiring.Component):
             # Learning parameters of column `next_line`: a_plus from `par`, the bounds from
             # its half of the `bounds` pair word.
             col_bounds = data.View(BOUNDS, half(bnd_r.data, BOUNDS.size, next_line[0]))
-            take_column = [col_amp.eq(lword.a_plus), col_min.eq(col_bounds.w_min),
+            take_column = [col_amp.eq(lb.a_plus), col_min.eq(col_bounds.w_min),
                            col_max.eq(col_bounds.w_max)]
 
             with m.State("COLS_PRE"):
                 # Cycle 0 reads spike-list entry 0, cycle 1 its learning parameters, cycle 2
                 # takes both for the first column.
                 m.d.comb += self.phase.eq(Phase.COLS)
-                m.d.comb += [sl_r.addr.eq(0), par_r.addr.eq(next_line),
+                m.d.comb += [sl_r.addr.eq(0), pb_r.addr.eq(next_line),
                              bnd_r.addr.eq(next_line >> 1)]
                 m.d.sync += pre.eq(pre + 1)
                 with m.If(pre == 2):
@@ -718,7 +767,7 @@ class Core(wiring.Component):
                 m.d.comb += [issue_s.eq(1), x_r.addr.eq(q)]
                 # Prefetch the next column's neuron and its parameters: valid from the third
                 # cycle of the column on.
-                m.d.comb += [sl_r.addr.eq(next_k), par_r.addr.eq(next_line),
+                m.d.comb += [sl_r.addr.eq(next_k), pb_r.addr.eq(next_line),
                              bnd_r.addr.eq(next_line >> 1)]
                 m.d.sync += [c.eq(c + 1), q.eq(q_wrap),
                              cbase.eq(Mux(q == geo.pairs - 1, line >> 2, cbase + geo.pairs))]

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from plasticore import fixed as F
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CoreParams, ResetMode
+from plasticore.core import NEURON_STATE, CoreParams, ResetMode
 
 from .arith import decay_round, saturate
 
-__all__ = ["NeuronUpdate"]
+__all__ = ["NeuronUpdate", "EARLY", "LATE"]
+
+#: The parameters the first stage needs (the four decay factors, multiplied at once).
+EARLY = data.StructLayout({"alpha_v": F.DECAY, "alpha_i": F.DECAY, "alpha_x": F.DECAY,
+                           "alpha_y": F.DECAY})
+
+#: The parameters the later stages need, presented one cycle after the rest of the neuron's
+#: inputs: the core reads them from a second memory one cycle later instead of carrying them
+#: through a pipeline register (~130 flip-flops saved).
+LATE = data.StructLayout({"w_shift": F.W_SHIFT, "bias": F.BIAS, "threshold": F.THRESHOLD,
+                          "v_reset": F.V_RESET, "reset_mode": ResetMode,
+                          "refractory": F.REFRACTORY, "x_inc": F.TRACE_INC,
+                          "y_inc": F.TRACE_INC, "a_minus": F.AMPLITUDE})
 
 
 class NeuronUpdate(wiring.Component):
@@ -29,37 +41,44 @@ class NeuronUpdate(wiring.Component):
         y   <- sat(y' + (spike ? y_inc : 0))  (out ``state.y``: the end-of-step value)
         acc <- 0                            (transmission accumulates into it afterwards)
 
+    With ``clear`` set beside a neuron's inputs, its outputs are all zero instead (state,
+    spike, ``y_dec``): the core's RESET command is a pass of cleared neurons.
+
     Latency and throughput
     ----------------------
-    Fully pipelined: one neuron per cycle, no stalls.  A word presented with ``i_valid`` in
-    cycle ``t`` appears on the outputs with ``o_valid`` in cycle ``t + LATENCY``
-    (``LATENCY`` = 4).  The four multipliers (24x16, 24x16, 16x16, 16x16 bits) are in the
-    first stage, registered, so that they map onto DSP blocks with an output register.
+    Fully pipelined: one neuron per cycle, no stalls.  ``i_valid``, ``index``, ``early``,
+    ``state``, ``forced`` and ``clear`` presented in cycle ``t`` and ``late`` in cycle
+    ``t + 1`` give the outputs with ``o_valid`` in cycle ``t + LATENCY`` (``LATENCY`` = 3;
+    the outputs are combinational from the last stage's registers).  The four multipliers
+    (24x16, 24x16, 16x16, 16x16 bits) are in the first stage, registered, so that they map
+    onto DSP blocks.
 
     Members
     -------
-    i_valid, index, params, learn, state, forced : In
-        Neuron ``index``: its NEURON_PARAMS and LEARNING_PARAMS words, its NEURON_STATE word
-        as left by the previous step, and its forced-spike bit.
+    i_valid, index, early, state, forced, clear : In
+        Neuron ``index``: its decay factors, its NEURON_STATE word as left by the previous
+        step, and its forced-spike bit.
+    late : In(LATE)
+        The rest of its parameters, one cycle later.
     o_valid, o_index, o_state, o_spike, o_y_dec : Out
         The same neuron ``LATENCY`` cycles later: new state (``acc`` = 0), spike, and the
         decayed post trace ``y'`` before this step's increment.
     dep_amp, dep_trace : Out
-        ``a_minus`` and ``y'`` of the same neuron one cycle *before* ``o_valid``
-        (combinational from the last pipeline stage): the operands of its depression
-        ``stdp_delta(a_minus, y')``, which the core multiplies on a synapse lane's
-        multiplier (registered) so that the product is ready with ``o_valid``.
+        ``a_minus`` and ``y'`` of the same neuron one cycle *before* ``o_valid``: the
+        operands of its depression ``stdp_delta(a_minus, y')``, which the core multiplies on
+        a synapse lane's multiplier (registered) so that the product is ready with
+        ``o_valid``.
     """
 
     #: Cycles from ``i_valid`` to ``o_valid``.
-    LATENCY = 4
+    LATENCY = 3
 
     def __init__(self, params: CoreParams):
         self.core_params = params
         idx = unsigned(params.index_width)
         super().__init__({
-            "i_valid": In(1), "index": In(idx), "params": In(NEURON_PARAMS),
-            "learn": In(LEARNING_PARAMS), "state": In(NEURON_STATE), "forced": In(1),
+            "i_valid": In(1), "index": In(idx), "early": In(EARLY), "late": In(LATE),
+            "state": In(NEURON_STATE), "forced": In(1), "clear": In(1),
             "o_valid": Out(1), "o_index": Out(idx), "o_state": Out(NEURON_STATE),
             "o_spike": Out(1), "o_y_dec": Out(F.TRACE),
             "dep_amp": Out(F.AMPLITUDE), "dep_trace": Out(F.TRACE),
@@ -67,10 +86,11 @@ class NeuronUpdate(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        p, lp, s = self.params, self.learn, self.state
+        e, s = self.early, self.state
 
         # -- stage 1: the four decay products, registered (DSP output register) ----------------
         p1_valid = Signal()
+        p1_clear = Signal()
         p1_index = Signal.like(self.index)
         p1_pi = Signal(range(-(1 << 39), 1 << 39))         # I * alpha_i: 24 x 16 bits
         p1_pv = Signal(range(-(1 << 39), 1 << 39))
@@ -82,19 +102,17 @@ class NeuronUpdate(wiring.Component):
         p1_acc = Signal(F.ACC)
         p1_ref = Signal(F.REFRACTORY)
         p1_forced = Signal()
-        p1_params = Signal(NEURON_PARAMS)
-        p1_learn = Signal(LEARNING_PARAMS)
         m.d.sync += [
-            p1_valid.eq(self.i_valid), p1_index.eq(self.index),
-            p1_pi.eq(s.i * p.alpha_i), p1_pv.eq(s.v * p.alpha_v),
-            p1_px.eq(s.x * lp.alpha_x), p1_py.eq(s.y * lp.alpha_y),
+            p1_valid.eq(self.i_valid), p1_clear.eq(self.clear), p1_index.eq(self.index),
+            p1_pi.eq(s.i * e.alpha_i), p1_pv.eq(s.v * e.alpha_v),
+            p1_px.eq(s.x * e.alpha_x), p1_py.eq(s.y * e.alpha_y),
             p1_ineg.eq(s.i < 0), p1_vneg.eq(s.v < 0),
             p1_v.eq(s.v), p1_acc.eq(s.acc), p1_ref.eq(s.ref), p1_forced.eq(self.forced),
-            p1_params.eq(p), p1_learn.eq(lp),
         ]
 
         # -- stage 2: finish the decays; the new synaptic current --------------------------------
         p2_valid = Signal()
+        p2_clear = Signal()
         p2_index = Signal.like(self.index)
         p2_i = Signal(F.I)
         p2_dv = Signal(F.V)
@@ -103,20 +121,20 @@ class NeuronUpdate(wiring.Component):
         p2_v = Signal(F.V)
         p2_ref = Signal(F.REFRACTORY)
         p2_forced = Signal()
-        p2_params = Signal(NEURON_PARAMS)
-        p2_learn = Signal(LEARNING_PARAMS)
+        p2_late = Signal(LATE)
         # acc << w_shift is at most 18 + 15 = 33 bits; the sum with decay(I) fits 34 bits.
-        i_sum = decay_round(p1_pi, p1_ineg) + (p1_acc << p1_params.w_shift)
+        i_sum = decay_round(p1_pi, p1_ineg) + (p1_acc << self.late.w_shift)
         m.d.sync += [
-            p2_valid.eq(p1_valid), p2_index.eq(p1_index),
+            p2_valid.eq(p1_valid), p2_clear.eq(p1_clear), p2_index.eq(p1_index),
             p2_i.eq(saturate(i_sum, F.I)),
             # |decay(x)| <= |x| for alpha <= 1.0, so these narrowings are exact.
             p2_dv.eq(decay_round(p1_pv, p1_vneg)),
             p2_x.eq(p1_px >> F.DECAY_FRAC),
             p2_y.eq(p1_py >> F.DECAY_FRAC),
             p2_v.eq(p1_v), p2_ref.eq(p1_ref), p2_forced.eq(p1_forced),
-            p2_params.eq(p1_params), p2_learn.eq(p1_learn),
+            p2_late.eq(self.late),
         ]
+        m.d.comb += [self.dep_amp.eq(p2_late.a_minus), self.dep_trace.eq(p2_y)]
 
         # -- stage 3: membrane integration and the threshold test --------------------------------
         p3_valid = Signal()
@@ -127,35 +145,37 @@ class NeuronUpdate(wiring.Component):
         p3_spike = Signal()
         p3_x = Signal(F.TRACE)
         p3_y = Signal(F.TRACE)
-        p3_params = Signal(NEURON_PARAMS)
-        p3_learn = Signal(LEARNING_PARAMS)
+        p3_late = Signal(LATE)
         refractory = p2_ref != 0
-        v_int = saturate(p2_dv + p2_i + p2_params.bias, F.V)     # 26-bit sum
+        v_int = saturate(p2_dv + p2_i + p2_late.bias, F.V)     # 26-bit sum
         v_new = Signal(F.V)
         m.d.comb += v_new.eq(Mux(refractory, p2_v, v_int))
         m.d.sync += [
-            p3_valid.eq(p2_valid), p3_index.eq(p2_index), p3_i.eq(p2_i), p3_v.eq(v_new),
-            p3_ref.eq(p2_ref - refractory),
-            p3_spike.eq(p2_forced | (~refractory & (v_new >= p2_params.threshold))),
-            p3_x.eq(p2_x), p3_y.eq(p2_y), p3_params.eq(p2_params), p3_learn.eq(p2_learn),
+            p3_valid.eq(p2_valid), p3_index.eq(p2_index), p3_late.eq(p2_late),
+            p3_i.eq(p2_i), p3_v.eq(v_new), p3_ref.eq(p2_ref - refractory),
+            p3_spike.eq(p2_forced | (~refractory & (v_new >= p2_late.threshold))),
+            p3_x.eq(p2_x), p3_y.eq(p2_y),
         ]
+        # A cleared neuron leaves stage 3 all zero (a synchronous reset: free on FPGAs), so
+        # every output below is zero: no spike, hence no reset and no trace increment.
+        with m.If(p2_clear):
+            m.d.sync += [p3_i.eq(0), p3_v.eq(0), p3_ref.eq(0), p3_spike.eq(0), p3_x.eq(0),
+                         p3_y.eq(0)]
 
-        m.d.comb += [self.dep_amp.eq(p3_learn.a_minus), self.dep_trace.eq(p3_y)]
-
-        # -- stage 4: reset on spike, trace increments; output registers ------------------------
+        # -- outputs: reset on spike, trace increments (combinational) --------------------------
         o = self.o_state
         v_after = Signal(F.V)
-        with m.If(p3_params.reset_mode == ResetMode.SUBTRACT):
-            m.d.comb += v_after.eq(saturate(p3_v - p3_params.threshold, F.V))
+        with m.If(p3_late.reset_mode == ResetMode.SUBTRACT):
+            m.d.comb += v_after.eq(saturate(p3_v - p3_late.threshold, F.V))
         with m.Else():
-            m.d.comb += v_after.eq(p3_params.v_reset)
-        x_inc = p3_learn.x_inc & p3_spike.replicate(F.TRACE_INC.width)
-        y_inc = p3_learn.y_inc & p3_spike.replicate(F.TRACE_INC.width)
-        m.d.sync += [
+            m.d.comb += v_after.eq(p3_late.v_reset)
+        x_inc = p3_late.x_inc & p3_spike.replicate(F.TRACE_INC.width)
+        y_inc = p3_late.y_inc & p3_spike.replicate(F.TRACE_INC.width)
+        m.d.comb += [
             self.o_valid.eq(p3_valid), self.o_index.eq(p3_index), self.o_spike.eq(p3_spike),
             o.i.eq(p3_i),
             o.v.eq(Mux(p3_spike, v_after, p3_v)),
-            o.ref.eq(Mux(p3_spike, p3_params.refractory, p3_ref)),
+            o.ref.eq(Mux(p3_spike, p3_late.refractory, p3_ref)),
             o.acc.eq(0),
             o.x.eq(saturate(p3_x + x_inc, F.TRACE)),
             o.y.eq(saturate(p3_y + y_inc, F.TRACE)),

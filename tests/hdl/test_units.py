@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 
 from plasticore import fixed as F
 from plasticore.core import NEURON_STATE, CoreParams, Table
-from plasticore.hdl.neuron import NeuronUpdate
+from plasticore.hdl.neuron import EARLY, LATE, NeuronUpdate
 from plasticore.hdl.synapse import SynapseUpdate
 from plasticore.sim import Reference
 from plasticore.sim.stimulus import corner_values, random_config
@@ -40,10 +40,43 @@ def _run(dut, inputs, outputs, cycles, valid_out):
     return seen
 
 
+def _neuron_inputs(dut, cfg, state, forced, clear):
+    """Per cycle: neuron k's early inputs in cycle k, its late parameters in cycle k + 1."""
+    n = cfg.n
+    early = [dict(alpha_v=cfg.neurons["alpha_v"][k], alpha_i=cfg.neurons["alpha_i"][k],
+                  alpha_x=cfg.learning["alpha_x"][k], alpha_y=cfg.learning["alpha_y"][k])
+             for k in range(n)]
+    late_names = [name for name, _ in LATE]
+    late = [{name: (cfg.neurons[name][k] if name in cfg.neurons.names
+                    else cfg.learning[name][k]) for name in late_names} for k in range(n)]
+    words = state.pack()
+    inputs = []
+    for k in range(n + 1):
+        cycle = []
+        if k < n:
+            cycle += [(dut.i_valid, 1), (dut.index, k), (dut.early, _pack(EARLY, early[k])),
+                      (dut.state, words[k]), (dut.forced, int(forced[k])),
+                      (dut.clear, int(clear))]
+        else:
+            cycle += [(dut.i_valid, 0)]
+        if k >= 1:
+            cycle += [(dut.late, _pack(LATE, late[k - 1]))]
+        inputs.append(cycle)
+    return inputs
+
+
+def _pack(layout, values):
+    word = 0
+    for name, field in layout:
+        word |= (int(values[name]) & ((1 << field.width) - 1)) << field.offset
+    return word
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_neuron_update(seed):
     """Every output of NeuronUpdate equals the reference's neuron update, LATENCY cycles
-    after its input, at one neuron per cycle."""
+    after its input, at one neuron per cycle; the depression operands come one cycle
+    earlier; cleared neurons come out all zero."""
     n = 96
     rng = np.random.default_rng(seed)
     cfg = random_config(n, rng, corner=0.4)
@@ -58,17 +91,14 @@ def test_neuron_update(seed):
     ref.step(forced)
 
     dut = NeuronUpdate(CoreParams(n))
-    params, learn = cfg.neurons.pack(), cfg.learning.pack()
-    words = state.pack()
-    inputs = [[(dut.i_valid, 1), (dut.index, k), (dut.params, params[k]),
-               (dut.learn, learn[k]), (dut.state, words[k]), (dut.forced, int(forced[k]))]
-              for k in range(n)]
     outputs = {"index": dut.o_index, "spike": dut.o_spike, "y_dec": dut.o_y_dec,
                **{name: getattr(dut.o_state, name) for name, _ in NEURON_STATE}}
-    seen = _run(dut, inputs, outputs, n + NeuronUpdate.LATENCY + 2, dut.o_valid)
+    cycles = n + NeuronUpdate.LATENCY + 2
+    seen = _run(dut, _neuron_inputs(dut, cfg, state, forced, False), outputs, cycles,
+                dut.o_valid)
     # The depression operands come one cycle before o_valid.
-    early = _run(dut, inputs, {"amp": dut.dep_amp, "trace": dut.dep_trace},
-                 n + NeuronUpdate.LATENCY + 2, dut.o_valid)
+    early = _run(dut, _neuron_inputs(dut, cfg, state, forced, False),
+                 {"amp": dut.dep_amp, "trace": dut.dep_trace}, cycles, dut.o_valid)
 
     assert [cycle for cycle, _ in seen] == [k + NeuronUpdate.LATENCY for k in range(n)]
     got = {name: np.array([int(o[name]) for _, o in seen]) for name in outputs}
@@ -82,6 +112,12 @@ def test_neuron_update(seed):
         bad = np.flatnonzero(got[name] != want)
         assert not bad.size, (f"{name} of neuron {bad[0]}: unit {got[name][bad[0]]}, "
                               f"reference {want[bad[0]]} ({bad.size} of {n} differ)")
+
+    cleared = _run(dut, _neuron_inputs(dut, cfg, state, forced, True), outputs, cycles,
+                   dut.o_valid)
+    assert len(cleared) == n
+    for _, o in cleared:
+        assert all(int(value) == 0 for name, value in o.items() if name != "index"), o
 
 
 @pytest.mark.parametrize("seed", range(3))
