@@ -14,39 +14,51 @@ from plasticore.core import (
     NEURON_STATE,
     SYNAPSE,
     CoreParams,
-    ResetMode,
 )
 from plasticore.protocol import contract_hash
 
 from .access import DATA_WIDTH, Command, Phase, Region, Register, request_layout
-from .neuron import EARLY, LATE, NeuronUpdate
+from .neuron import EARLY, LATE, MID, NeuronUpdate
 from .synapse import DEP, SynapseUpdate
 
-__all__ = ["Core", "Geometry", "NEURON_WORD", "NEURON_B", "LEARN_B", "BOUNDS", "step_cycles"]
+__all__ = ["Core", "Geometry", "NEURON_WORD", "PAR_MID", "PAR_LATE", "BOUNDS", "step_cycles"]
 
 #: The neuron memory (``neu``), one word per neuron: the NEURON_STATE fields only the neuron
-#: pass touches, the spike of the last step and the forced bit (written bit by bit).
+#: pass touches, the spike of the last step, the forced bit and the input weight shift
+#: (a parameter the neuron's first stage needs; 78 bits, 5 block RAMs of 16 bits on iCE40).
 NEURON_WORD = data.StructLayout({"v": F.V, "i": F.I, "ref": F.REFRACTORY, "y": F.TRACE,
-                                 "spk": 1, "frc": 1})
+                                 "spk": 1, "frc": 1, "w_shift": F.W_SHIFT})
 
-#: The parameters live in two memories read one cycle apart by the neuron pass (see
-#: NeuronUpdate): ``par_a`` holds the four decay factors (:data:`.neuron.EARLY`, 64 bits:
-#: alpha_v, alpha_i of NEURON_PARAMS, alpha_x, alpha_y of LEARNING_PARAMS); ``par_b`` the
-#: rest of NEURON_PARAMS (:data:`NEURON_B`, bytes 0-10) and of LEARNING_PARAMS but the
-#: bounds (:data:`LEARN_B`, bytes 11-17): 144 bits.  On an iCE40 they take 4 + 9 block RAMs
-#: of 16 bits, one fewer than the two layouts kept apart.
-NEURON_B = data.StructLayout({"w_shift": F.W_SHIFT, "bias": F.BIAS, "threshold": F.THRESHOLD,
-                              "v_reset": F.V_RESET, "reset_mode": ResetMode,
-                              "refractory": F.REFRACTORY})
-LEARN_B = data.StructLayout({"x_inc": F.TRACE_INC, "y_inc": F.TRACE_INC,
-                             "a_minus": F.AMPLITUDE, "a_plus": F.AMPLITUDE})
+#: The parameter memories, read by the neuron pass when a neuron reaches the stage that uses
+#: them (see NeuronUpdate): ``par_a`` (:data:`.neuron.EARLY`, decay factors, 64 bits) with the
+#: state, ``par_m`` (:data:`PAR_MID`, 60 bits) 2 cycles and ``par_l`` (:data:`PAR_LATE`,
+#: 77 bits) 3 cycles later; the column pass reads ``a_plus`` from ``par_l``.  On an iCE40
+#: that is 4 + 4 + 5 block RAMs, one fewer than NEURON_PARAMS and LEARNING_PARAMS apart.
+PAR_MID = MID
+PAR_LATE = data.StructLayout({**{name: field.shape for name, field in LATE},
+                              "a_plus": F.AMPLITUDE})
 
 #: The weight bounds of the synapses into a neuron: read by both lanes of the row pass.
 BOUNDS = data.StructLayout({"w_min": F.WEIGHT, "w_max": F.WEIGHT})
 
-_NB_BYTES = (NEURON_B.size + 7) // 8
-_LB_BYTES = (LEARN_B.size + 7) // 8
-_PAR_B_BITS = 8 * (_NB_BYTES + _LB_BYTES)
+
+def _field_mask(layout, names):
+    """Bit-granular write enables of the fields of ``layout`` that are in ``names``."""
+    mask = 0
+    for name, field in layout:
+        if name in names:
+            mask |= ((1 << field.width) - 1) << field.offset
+    return mask
+
+
+def _gather(m, layout, views, name=None):
+    """A Signal of ``layout`` whose fields come, by name, from the first of ``views``
+    (``data.View`` s) that has them."""
+    out = Signal(layout, name=name)
+    for field, _ in layout:
+        view = next(v for v in views if field in v.shape().members)
+        m.d.comb += out[field].eq(view[field])
+    return out
 
 
 class Geometry:
@@ -224,19 +236,20 @@ class Core(wiring.Component):
         # one address, and a write suppresses the read, so a schedule error would show up as a
         # wrong weight in simulation instead of being hidden by the dual-port model.
         banks = [memory(f"syn{b}", SYNAPSE, geo.bank_depth) for b in range(4)]
-        pa_r, pa_w = memory("par_a", EARLY.size, n_neurons, granularity=F.DECAY.width)
-        pb_r, pb_w = memory("par_b", _PAR_B_BITS, n_neurons, granularity=8)
+        pa_r, pa_w = memory("par_a", EARLY.size, n_neurons, granularity=1)
+        pm_r, pm_w = memory("par_m", PAR_MID.size, n_neurons, granularity=1)
+        pl_r, pl_w = memory("par_l", PAR_LATE.size, n_neurons, granularity=1)
         neu_r, neu_w = memory("neu", NEURON_WORD.size, n_neurons, granularity=1)
         acc_r, acc_w = memory("pend", 2 * F.ACC.width, geo.pairs, granularity=F.ACC.width)
         dep_r, dep_w = memory("dep", 2 * DEP.width, geo.pairs, granularity=DEP.width)
         bnd_r, bnd_w = memory("bounds", 2 * BOUNDS.size, geo.pairs, granularity=BOUNDS.size)
         x_r, x_w = memory("xtr", 2 * F.TRACE.width, geo.pairs, granularity=F.TRACE.width)
         sl_r, sl_w = memory("slist", idx_shape, n_neurons)
-        read_ports = [pa_r, pb_r, neu_r, acc_r, dep_r, bnd_r, x_r, sl_r]
+        read_ports = [pa_r, pm_r, pl_r, neu_r, acc_r, dep_r, bnd_r, x_r, sl_r]
 
         early = data.View(EARLY, pa_r.data)
-        nb = data.View(NEURON_B, pb_r.data[:NEURON_B.size])
-        lb = data.View(LEARN_B, pb_r.data[8 * _NB_BYTES:][:LEARN_B.size])
+        pmid = data.View(PAR_MID, pm_r.data)
+        plate = data.View(PAR_LATE, pl_r.data)
         neu = data.View(NEURON_WORD, neu_r.data)
 
         def half(value, width, which):
@@ -315,17 +328,11 @@ class Core(wiring.Component):
             ]
 
         # -- datapath wiring ------------------------------------------------------------------
-        late = Signal(LATE)
-        m.d.comb += [
-            late.w_shift.eq(nb.w_shift), late.bias.eq(nb.bias), late.threshold.eq(nb.threshold),
-            late.v_reset.eq(nb.v_reset), late.reset_mode.eq(nb.reset_mode),
-            late.refractory.eq(nb.refractory), late.x_inc.eq(lb.x_inc),
-            late.y_inc.eq(lb.y_inc), late.a_minus.eq(lb.a_minus),
-        ]
         p0_half = p0_index[0]
         m.d.comb += [
             neuron.i_valid.eq(p0_n), neuron.index.eq(p0_index), neuron.clear.eq(p0_clear),
-            neuron.early.eq(early), neuron.late.eq(late),
+            neuron.early.eq(early), neuron.w_shift.eq(neu.w_shift), neuron.mid.eq(pmid),
+            neuron.late.eq(_gather(m, LATE, [plate])),
             neuron.state.v.eq(neu.v), neuron.state.i.eq(neu.i),
             neuron.state.ref.eq(neu.ref), neuron.state.y.eq(neu.y),
             neuron.state.acc.eq(half(acc_r.data, F.ACC.width, p0_half)),
@@ -363,7 +370,10 @@ class Core(wiring.Component):
         o_half = neuron.o_index[0]
         o_pair = neuron.o_index >> 1
         with m.If(neuron.o_valid):
-            m.d.comb += [neu_w.en.eq(-1), half_en(x_w, o_half), half_en(acc_w, o_half),
+            # Everything but the parameter w_shift kept in the same word.
+            m.d.comb += [neu_w.en.eq(_field_mask(NEURON_WORD, ("v", "i", "ref", "y", "spk",
+                                                              "frc"))),
+                         half_en(x_w, o_half), half_en(acc_w, o_half),
                          half_en(dep_w, o_half)]
         m.d.comb += sl_w.en.eq(neuron.o_valid & neuron.o_spike)
         with m.If(neuron.o_valid & neuron.o_spike):
@@ -421,7 +431,7 @@ class Core(wiring.Component):
                    (issue_n | col_s | host_read, x_r, x_w), (row_s, dep_r, dep_w),
                    (row_s | host_read, bnd_r, bnd_w),
                    (issue_n | in_lines | host_read, pa_r, pa_w),
-                   (p0_n | in_lines | host_read, pb_r, pb_w),
+                   (self.busy | host_read, pm_r, pm_w), (self.busy | host_read, pl_r, pl_w),
                    (in_lines | host_read, sl_r, sl_w)]
         bad = [used & collides(r, w) for used, r, w in watched]
         bad += [bank_re[b] & bank_we[b] for b in range(4)]
@@ -506,28 +516,19 @@ class Core(wiring.Component):
 
         # Host read addresses (in idle the datapaths do not use the read ports).
         with m.If(self.phase == Phase.IDLE):
-            m.d.comb += [port.addr.eq(req.addr) for port in (pa_r, pb_r, neu_r, sl_r)]
+            m.d.comb += [port.addr.eq(req.addr) for port in (pa_r, pm_r, pl_r, neu_r, sl_r)]
             m.d.comb += [port.addr.eq(req.addr >> 1) for port in (acc_r, bnd_r, x_r)]
             m.d.comb += [bank_re[b].eq(host_read) for b in range(4)]
 
         rsp_bounds = data.View(BOUNDS, half(bnd_r.data, BOUNDS.size, rsp_half))
         state_word = Signal(NEURON_STATE)
-        learn_word = Signal(LEARNING_PARAMS)
-        npar_word = Signal(NEURON_PARAMS)
+        npar_word = _gather(m, NEURON_PARAMS, [early, pmid, plate, neu])
+        learn_word = _gather(m, LEARNING_PARAMS, [early, pmid, plate, rsp_bounds])
         m.d.comb += [
-            npar_word.alpha_v.eq(early.alpha_v), npar_word.alpha_i.eq(early.alpha_i),
-            npar_word.w_shift.eq(nb.w_shift), npar_word.bias.eq(nb.bias),
-            npar_word.threshold.eq(nb.threshold), npar_word.v_reset.eq(nb.v_reset),
-            npar_word.reset_mode.eq(nb.reset_mode), npar_word.refractory.eq(nb.refractory),
-            learn_word.alpha_x.eq(early.alpha_x), learn_word.alpha_y.eq(early.alpha_y),
-            learn_word.x_inc.eq(lb.x_inc), learn_word.y_inc.eq(lb.y_inc),
-            learn_word.a_minus.eq(lb.a_minus), learn_word.a_plus.eq(lb.a_plus),
             state_word.v.eq(neu.v), state_word.i.eq(neu.i),
             state_word.ref.eq(neu.ref), state_word.y.eq(neu.y),
             state_word.acc.eq(half(acc_r.data, F.ACC.width, rsp_half)),
             state_word.x.eq(half(x_r.data, F.TRACE.width, rsp_half)),
-            learn_word.w_min.eq(rsp_bounds.w_min),
-            learn_word.w_max.eq(rsp_bounds.w_max),
         ]
         # Out-of-range reads answer 0 (the Switch's default), folded into its selection.
         with m.If(rsp_in_range), m.Switch(rsp_region):
@@ -556,28 +557,16 @@ class Core(wiring.Component):
         wstate = data.View(NEURON_STATE, req.data[:NEURON_STATE.size])
         wlearn = data.View(LEARNING_PARAMS, req.data[:LEARNING_PARAMS.size])
         wnpar = data.View(NEURON_PARAMS, req.data[:NEURON_PARAMS.size])
-        wneu = Signal(NEURON_WORD)
-        wpa = Signal(EARLY)
-        wnb = Signal(NEURON_B)
-        wlb = Signal(LEARN_B)
-        wbnd = Signal(BOUNDS)
-        # The write data of both parameter regions is wired at once; the byte (or factor)
-        # enables choose what a write changes, so there is no multiplexer on 208 bits.
-        m.d.comb += [
-            wneu.v.eq(wstate.v), wneu.i.eq(wstate.i), wneu.ref.eq(wstate.ref),
-            wneu.y.eq(wstate.y), wneu.spk.eq(req.data[0]), wneu.frc.eq(req.data[0]),
-            wpa.alpha_v.eq(wnpar.alpha_v), wpa.alpha_i.eq(wnpar.alpha_i),
-            wpa.alpha_x.eq(wlearn.alpha_x), wpa.alpha_y.eq(wlearn.alpha_y),
-            wnb.w_shift.eq(wnpar.w_shift), wnb.bias.eq(wnpar.bias),
-            wnb.threshold.eq(wnpar.threshold), wnb.v_reset.eq(wnpar.v_reset),
-            wnb.reset_mode.eq(wnpar.reset_mode), wnb.refractory.eq(wnpar.refractory),
-            wlb.x_inc.eq(wlearn.x_inc), wlb.y_inc.eq(wlearn.y_inc),
-            wlb.a_minus.eq(wlearn.a_minus), wlb.a_plus.eq(wlearn.a_plus),
-            wbnd.w_min.eq(wlearn.w_min), wbnd.w_max.eq(wlearn.w_max),
-            pa_w.addr.eq(req.addr), pa_w.data.eq(wpa),
-            pb_w.addr.eq(req.addr),
-            pb_w.data.eq(Cat(wnb, Const(0, 8 * _NB_BYTES - NEURON_B.size), wlb)),
-        ]
+        # The write data of both parameter regions is wired at once, field by field from the
+        # request word read as either layout; the bit enables choose what a write changes,
+        # so there is no multiplexer on the ~210 parameter bits.
+        wneu = _gather(m, NEURON_WORD, [wstate, wnpar, data.View(
+            data.StructLayout({"spk": 1, "frc": 1}), Cat(req.data[0], req.data[0]))])
+        wbnd = _gather(m, BOUNDS, [wlearn])
+        params = [wnpar, wlearn]
+        for port, layout in ((pa_w, EARLY), (pm_w, PAR_MID), (pl_w, PAR_LATE)):
+            m.d.comb += [port.addr.eq(req.addr), port.data.eq(_gather(m, layout, params))]
+
         # Write addresses and data: the host's while idle, the datapaths' otherwise (one
         # 2-way multiplexer per bit); the enables below say which words (or parts) change.
         idle = self.phase == Phase.IDLE
@@ -595,17 +584,24 @@ class Core(wiring.Component):
             sl_w.data.eq(Mux(idle, req.data, neuron.o_index)),
             bnd_w.addr.eq(host_pair), bnd_w.data.eq(Cat(wbnd, wbnd)),
         ]
-        state_bits = (1 << (NEURON_WORD.size - 2)) - 1           # v, i, ref, y
+        state_bits = _field_mask(NEURON_WORD, ("v", "i", "ref", "y"))
         w_half = req.addr[0]
         with m.If(host_write):
             with m.Switch(req.region):
                 with m.Case(Region.SYNAPSE):
                     m.d.comb += [host_we[b].eq(host_bank == b) for b in range(4)]
                 with m.Case(Region.NEURON_PARAMS):
-                    m.d.comb += [pa_w.en.eq(0b0011), pb_w.en.eq((1 << _NB_BYTES) - 1)]
+                    npar_names = [name for name, _ in NEURON_PARAMS]
+                    m.d.comb += [pa_w.en.eq(_field_mask(EARLY, npar_names)),
+                                 pm_w.en.eq(_field_mask(PAR_MID, npar_names)),
+                                 pl_w.en.eq(_field_mask(PAR_LATE, npar_names)),
+                                 neu_w.en.eq(_field_mask(NEURON_WORD, npar_names))]
                 with m.Case(Region.LEARNING_PARAMS):
+                    learn_names = [name for name, _ in LEARNING_PARAMS]
                     m.d.comb += [
-                        pa_w.en.eq(0b1100), pb_w.en.eq(((1 << _LB_BYTES) - 1) << _NB_BYTES),
+                        pa_w.en.eq(_field_mask(EARLY, learn_names)),
+                        pm_w.en.eq(_field_mask(PAR_MID, learn_names)),
+                        pl_w.en.eq(_field_mask(PAR_LATE, learn_names)),
                         half_en(bnd_w, w_half),
                     ]
                 with m.Case(Region.NEURON_STATE):
@@ -613,9 +609,9 @@ class Core(wiring.Component):
                         neu_w.en.eq(state_bits), half_en(acc_w, w_half), half_en(x_w, w_half),
                     ]
                 with m.Case(Region.SPIKES):
-                    m.d.comb += neu_w.en.eq(1 << (NEURON_WORD.size - 2))
+                    m.d.comb += neu_w.en.eq(_field_mask(NEURON_WORD, ("spk",)))
                 with m.Case(Region.FORCED):
-                    m.d.comb += neu_w.en.eq(1 << (NEURON_WORD.size - 1))
+                    m.d.comb += neu_w.en.eq(_field_mask(NEURON_WORD, ("frc",)))
                 with m.Case(Region.SPIKE_LIST):
                     m.d.comb += sl_w.en.eq(1)
                 with m.Case(Region.CONTROL):
@@ -628,9 +624,9 @@ class Core(wiring.Component):
                             m.d.comb += start.as_value().eq(req.data)
 
         # -- sequencer --------------------------------------------------------------------------
-        # The neuron pass reads par_b one cycle after par_a (NeuronUpdate's `late` input).
+        # The neuron pass reads the later parameters when a neuron reaches their stage.
         with m.If((self.phase == Phase.NEURON) | (self.phase == Phase.RESET)):
-            m.d.comb += pb_r.addr.eq(p0_index)
+            m.d.comb += [pm_r.addr.eq(neuron.mid_index), pl_r.addr.eq(neuron.late_index)]
         m.d.comb += self.busy.eq(self.phase != Phase.IDLE)
         with m.If(self.busy):
             m.d.sync += cycle_acc.eq(cycle_acc + 1)
@@ -748,14 +744,14 @@ class Core(wiring.Component):
             # Learning parameters of column `next_line`: a_plus from `par`, the bounds from
             # its half of the `bounds` pair word.
             col_bounds = data.View(BOUNDS, half(bnd_r.data, BOUNDS.size, next_line[0]))
-            take_column = [col_amp.eq(lb.a_plus), col_min.eq(col_bounds.w_min),
+            take_column = [col_amp.eq(plate.a_plus), col_min.eq(col_bounds.w_min),
                            col_max.eq(col_bounds.w_max)]
 
             with m.State("COLS_PRE"):
                 # Cycle 0 reads spike-list entry 0, cycle 1 its learning parameters, cycle 2
                 # takes both for the first column.
                 m.d.comb += self.phase.eq(Phase.COLS)
-                m.d.comb += [sl_r.addr.eq(0), pb_r.addr.eq(next_line),
+                m.d.comb += [sl_r.addr.eq(0), pl_r.addr.eq(next_line),
                              bnd_r.addr.eq(next_line >> 1)]
                 m.d.sync += pre.eq(pre + 1)
                 with m.If(pre == 2):
@@ -767,7 +763,7 @@ class Core(wiring.Component):
                 m.d.comb += [issue_s.eq(1), x_r.addr.eq(q)]
                 # Prefetch the next column's neuron and its parameters: valid from the third
                 # cycle of the column on.
-                m.d.comb += [sl_r.addr.eq(next_k), pb_r.addr.eq(next_line),
+                m.d.comb += [sl_r.addr.eq(next_k), pl_r.addr.eq(next_line),
                              bnd_r.addr.eq(next_line >> 1)]
                 m.d.sync += [c.eq(c + 1), q.eq(q_wrap),
                              cbase.eq(Mux(q == geo.pairs - 1, line >> 2, cbase + geo.pairs))]

@@ -11,19 +11,20 @@ from plasticore.core import NEURON_STATE, CoreParams, ResetMode
 
 from .arith import decay_round, saturate
 
-__all__ = ["NeuronUpdate", "EARLY", "LATE"]
+__all__ = ["NeuronUpdate", "EARLY", "MID", "LATE"]
 
 #: The parameters the first stage needs (the four decay factors, multiplied at once).
 EARLY = data.StructLayout({"alpha_v": F.DECAY, "alpha_i": F.DECAY, "alpha_x": F.DECAY,
                            "alpha_y": F.DECAY})
 
-#: The parameters the later stages need, presented one cycle after the rest of the neuron's
-#: inputs: the core reads them from a second memory one cycle later instead of carrying them
-#: through a pipeline register (~130 flip-flops saved).
-LATE = data.StructLayout({"w_shift": F.W_SHIFT, "bias": F.BIAS, "threshold": F.THRESHOLD,
-                          "v_reset": F.V_RESET, "reset_mode": ResetMode,
+#: The parameters of stage 3 (integration, threshold, depression operand) and of the output
+#: stage (reset, refractory period, trace increments).  The core keeps them in memories of
+#: their own and reads them when the neuron reaches the stage that uses them (addresses
+#: ``mid_index``, ``late_index``), instead of carrying ~210 bits through pipeline registers.
+MID = data.StructLayout({"bias": F.BIAS, "threshold": F.THRESHOLD, "a_minus": F.AMPLITUDE})
+LATE = data.StructLayout({"v_reset": F.V_RESET, "reset_mode": ResetMode,
                           "refractory": F.REFRACTORY, "x_inc": F.TRACE_INC,
-                          "y_inc": F.TRACE_INC, "a_minus": F.AMPLITUDE})
+                          "y_inc": F.TRACE_INC})
 
 
 class NeuronUpdate(wiring.Component):
@@ -47,19 +48,24 @@ class NeuronUpdate(wiring.Component):
     Latency and throughput
     ----------------------
     Fully pipelined: one neuron per cycle, no stalls.  ``i_valid``, ``index``, ``early``,
-    ``state``, ``forced`` and ``clear`` presented in cycle ``t`` and ``late`` in cycle
-    ``t + 1`` give the outputs with ``o_valid`` in cycle ``t + LATENCY`` (``LATENCY`` = 3;
-    the outputs are combinational from the last stage's registers).  The four multipliers
+    ``w_shift``, ``state``, ``forced`` and ``clear`` presented in cycle ``t``, ``mid`` in
+    cycle ``t + 2`` and ``late`` in cycle ``t + 3`` give the outputs with ``o_valid`` in cycle
+    ``t + LATENCY`` (``LATENCY`` = 3; the outputs are combinational from the last stage's
+    registers).  ``mid_index`` (``late_index``) names, one cycle ahead, the neuron whose
+    ``mid`` (``late``) parameters are due next: the address of a synchronous memory read.
+    The four multipliers
     (24x16, 24x16, 16x16, 16x16 bits) are in the first stage, registered, so that they map
     onto DSP blocks.
 
     Members
     -------
-    i_valid, index, early, state, forced, clear : In
-        Neuron ``index``: its decay factors, its NEURON_STATE word as left by the previous
-        step, and its forced-spike bit.
-    late : In(LATE)
-        The rest of its parameters, one cycle later.
+    i_valid, index, early, w_shift, state, forced, clear : In
+        Neuron ``index``: its decay factors and input weight shift, its NEURON_STATE word as
+        left by the previous step, and its forced-spike bit.
+    mid : In(MID), late : In(LATE)
+        The rest of its parameters, 2 and 3 cycles later.
+    mid_index, late_index : Out
+        The neuron whose ``mid`` (``late``) parameters are due in the next cycle.
     o_valid, o_index, o_state, o_spike, o_y_dec : Out
         The same neuron ``LATENCY`` cycles later: new state (``acc`` = 0), spike, and the
         decayed post trace ``y'`` before this step's increment.
@@ -77,8 +83,10 @@ class NeuronUpdate(wiring.Component):
         self.core_params = params
         idx = unsigned(params.index_width)
         super().__init__({
-            "i_valid": In(1), "index": In(idx), "early": In(EARLY), "late": In(LATE),
+            "i_valid": In(1), "index": In(idx), "early": In(EARLY), "w_shift": In(F.W_SHIFT),
+            "mid": In(MID), "late": In(LATE),
             "state": In(NEURON_STATE), "forced": In(1), "clear": In(1),
+            "mid_index": Out(idx), "late_index": Out(idx),
             "o_valid": Out(1), "o_index": Out(idx), "o_state": Out(NEURON_STATE),
             "o_spike": Out(1), "o_y_dec": Out(F.TRACE),
             "dep_amp": Out(F.AMPLITUDE), "dep_trace": Out(F.TRACE),
@@ -102,7 +110,8 @@ class NeuronUpdate(wiring.Component):
         p1_acc = Signal(F.ACC)
         p1_ref = Signal(F.REFRACTORY)
         p1_forced = Signal()
-        m.d.sync += [
+        p1_shift = Signal(F.W_SHIFT)
+        m.d.sync += [p1_shift.eq(self.w_shift),
             p1_valid.eq(self.i_valid), p1_clear.eq(self.clear), p1_index.eq(self.index),
             p1_pi.eq(s.i * e.alpha_i), p1_pv.eq(s.v * e.alpha_v),
             p1_px.eq(s.x * e.alpha_x), p1_py.eq(s.y * e.alpha_y),
@@ -121,9 +130,8 @@ class NeuronUpdate(wiring.Component):
         p2_v = Signal(F.V)
         p2_ref = Signal(F.REFRACTORY)
         p2_forced = Signal()
-        p2_late = Signal(LATE)
         # acc << w_shift is at most 18 + 15 = 33 bits; the sum with decay(I) fits 34 bits.
-        i_sum = decay_round(p1_pi, p1_ineg) + (p1_acc << self.late.w_shift)
+        i_sum = decay_round(p1_pi, p1_ineg) + (p1_acc << p1_shift)
         m.d.sync += [
             p2_valid.eq(p1_valid), p2_clear.eq(p1_clear), p2_index.eq(p1_index),
             p2_i.eq(saturate(i_sum, F.I)),
@@ -132,9 +140,10 @@ class NeuronUpdate(wiring.Component):
             p2_x.eq(p1_px >> F.DECAY_FRAC),
             p2_y.eq(p1_py >> F.DECAY_FRAC),
             p2_v.eq(p1_v), p2_ref.eq(p1_ref), p2_forced.eq(p1_forced),
-            p2_late.eq(self.late),
         ]
-        m.d.comb += [self.dep_amp.eq(p2_late.a_minus), self.dep_trace.eq(p2_y)]
+        mid = self.mid
+        m.d.comb += [self.mid_index.eq(p1_index), self.late_index.eq(p2_index),
+                     self.dep_amp.eq(mid.a_minus), self.dep_trace.eq(p2_y)]
 
         # -- stage 3: membrane integration and the threshold test --------------------------------
         p3_valid = Signal()
@@ -145,15 +154,15 @@ class NeuronUpdate(wiring.Component):
         p3_spike = Signal()
         p3_x = Signal(F.TRACE)
         p3_y = Signal(F.TRACE)
-        p3_late = Signal(LATE)
+        p3_threshold = Signal(F.THRESHOLD)
         refractory = p2_ref != 0
-        v_int = saturate(p2_dv + p2_i + p2_late.bias, F.V)     # 26-bit sum
+        v_int = saturate(p2_dv + p2_i + mid.bias, F.V)     # 26-bit sum
         v_new = Signal(F.V)
         m.d.comb += v_new.eq(Mux(refractory, p2_v, v_int))
         m.d.sync += [
-            p3_valid.eq(p2_valid), p3_index.eq(p2_index), p3_late.eq(p2_late),
+            p3_valid.eq(p2_valid), p3_index.eq(p2_index), p3_threshold.eq(mid.threshold),
             p3_i.eq(p2_i), p3_v.eq(v_new), p3_ref.eq(p2_ref - refractory),
-            p3_spike.eq(p2_forced | (~refractory & (v_new >= p2_late.threshold))),
+            p3_spike.eq(p2_forced | (~refractory & (v_new >= mid.threshold))),
             p3_x.eq(p2_x), p3_y.eq(p2_y),
         ]
         # A cleared neuron leaves stage 3 all zero (a synchronous reset: free on FPGAs), so
@@ -164,18 +173,19 @@ class NeuronUpdate(wiring.Component):
 
         # -- outputs: reset on spike, trace increments (combinational) --------------------------
         o = self.o_state
+        late = self.late
         v_after = Signal(F.V)
-        with m.If(p3_late.reset_mode == ResetMode.SUBTRACT):
-            m.d.comb += v_after.eq(saturate(p3_v - p3_late.threshold, F.V))
+        with m.If(late.reset_mode == ResetMode.SUBTRACT):
+            m.d.comb += v_after.eq(saturate(p3_v - p3_threshold, F.V))
         with m.Else():
-            m.d.comb += v_after.eq(p3_late.v_reset)
-        x_inc = p3_late.x_inc & p3_spike.replicate(F.TRACE_INC.width)
-        y_inc = p3_late.y_inc & p3_spike.replicate(F.TRACE_INC.width)
+            m.d.comb += v_after.eq(late.v_reset)
+        x_inc = late.x_inc & p3_spike.replicate(F.TRACE_INC.width)
+        y_inc = late.y_inc & p3_spike.replicate(F.TRACE_INC.width)
         m.d.comb += [
             self.o_valid.eq(p3_valid), self.o_index.eq(p3_index), self.o_spike.eq(p3_spike),
             o.i.eq(p3_i),
             o.v.eq(Mux(p3_spike, v_after, p3_v)),
-            o.ref.eq(Mux(p3_spike, p3_late.refractory, p3_ref)),
+            o.ref.eq(Mux(p3_spike, late.refractory, p3_ref)),
             o.acc.eq(0),
             o.x.eq(saturate(p3_x + x_inc, F.TRACE)),
             o.y.eq(saturate(p3_y + y_inc, F.TRACE)),

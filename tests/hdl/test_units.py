@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 
 from plasticore import fixed as F
 from plasticore.core import NEURON_STATE, CoreParams, Table
-from plasticore.hdl.neuron import EARLY, LATE, NeuronUpdate
+from plasticore.hdl.neuron import EARLY, LATE, MID, NeuronUpdate
 from plasticore.hdl.synapse import SynapseUpdate
 from plasticore.sim import Reference
 from plasticore.sim.stimulus import corner_values, random_config
@@ -18,7 +18,9 @@ from plasticore.sim.stimulus import corner_values, random_config
 
 def _run(dut, inputs, outputs, cycles, valid_out):
     """Present ``inputs[k]`` ((signal, value) pairs; the first is the valid bit) in cycle k;
-    return, for every cycle in which ``valid_out`` is high, (cycle, {name: output value})."""
+    return, for every cycle in which ``valid_out`` is high, (cycle, {name: output value}).
+    Outputs are sampled once that cycle's inputs are applied (combinational paths from
+    inputs settled), before the clock edge that ends it."""
     seen = []
 
     async def bench(ctx):
@@ -28,10 +30,9 @@ def _run(dut, inputs, outputs, cycles, valid_out):
                     ctx.set(Value.cast(signal), value)
             else:
                 ctx.set(inputs[0][0][0], 0)
-            await ctx.tick()
-            # After the edge that ends cycle `cycle` we are in cycle `cycle + 1`.
             if ctx.get(valid_out):
-                seen.append((cycle + 1, {k: ctx.get(v) for k, v in outputs.items()}))
+                seen.append((cycle, {k: ctx.get(v) for k, v in outputs.items()}))
+            await ctx.tick()
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -41,26 +42,26 @@ def _run(dut, inputs, outputs, cycles, valid_out):
 
 
 def _neuron_inputs(dut, cfg, state, forced, clear):
-    """Per cycle: neuron k's early inputs in cycle k, its late parameters in cycle k + 1."""
+    """Per cycle: neuron k's inputs in cycle k, its MID parameters in cycle k + 2 and its
+    LATE ones in cycle k + 3 (NeuronUpdate's contract)."""
     n = cfg.n
-    early = [dict(alpha_v=cfg.neurons["alpha_v"][k], alpha_i=cfg.neurons["alpha_i"][k],
-                  alpha_x=cfg.learning["alpha_x"][k], alpha_y=cfg.learning["alpha_y"][k])
-             for k in range(n)]
-    late_names = [name for name, _ in LATE]
-    late = [{name: (cfg.neurons[name][k] if name in cfg.neurons.names
-                    else cfg.learning[name][k]) for name in late_names} for k in range(n)]
+
+    def params(layout, k):
+        return _pack(layout, {name: (cfg.neurons[name][k] if name in cfg.neurons.names
+                                     else cfg.learning[name][k]) for name, _ in layout})
+
     words = state.pack()
     inputs = []
-    for k in range(n + 1):
-        cycle = []
+    for k in range(n + 3):
+        cycle = [(dut.i_valid, int(k < n))]
         if k < n:
-            cycle += [(dut.i_valid, 1), (dut.index, k), (dut.early, _pack(EARLY, early[k])),
-                      (dut.state, words[k]), (dut.forced, int(forced[k])),
-                      (dut.clear, int(clear))]
-        else:
-            cycle += [(dut.i_valid, 0)]
-        if k >= 1:
-            cycle += [(dut.late, _pack(LATE, late[k - 1]))]
+            cycle += [(dut.index, k), (dut.early, params(EARLY, k)), (dut.state, words[k]),
+                      (dut.w_shift, int(cfg.neurons["w_shift"][k])),
+                      (dut.forced, int(forced[k])), (dut.clear, int(clear))]
+        if 2 <= k < n + 2:
+            cycle += [(dut.mid, params(MID, k - 2))]
+        if 3 <= k:
+            cycle += [(dut.late, params(LATE, k - 3))]
         inputs.append(cycle)
     return inputs
 
