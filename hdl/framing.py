@@ -81,88 +81,108 @@ class COBSDecoder(wiring.Component):
 
 
 class COBSEncoder(wiring.Component):
-    """COBS-encodes frames given as tokens and ends each with a 0x00 delimiter.
+    """COBS-encodes frames given as tokens and ends each with a 0x00 delimiter, into a
+    512-byte ring that is also the transmit queue (one block RAM for both).
 
-    Non-zero bytes collect in a 254-byte block buffer (one block RAM); a 0x00 byte, a full
-    block or the end token flushes it as a code byte plus the block.  The ``error`` bit of
-    end tokens is ignored (a sender never emits a malformed frame).
+    Each block reserves a slot for its code byte when it starts; its non-zero bytes follow
+    it in the ring; a 0x00 byte, a full block (254 bytes) or the end token writes the code
+    byte into the reserved slot (and the end token a 0x00 after the block).  Completed
+    blocks are offered on ``source`` while the next one collects, so a slow consumer (a
+    UART: 80+ cycles per byte) keeps its line busy with up to 512 queued bytes while the
+    sender goes on.  The output is byte for byte that of :func:`plasticore.protocol.
+    encode_frame`.  The ``error`` bit of end tokens is ignored (a sender never emits a
+    malformed frame).
 
-    Latency: a block leaves after it is complete, so up to 254 bytes + 2 cycles.
-    Throughput: one input byte per cycle while collecting, one output byte per cycle while
-    flushing; the two alternate, so put a FIFO of a few bytes in front of a slow consumer
-    (a UART takes 80+ cycles per byte) to keep its line busy while the next block collects.
+    Latency: a block is offered 2 cycles after it is complete (up to 254 bytes).
+    Throughput: one input byte per cycle while the ring has room, plus one cycle per full
+    block and per delimiter; one output byte per cycle.
 
     Members
     -------
     sink : In(stream.Signature(TOKEN))
     source : Out(stream.Signature(8))
+    pending : Out(1)
+        Bytes are queued or a block is being collected.
     """
+
+    #: Ring size in bytes (an iCE40 block RAM as 512 x 8; more than two full blocks).
+    DEPTH = 512
 
     def __init__(self):
         super().__init__({
             "sink": In(stream.Signature(TOKEN)),
             "source": Out(stream.Signature(8)),
+            "pending": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.buf = buf = Memory(shape=8, depth=254, init=[])
-        wr = buf.write_port()
-        rd = buf.read_port(transparent_for=())
-        count = Signal(range(255))         # bytes in the block
-        index = Signal(range(255))         # next byte of the block to send
-        code = Signal(8)
-        end_due = Signal()
+        depth = self.DEPTH
+        m.submodules.ring = ring = Memory(shape=8, depth=depth, init=[])
+        wr = ring.write_port()
+        rd = ring.read_port(transparent_for=())
+        ptr = range(2 * depth)                 # one wrap bit more: full and empty differ
+        head = Signal(ptr)                     # the current block's code byte slot
+        wp = Signal(ptr)                       # next free slot
+        rp = Signal(ptr)                       # next byte to send
+        target = Signal(ptr)                   # end of the completed blocks ...
+        committed = Signal(ptr)                # ... one cycle later: what the reader sees
+        count = Signal(range(255))             # bytes in the current block
+        room = Signal()
+        busy = Signal()                        # completing a block (FULL, DELIMIT)
         tok = self.sink.payload
         out = self.source
 
-        m.d.comb += [wr.addr.eq(count), wr.data.eq(tok.data)]
-        # The read port always looks at the byte to send next cycle, so that rd.data is the
-        # byte at ``index`` whenever the DATA state offers it.
-        advance = Signal()
-        m.d.comb += rd.addr.eq(Mux(advance, index + 1, index))
+        # `committed` follows `target` a cycle late, so that the code byte written when a
+        # block completes has landed before the read port can read it (reads see the
+        # memory as it was before a write in the same cycle).
+        m.d.sync += committed.eq(target)
+        m.d.comb += [room.eq((wp - rp)[:len(wp)] < depth),
+                     wr.addr.eq(wp[:-1]), wr.data.eq(tok.data),
+                     # Unsent bytes, a block being collected, or a block being completed.
+                     self.pending.eq((rp != committed) | (committed != target) | (count != 0)
+                                     | busy)]
+
+        def close(code, then):
+            """Write the block's code byte into its slot and complete the block."""
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(head[:-1]), wr.data.eq(code)]
+            m.d.sync += [target.eq(wp), count.eq(0)]
+            m.next = then
 
         with m.FSM():
+            with m.State("START"):
+                # Reserve the code byte slot of the next block.
+                with m.If(room):
+                    m.d.sync += [head.eq(wp), wp.eq(wp + 1)]
+                    m.next = "COLLECT"
             with m.State("COLLECT"):
-                m.d.comb += self.sink.ready.eq(1)
-                m.d.sync += index.eq(0)
-                with m.If(self.sink.valid):
+                m.d.comb += self.sink.ready.eq(room)
+                with m.If(self.sink.valid & room):
                     with m.If(tok.end):
-                        m.d.sync += [code.eq(count + 1), end_due.eq(1)]
-                        m.next = "CODE"
+                        close(count + 1, "DELIMIT")
                     with m.Elif(tok.data == 0):
-                        m.d.sync += code.eq(count + 1)
-                        m.next = "CODE"
+                        close(count + 1, "START")
                     with m.Else():
                         m.d.comb += wr.en.eq(1)
-                        m.d.sync += count.eq(count + 1)
+                        m.d.sync += [wp.eq(wp + 1), count.eq(count + 1)]
                         with m.If(count == 253):
-                            m.d.sync += code.eq(0xFF)
-                            m.next = "CODE"
-            with m.State("CODE"):
-                m.d.comb += [out.valid.eq(1), out.payload.eq(code)]
-                with m.If(out.ready):
-                    with m.If(count != 0):
-                        m.next = "DATA"
-                    with m.Elif(end_due):
-                        m.next = "DELIMIT"
-                    with m.Else():
-                        m.next = "COLLECT"
-            with m.State("DATA"):
-                m.d.comb += [out.valid.eq(1), out.payload.eq(rd.data), advance.eq(out.ready)]
-                with m.If(out.ready):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index + 1 == count):
-                        m.d.sync += count.eq(0)
-                        with m.If(end_due):
-                            m.next = "DELIMIT"
-                        with m.Else():
-                            m.next = "COLLECT"
+                            m.next = "FULL"
+            with m.State("FULL"):
+                m.d.comb += busy.eq(1)
+                close(0xFF, "START")
             with m.State("DELIMIT"):
-                m.d.comb += [out.valid.eq(1), out.payload.eq(0)]
-                with m.If(out.ready):
-                    m.d.sync += end_due.eq(0)
-                    m.next = "COLLECT"
+                m.d.comb += busy.eq(1)
+                with m.If(room):
+                    m.d.comb += [wr.en.eq(1), wr.data.eq(0)]
+                    m.d.sync += [wp.eq(wp + 1), target.eq(wp + 1)]
+                    m.next = "START"
+
+        # Reader: the read port looks at the byte offered next cycle.
+        take = out.valid & out.ready
+        m.d.comb += [out.valid.eq(rp != committed), out.payload.eq(rd.data),
+                     rd.addr.eq(Mux(take, rp + 1, rp)[:len(rp) - 1])]
+        with m.If(take):
+            m.d.sync += rp.eq(rp + 1)
         return m
 
 
