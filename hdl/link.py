@@ -45,6 +45,15 @@ def build_hash(n: int, clock_hz: int, divisor: int) -> int:
     return int.from_bytes(hashlib.sha256(text).digest()[:4], "little")
 
 
+def _at_most(value, limit: int):
+    """``value <= limit`` for a constant ``limit``; a power of two as a test of the high bits
+    (a comparator costs about twice the LUTs)."""
+    if limit & (limit - 1) == 0 and limit.bit_length() <= len(value):
+        low = limit.bit_length() - 1
+        return (value[low:] == 0) | (value == limit)
+    return value <= limit
+
+
 def _word_ok(layout: data.StructLayout, word):
     """True if ``word`` (a wire word of ``layout``) has zero padding and every decay factor
     at most 1.0: the checks the virtual chip makes before it writes."""
@@ -52,8 +61,23 @@ def _word_ok(layout: data.StructLayout, word):
     ok = word[layout.size:size] == 0 if size > layout.size else Const(1)
     for _, field in layout:
         if field.shape is F.DECAY:
-            ok = ok & (word[field.offset:field.offset + field.width] <= F.DECAY.max)
+            ok = ok & _at_most(word[field.offset:field.offset + field.width], F.DECAY.max)
     return ok
+
+
+def _by_region(region, values: dict, width: int):
+    """``values[region]`` (a constant per :class:`~plasticore.protocol.WireRegion`)."""
+    out = Const(0, width)
+    for r, v in values.items():
+        out = Mux(region == r.value, v, out)
+    return out
+
+
+#: Bytes of the fetch register: the largest wire word (NEURON_PARAMS, 15 bytes), and above
+#: it the byte a fetch shifts in, so that bytes fetched last stay out of a request's data.
+WORD_BYTES = max(P.wire_bytes(r) for r in P.WireRegion) + 1
+assert WORD_BYTES == 16 and DATA_WIDTH <= 8 * (WORD_BYTES - 1)
+assert max(s.value for s in P.Status) < 16
 
 
 class Dispatcher(wiring.Component):
@@ -66,11 +90,18 @@ class Dispatcher(wiring.Component):
     BUSY (BAD_CRC if it was corrupted); an ABORT is never refused.
 
     Execute side: requests run in arrival order.  Answers stream straight to ``source``
-    (header first: every answer length is known before the answer starts).
+    (header first: every answer length is known before the answer starts).  A request is
+    read from its buffer one byte per cycle into a shift register, where every field sits
+    at a fixed place.  READ, WRITE and RUN walk their payload twice with the same states:
+    the first walk checks it (lengths, addresses, values; a READ's walk counts the answer's
+    bytes), the second executes it.
 
-    Throughput: the access port takes a word per cycle, so requests run far faster than a
-    UART delivers them; a RUN costs, per step, the core's step plus about 2N cycles of
-    forced-bit writes and spike reads.
+    Throughput: far above a UART's (10 bit times per byte, 240 cycles at 24 cycles per bit).
+    Measured at N = 16: a WRITE takes about 8 cycles per weight byte and 38 per parameter
+    word, a READ 3 cycles per word before its answer starts (the first walk), then about 5
+    per weight byte and 2 per parameter byte, about 30 per byte of PLASTIC or SPIKES bits;
+    a RUN costs, per step, the core's step plus about 2N cycles of forced-bit writes and
+    spike reads.
 
     Members
     -------
@@ -79,7 +110,8 @@ class Dispatcher(wiring.Component):
     source : Out(stream.Signature(TOKEN))
         Answers, to be CRC-appended and COBS-encoded.
     req, rsp, core_done
-        The core's access port and its ``done`` pulse.
+        The core's access port and its ``done`` pulse.  A read request's ``data`` is not
+        meaningful.
     uart_error : In(1)
         Strobe per byte the UART receiver dropped (counted in STATUS).
     busy : Out(1)
@@ -122,7 +154,7 @@ class Dispatcher(wiring.Component):
         overflow = Signal()
         abort = Signal()                    # a good ABORT frame arrived
         pend_valid = Signal()               # an answer for a dropped frame
-        pend_status = Signal(8)
+        pend_status = Signal(4)
         pend_seq = Signal(8)
         # counters (wrapping, reported by STATUS)
         c_frames, c_crc, c_uart, c_rejected = (Signal(16, name=f"c_{k}") for k in
@@ -169,114 +201,193 @@ class Dispatcher(wiring.Component):
                                                 Mux(good_abort, P.Status.OK.value,
                                                     P.Status.BUSY.value))),
                              pend_seq.eq(Mux(tok.error, 0, first[8:]))]
+        m.d.comb += self.busy.eq(full.any() | receiving | pend_valid)
 
-        # -- execute ------------------------------------------------------------------------------
+        # -- execute: state ---------------------------------------------------------------------
         src = self.source
         req = self.req
         rsp = self.rsp
-        roff = Signal(range(BUFFER_BYTES + 1))  # read offset in the current buffer
-        fi = Signal(range(20))
-        word = Signal(8 * 19)                   # bytes fetched from the buffer
-        eword = Signal(8 * 19)                  # bytes to emit
-        ei = Signal(range(20))
-        opcode = Signal(8)
-        seq = Signal(8)
-        length = Signal(16)
-        status = Signal(8)
-        region = Signal(8)
-        count = Signal(16)
-        start = Signal(32)
-        widx = Signal(32)                       # word index within the request
-        bit = Signal(range(9))
-        acc_byte = Signal(8)
-        rword = Signal(DATA_WIDTH)
-        steps = Signal(16)
-        first_step = Signal(32)
-        done_steps = Signal(16)
-        rec_left = Signal(16)                   # records left in the current answer
-        head = Signal(16)
-        prev = Signal(17)                       # previous sparse index + 1 (0: none yet)
-        popcnt = Signal(16)
-        items = Signal(16)
-        step_count = Signal(32)
-        learning = Signal()
-        cur_flen = Mux(rbuf, flen[1], flen[0])
-        cur_over = over.bit_select(rbuf, 1)
-        cur_bad = bad.bit_select(rbuf, 1)
-        cur_full = full.bit_select(rbuf, 1)
+        aw = len(req.payload.addr)
+        # ``caddr`` holds a start address plus up to MAX_PAYLOAD words without wrapping, so
+        # that ``start + count > region_words`` is ``caddr > region_words`` after a walk.
+        cw = max(synapses, P.MAX_PAYLOAD).bit_length() + 1
+        bitmap_bytes = (n + 7) // 8
         rec_bytes = P.record_bytes_max(n)
         per_answer = P.MAX_PAYLOAD // rec_bytes
-        bitmap_bytes = (n + 7) // 8
+        ident = P.pack(P.IDENTITY, {
+            "protocol": P.PROTOCOL_VERSION, "neurons": n, "contract": P.contract_hash(),
+            "build": self.build, "max_payload": P.MAX_PAYLOAD, "rx_buffers": 2,
+            "clock_hz": self.clock_hz, "kind": 0})
 
-        m.d.comb += [rd.en.eq(1), rd.addr.eq(Cat((roff + fi)[:9], rbuf)),
-                     self.busy.eq(full.any() | receiving | pend_valid)]
+        roff = Signal(range(BUFFER_BYTES + 1))  # the buffer byte that rd.data holds
+        roff_next = Signal.like(roff)
+        fend = Signal.like(roff)                # end of the payload (of a READ's answer)
+        word = Signal(8 * WORD_BYTES)           # bytes fetched, the last one at the top
+        shift = Signal()                        # shift rd.data (or 0: ``pad``) into word
+        pad = Signal()
+        clear = Signal()                        # zero word but its top byte
+        k = Signal(range(len(ident)))           # byte counter of a fetch or an emit
+        bit = Signal(range(9))
+        sbyte = Signal(8)                       # bits read one by one, the last at the top
+        rword = Signal(DATA_WIDTH)              # the last core response
+        learning = Signal()
+        status = Signal(4)
+        seq = Signal(8)
+        hlen = Signal(9)                        # length of the answer (at most 506)
+        region = Signal(3)                      # a WireRegion; SPIKES while a RUN runs
+        writing = Signal()                      # the request is a WRITE
+        running = Signal()                      # the request is a RUN
+        pass2 = Signal()                        # second walk: execute (first: check)
+        value_bad = Signal()
+        start_bad = Signal()                    # an ACCESS start beyond every region
+        left = Signal(16)                       # words / steps left
+        caddr = Signal(cw)                      # core word address, bitmap byte, or index
+        cnt = Signal(15)                        # items left in a spike record
+        rec_left = Signal(range(per_answer + 1))  # records left in the current answer
 
-        def sizes(reg):
-            """Wire bytes of a word of region ``reg``."""
-            out = Const(1, 5)
-            for wr_, (_, layout) in _WORD_LAYOUTS.items():
-                out = Mux(reg == wr_.value, (layout.size + 7) // 8, out)
-            return out
+        # The read port looks at the byte ``roff`` will point at next cycle, so rd.data is
+        # always the byte at ``roff``: a fetch takes one byte per cycle.
+        m.d.comb += [roff_next.eq(Mux(shift & ~pad, roff + 1, roff)),
+                     rd.en.eq(1), rd.addr.eq(Cat(roff_next[:9], rbuf))]
+        m.d.sync += roff.eq(roff_next)
+        # Each fetch starts with the rest of ``word`` zero, so that a request's data, which
+        # ends below the top byte, is zero but for a padded word (WRITE) or after a 1-byte
+        # fetch; states that fetched more bytes clear ``word`` after use.
+        with m.If(shift):
+            m.d.sync += word.eq(Cat(word[8:], Mux(pad, 0, rd.data)))
+        with m.If((shift & (k == 0)) | clear):
+            m.d.sync += word[:-8].eq(0)
 
-        def region_words(reg):
-            out = Const(0, 32)
-            for r in P.WireRegion:
-                out = Mux(reg == r.value, P.region_words(r, n), out)
-            return out
+        def fetched(nbytes):
+            """The last ``nbytes`` bytes fetched, the first one in the low byte."""
+            return word[8 * (WORD_BYTES - nbytes):]
 
-        wsize = Signal(5)
-        m.d.comb += wsize.eq(sizes(region))
-        nbytes = Signal(21)                     # count * wsize: the words' bytes
+        is_param = Signal()
+        is_bits = Signal()                      # PLASTIC or SPIKES: a byte of 8 bits
+        plastic = Signal()
+        wsize = Signal(4)                       # wire bytes of a word of ``region``
+        core_region = Signal(Region)
+        m.d.comb += [
+            is_param.eq(_by_region(region, dict.fromkeys(_WORD_LAYOUTS, 1), 1)),
+            plastic.eq(region == P.WireRegion.PLASTIC.value),
+            is_bits.eq(plastic | (region == P.WireRegion.SPIKES.value)),
+            wsize.eq(_by_region(region, {r: P.wire_bytes(r) for r in P.WireRegion}, 4)),
+            core_region.eq(_by_region(region, {
+                **{r: c.value for r, (c, _) in _WORD_LAYOUTS.items()},
+                P.WireRegion.SPIKES: Region.SPIKES.value}, 3)),
+        ]
+        bit_addr = Cat(bit[:3], caddr)[:aw]     # bit ``bit`` of bitmap byte ``caddr``
+        bitval = fetched(1).bit_select(bit[:3], 1)
 
-        def fetch(name, nbytes, then):
-            """Load ``nbytes`` bytes from the buffer at ``roff`` into ``word``."""
+        def bit_in(total):
+            # Only the last byte of a bitmap can hold bits past ``total``.
+            return Const(1) if total % 8 == 0 else Cat(bit[:3], caddr) < total
+        in_range = Signal()                     # the bit at bit_addr exists in ``region``
+        m.d.comb += in_range.eq(Mux(plastic, bit_in(synapses), bit_in(n)))
+        bitmap_end = Signal()
+        m.d.comb += bitmap_end.eq(caddr == bitmap_bytes)
+
+        def goto(then):
+            """Go to state ``then``, or call it (a function that picks the state)."""
+            if callable(then):
+                then()
+            else:
+                m.next = then
+
+        def fail(code):
+            m.next = f"ERROR_{code.name}"
+
+        # -- execute: answers ---------------------------------------------------------------
+        # Every answer byte comes from one of four places; the emit states pick one.
+        from_hdr, from_ident, from_sbyte = Signal(), Signal(), Signal()
+        hdr = Cat(status, Const(0, 4), seq, hlen, Const(0, 7))
+        ident_byte = Signal(8)
+        with m.Switch(k):
+            for i, byte in enumerate(ident):
+                with m.Case(i):
+                    m.d.comb += ident_byte.eq(byte)
+        m.d.comb += src.payload.data.eq(
+            Mux(from_hdr, hdr.word_select(k[:2], 8),
+                Mux(from_ident, ident_byte,
+                    Mux(from_sbyte, sbyte, rword.word_select(k[:4], 8)))))
+
+        def emit(name, nbytes, then, source=None):
+            """Send bytes 0 .. nbytes-1 of ``source`` (``from_hdr``, ``from_ident``,
+            ``from_sbyte``, or None: ``rword``), one per cycle while ``source.ready``
+            (``k`` is 0 on entry and on exit), then go to ``then``."""
             with m.State(name):
-                with m.If(fi == 0):
-                    m.d.sync += word.eq(0)
-                with m.Else():
-                    m.d.sync += word.word_select((fi - 1).as_unsigned()[:len(fi)], 8).eq(rd.data)
-                m.d.sync += fi.eq(fi + 1)
-                with m.If(fi == nbytes):
-                    m.d.sync += [fi.eq(0), roff.eq(roff + nbytes)]
-                    m.next = then
-
-        def emit(name, nbytes, then):
-            """Send bytes 0 .. nbytes-1 of ``eword``."""
-            with m.State(name):
-                m.d.comb += [src.valid.eq(1), src.payload.data.eq(eword.word_select(ei, 8))]
+                m.d.comb += src.valid.eq(1)
+                if source is not None:
+                    m.d.comb += source.eq(1)
                 with m.If(src.ready):
-                    m.d.sync += ei.eq(ei + 1)
-                    with m.If(ei == nbytes - 1):
-                        m.d.sync += ei.eq(0)
-                        m.next = then
+                    with m.If(k == nbytes - 1):
+                        m.d.sync += k.eq(0)
+                        goto(then)
+                    with m.Else():
+                        m.d.sync += k.eq(k + 1)
 
         def emit_end(name, then):
             with m.State(name):
                 m.d.comb += [src.valid.eq(1), src.payload.end.eq(1)]
                 with m.If(src.ready):
-                    m.next = then
+                    goto(then)
 
-        def header(st, sq, ln):
-            """Load a response header into ``eword``."""
-            st = Const(st, 8) if isinstance(st, int) else st[:8]
-            ln = Const(ln, 16) if isinstance(ln, int) else ln[:16]
-            return eword.eq(Cat(st, sq, ln))
+        # -- execute: the buffer and the core --------------------------------------------------
+        def fetch(name, nbytes, then, *, underrun=None, padded=None):
+            """Shift ``nbytes`` bytes from the buffer at ``roff`` into the top of ``word``, one
+            per cycle (``nbytes`` cycles; ``k`` is 0 on entry and on exit), then go to
+            ``then``.  ``underrun``: fail with this status if the payload ends first.
+            ``padded``: shift in zeros instead (and stay at ``roff``) while it holds."""
+            with m.State(name):
+                m.d.comb += shift.eq(1)
+                if padded is not None:
+                    m.d.comb += pad.eq(padded)
+                ends = ~pad & (roff == fend) if underrun is not None else Const(0)
+                with m.If(ends):
+                    m.d.comb += shift.eq(0)
+                    m.d.sync += k.eq(0)
+                    if underrun is not None:
+                        fail(underrun)
+                with m.Elif(k == nbytes - 1):
+                    m.d.sync += k.eq(0)
+                    goto(then)
+                with m.Else():
+                    m.d.sync += k.eq(k + 1)
 
         def core_req(name, write, reg, addr, dat, then):
+            """Issue one request; ``dat``: the low 9 bits of the data, above them ``word``."""
+            low = Const(dat, 9) if isinstance(dat, int) else Cat(dat, Const(0, 9 - len(dat)))
             with m.State(name):
                 m.d.comb += [req.valid.eq(1), req.payload.write.eq(write),
                              req.payload.region.eq(reg), req.payload.addr.eq(addr),
-                             req.payload.data.eq(dat)]
+                             req.payload.data.eq(Cat(low, word[9:DATA_WIDTH]))]
                 with m.If(req.ready):
-                    m.next = then
+                    goto(then)
 
-        def core_read(name, reg, addr, then):
-            core_req(name, 0, reg, addr, 0, name + "_RSP")
+        status_load = Signal()                  # rword: the STATUS answer
+        head_load = Signal()                    # rword: a dense record head
+        with m.If(rsp.valid & rsp.ready):
+            m.d.sync += rword.eq(rsp.payload)
+            with m.If(status_load):
+                m.d.sync += rword[32:104].eq(Cat(learning, Const(0, 7), c_frames, c_crc,
+                                                 c_uart, c_rejected))
+            with m.If(head_load):
+                m.d.sync += rword[15].eq(1)
+
+        def core_read(name, reg, addr, then, load=None):
+            """Read a word into ``rword`` (2 cycles if the core is idle); ``load``: a signal
+            to raise while the response arrives."""
+            core_req(name, 0, reg, addr, word[:9], name + "_RSP")     # (data: any)
             with m.State(name + "_RSP"):
                 m.d.comb += rsp.ready.eq(1)
+                if load is not None:
+                    m.d.comb += load.eq(1)
                 with m.If(rsp.valid):
-                    m.d.sync += rword.eq(rsp.payload)
-                    m.next = then
+                    goto(then)
+
+        def next_word(state):
+            m.d.sync += [left.eq(left - 1), caddr.eq(caddr + 1)]
+            m.next = state
 
         with m.FSM(name="exec"):
             with m.State("IDLE"):
@@ -285,62 +396,71 @@ class Dispatcher(wiring.Component):
                 with m.If(~full.any() & ~receiving):
                     m.d.sync += abort.eq(0)
                 with m.If(pend_valid):
-                    m.d.sync += [header(pend_status, pend_seq, 0), pend_valid.eq(0)]
+                    m.d.sync += [status.eq(pend_status), seq.eq(pend_seq), hlen.eq(0),
+                                 pend_valid.eq(0)]
                     with m.If(pend_status == P.Status.BUSY.value):
                         m.d.sync += c_rejected.eq(c_rejected + 1)
                     m.next = "PEND_HDR"
-                with m.Elif(cur_full):
-                    m.d.sync += [roff.eq(0), fi.eq(0)]
+                with m.Elif(full.bit_select(rbuf, 1)):
+                    m.d.comb += roff_next.eq(0)
                     m.next = "FETCH_HDR"
-            emit("PEND_HDR", 4, "PEND_END")
+            emit("PEND_HDR", 4, "PEND_END", from_hdr)
             emit_end("PEND_END", "IDLE")
 
-            fetch("FETCH_HDR", 4, "CHECK")
+            fetch("FETCH_HDR", P.HEADER_BYTES, "CHECK")
             with m.State("CHECK"):
-                m.d.sync += [opcode.eq(word[:8]), seq.eq(word[8:16]), length.eq(word[16:32])]
-                m.next = "CHECK2"
-            with m.State("CHECK2"):
-                with m.If(cur_bad):
-                    m.d.sync += [status.eq(P.Status.BAD_CRC.value), seq.eq(0)]
-                    m.next = "ERROR"
+                head = fetched(P.HEADER_BYTES)
+                opcode, length = head[:8], head[16:32]
+                cur_flen = Mux(rbuf, flen[1], flen[0])
+                cur_over = over.bit_select(rbuf, 1)
+                m.d.comb += clear.eq(1)
+                m.d.sync += [seq.eq(head[8:16]), status.eq(P.Status.OK.value), hlen.eq(0),
+                             fend.eq(P.HEADER_BYTES + length[:9]), bit.eq(0), pass2.eq(0),
+                             writing.eq(opcode == P.Opcode.WRITE.value),
+                             running.eq(opcode == P.Opcode.RUN.value)]
+                with m.If(bad.bit_select(rbuf, 1)):
+                    m.d.sync += seq.eq(0)
+                    fail(P.Status.BAD_CRC)
                 with m.Elif(cur_over | (cur_flen < P.HEADER_BYTES + 2)
                             | (length > P.MAX_PAYLOAD)
                             | (cur_flen != length + P.HEADER_BYTES + 2)):
-                    m.d.sync += status.eq(P.Status.BAD_LENGTH.value)
                     with m.If(~cur_over & (cur_flen < 4)):
                         m.d.sync += seq.eq(0)
-                    m.next = "ERROR"
+                    fail(P.Status.BAD_LENGTH)
                 with m.Else():
+                    # Here length <= MAX_PAYLOAD, and roff is at the payload.
+                    length = length[:9]
                     with m.Switch(opcode):
-                        with m.Case(P.Opcode.IDENTIFY.value):
-                            m.next = "IDENTIFY"
-                        with m.Case(P.Opcode.RESET.value):
-                            m.next = "RESET"
-                        with m.Case(P.Opcode.CONTROL.value):
-                            m.next = "CONTROL"
-                        with m.Case(P.Opcode.STATUS.value):
-                            m.next = "STATUS"
-                        with m.Case(P.Opcode.ABORT.value):
-                            m.next = "ABORT"
-                        with m.Case(P.Opcode.READ.value, P.Opcode.WRITE.value):
-                            m.next = "FETCH_ACCESS"
-                        with m.Case(P.Opcode.RUN.value):
-                            m.next = "RUN"
+                        for op, ok, then, answer in (
+                                (P.Opcode.IDENTIFY, length == 0, "ID_HDR", len(ident)),
+                                (P.Opcode.RESET, length == 0, "RESET_GO", 0),
+                                (P.Opcode.CONTROL, length == 1, "CONTROL_F", 0),
+                                (P.Opcode.STATUS, length == 0, "ST_LEARN", P.STATUS_BYTES),
+                                (P.Opcode.ABORT, length == 0, "HDR_ONLY", 0),
+                                (P.Opcode.READ, length >= P.ACCESS_BYTES, "ACCESS_F", 0),
+                                (P.Opcode.WRITE, length >= P.ACCESS_BYTES, "ACCESS_F", 0),
+                                (P.Opcode.RUN, length >= P.RUN_HEADER_BYTES, "RUN_F", 0)):
+                            with m.Case(op.value):
+                                with m.If(ok):
+                                    m.d.sync += hlen.eq(answer)
+                                    if op == P.Opcode.ABORT:
+                                        m.d.sync += abort.eq(0)
+                                    m.next = then
+                                with m.Else():
+                                    fail(P.Status.BAD_LENGTH)
                         with m.Default():
-                            m.d.sync += status.eq(P.Status.UNKNOWN_OPCODE.value)
-                            m.next = "ERROR"
+                            fail(P.Status.UNKNOWN_OPCODE)
 
-            # -- answers without payload, and the end of every request ---------------------
-            with m.State("ERROR"):
-                m.d.sync += header(status, seq, 0)
-                with m.If(status != P.Status.BAD_CRC.value):     # counted as a CRC error
-                    m.d.sync += c_rejected.eq(c_rejected + 1)
-                m.next = "ERR_HDR"
-            emit("ERR_HDR", 4, "FINISH")
-            with m.State("OK_EMPTY"):
-                m.d.sync += header(P.Status.OK.value, seq, 0)
-                m.next = "OK_HDR"
-            emit("OK_HDR", 4, "FINISH")
+            # -- answers without payload, and the end of every request -------------------------
+            # one state per error status: ``status`` then has a few sources, not one per check
+            for code in [c for c in P.Status if c not in (P.Status.OK, P.Status.MORE,
+                                                          P.Status.BUSY)]:
+                with m.State(f"ERROR_{code.name}"):
+                    m.d.sync += [status.eq(code.value), hlen.eq(0)]
+                    if code != P.Status.BAD_CRC:                # counted as a CRC error
+                        m.d.sync += c_rejected.eq(c_rejected + 1)
+                    m.next = "HDR_ONLY"
+            emit("HDR_ONLY", 4, "FINISH", from_hdr)
             emit_end("FINISH", "FREE")
             with m.State("FREE"):
                 for b in range(2):
@@ -349,431 +469,311 @@ class Dispatcher(wiring.Component):
                 m.d.sync += rbuf.eq(~rbuf)
                 m.next = "IDLE"
 
-            def bad_length_unless(cond, then):
-                with m.If(cond):
-                    m.next = then
-                with m.Else():
-                    m.d.sync += status.eq(P.Status.BAD_LENGTH.value)
-                    m.next = "ERROR"
+            # -- IDENTIFY, RESET, CONTROL, STATUS -----------------------------------------------
+            emit("ID_HDR", 4, "ID_BODY", from_hdr)
+            emit("ID_BODY", len(ident), "FINISH", from_ident)
 
-            # -- IDENTIFY, RESET, CONTROL, STATUS, ABORT --------------------------------------
-            ident = P.pack(P.IDENTITY, {
-                "protocol": P.PROTOCOL_VERSION, "neurons": n, "contract": P.contract_hash(),
-                "build": self.build, "max_payload": P.MAX_PAYLOAD, "rx_buffers": 2,
-                "clock_hz": self.clock_hz, "kind": 0})
-            with m.State("IDENTIFY"):
-                with m.If(length == 0):
-                    m.d.sync += header(P.Status.OK.value, seq, len(ident))
-                    m.next = "ID_HDR"
-                with m.Else():
-                    m.d.sync += status.eq(P.Status.BAD_LENGTH.value)
-                    m.next = "ERROR"
-            emit("ID_HDR", 4, "ID_LOAD")
-            with m.State("ID_LOAD"):
-                m.d.sync += eword.eq(int.from_bytes(ident, "little"))
-                m.next = "ID_BODY"
-            emit("ID_BODY", len(ident), "FINISH")
-
-            with m.State("RESET"):
-                bad_length_unless(length == 0, "RESET_GO")
             core_req("RESET_GO", 1, Region.CONTROL, Register.COMMAND, Command.RESET.value,
                      "RESET_WAIT")
             with m.State("RESET_WAIT"):
                 with m.If(self.core_done):
-                    m.next = "OK_EMPTY"
+                    m.next = "HDR_ONLY"
 
-            with m.State("CONTROL"):
-                bad_length_unless(length == 1, "CONTROL_FETCH")
-            with m.State("CONTROL_FETCH"):
-                m.d.sync += [roff.eq(P.HEADER_BYTES), fi.eq(0)]
-                m.next = "CONTROL_F"
             fetch("CONTROL_F", 1, "CONTROL_CHK")
             with m.State("CONTROL_CHK"):
-                with m.If(word[1:8] != 0):
-                    m.d.sync += status.eq(P.Status.BAD_VALUE.value)
-                    m.next = "ERROR"
+                with m.If(fetched(1)[1:] != 0):
+                    fail(P.Status.BAD_VALUE)
                 with m.Else():
                     m.next = "CONTROL_GO"
-            core_req("CONTROL_GO", 1, Region.CONTROL, Register.CONTROL, word[0], "OK_EMPTY")
+            core_req("CONTROL_GO", 1, Region.CONTROL, Register.CONTROL, bitval, "HDR_ONLY")
 
-            with m.State("ABORT"):
-                with m.If(length == 0):
-                    m.d.sync += abort.eq(0)
-                    m.next = "OK_EMPTY"
-                with m.Else():
-                    m.d.sync += status.eq(P.Status.BAD_LENGTH.value)
-                    m.next = "ERROR"
-
-            with m.State("STATUS"):
-                bad_length_unless(length == 0, "ST_STEP")
-            core_read("ST_STEP", Region.CONTROL, Register.STEP_COUNT, "ST_LEARN")
-            with m.State("ST_LEARN"):
-                m.d.sync += step_count.eq(rword[:32])
-                m.next = "ST_LEARN_RD"
-            core_read("ST_LEARN_RD", Region.CONTROL, Register.CONTROL, "ST_HDR_LOAD")
-            with m.State("ST_HDR_LOAD"):
-                m.d.sync += [learning.eq(rword[0]),
-                             header(P.Status.OK.value, seq, P.STATUS_BYTES)]
+            def got_learning():
+                m.d.sync += learning.eq(rsp.payload[0])
                 m.next = "ST_HDR"
-            emit("ST_HDR", 4, "ST_LOAD")
-            with m.State("ST_LOAD"):
-                m.d.sync += eword.eq(Cat(step_count, learning, Const(0, 7), c_frames,
-                                         c_crc, c_uart, c_rejected))
-                m.next = "ST_BODY"
+            core_read("ST_LEARN", Region.CONTROL, Register.CONTROL, got_learning)
+            emit("ST_HDR", 4, "ST_STEP", from_hdr)
+            core_read("ST_STEP", Region.CONTROL, Register.STEP_COUNT, "ST_BODY", status_load)
             emit("ST_BODY", P.STATUS_BYTES, "FINISH")
 
-            # -- READ and WRITE -------------------------------------------------------------
-            with m.State("FETCH_ACCESS"):
-                with m.If(length < P.ACCESS_BYTES):
-                    m.d.sync += status.eq(P.Status.BAD_LENGTH.value)
-                    m.next = "ERROR"
+            # -- READ and WRITE ---------------------------------------------------------------
+            # First walk over the words: a WRITE's in the buffer, checking each; a READ's
+            # counting the answer's bytes in roff.  It checks the length and the address range
+            # without a multiplier.  Then the ACCESS header is fetched again, and the second
+            # walk executes.
+            fetch("ACCESS_F", P.ACCESS_BYTES, "ACCESS")
+            with m.State("ACCESS"):
+                acc = fetched(P.ACCESS_BYTES)
+                start = acc[24:56]
+                m.d.comb += clear.eq(1)
+                m.d.sync += [region.eq(acc[:3]), left.eq(acc[8:24]), caddr.eq(start[:cw]),
+                             start_bad.eq(start[cw - 1:] != 0), value_bad.eq(0)]
+                with m.If(pass2 & writing):
+                    m.next = "W_WORD"
+                with m.Elif(pass2):
+                    m.next = "R_WORD"
+                with m.Elif(acc[:8] > max(r.value for r in P.WireRegion)):
+                    fail(P.Status.BAD_ADDRESS)
+                with m.Elif(~writing & (fend != P.HEADER_BYTES + P.ACCESS_BYTES)):
+                    fail(P.Status.BAD_LENGTH)
                 with m.Else():
-                    m.d.sync += [roff.eq(P.HEADER_BYTES), fi.eq(0)]
-                    m.next = "ACCESS_F"
-            fetch("ACCESS_F", P.ACCESS_BYTES, "ACCESS_PARSE")
-            with m.State("ACCESS_PARSE"):
-                m.d.sync += [region.eq(word[:8]), count.eq(word[8:24]),
-                             start.eq(word[24:56]), widx.eq(0)]
-                m.next = "ACCESS_MUL"
-            with m.State("ACCESS_MUL"):
-                # Its own cycle: the multiply followed by the comparisons below was the
-                # slowest path of the link on an ECP5 (47 MHz).
-                m.d.sync += nbytes.eq(count * wsize)
-                m.next = "ACCESS_CHK"
-            with m.State("ACCESS_CHK"):
-                writing = opcode == P.Opcode.WRITE.value
-                with m.If(region > max(r.value for r in P.WireRegion)):
-                    m.d.sync += status.eq(P.Status.BAD_ADDRESS.value)
-                    m.next = "ERROR"
-                with m.Elif(writing & (length != P.ACCESS_BYTES + nbytes)):
-                    m.d.sync += status.eq(P.Status.BAD_LENGTH.value)
-                    m.next = "ERROR"
-                with m.Elif(~writing & ((length != P.ACCESS_BYTES)
-                                       | (nbytes > P.MAX_PAYLOAD))):
-                    m.d.sync += status.eq(P.Status.BAD_LENGTH.value)
-                    m.next = "ERROR"
-                with m.Elif(start + count > region_words(region)):
-                    m.d.sync += status.eq(P.Status.BAD_ADDRESS.value)
-                    m.next = "ERROR"
-                with m.Elif(writing):
-                    m.d.sync += [roff.eq(P.HEADER_BYTES + P.ACCESS_BYTES), fi.eq(0)]
-                    m.next = "WCHK_NEXT"
+                    with m.If(~writing):
+                        m.d.sync += fend.eq(P.MAX_PAYLOAD)
+                        m.d.comb += roff_next.eq(0)
+                    m.next = "W_WORD"
+            with m.State("W_WORD"):
+                m.d.sync += bit.eq(0)
+                with m.If(left != 0):
+                    m.next = "W_BYTE"
+                with m.Elif(pass2):
+                    m.next = "HDR_ONLY"
                 with m.Else():
-                    m.d.sync += header(P.Status.OK.value, seq, nbytes[:16])
-                    m.next = "RD_HDR"
+                    m.next = "W_DONE"
 
-            # WRITE, pass 1: check every word (nothing written if one is bad)
-            with m.State("WCHK_NEXT"):
-                with m.If(widx == count):
-                    m.d.sync += [roff.eq(P.HEADER_BYTES + P.ACCESS_BYTES), widx.eq(0)]
-                    m.next = "WR_NEXT"
+            def got_word():
+                with m.If(~pass2):
+                    m.next = "W_CHECK"
+                with m.Elif(is_param):
+                    m.next = "W_PARAM"
+                with m.Elif(is_bits):
+                    m.next = "W_BIT"
                 with m.Else():
-                    m.next = "WCHK_F"
-            fetch("WCHK_F", wsize, "WCHK")
-            with m.State("WCHK"):
+                    m.next = "W_RMW"
+            fetch("W_BYTE", Mux(is_param, WORD_BYTES, 1), got_word,
+                  underrun=P.Status.BAD_LENGTH, padded=k >= wsize)
+            with m.State("W_CHECK"):
                 ok = Signal()
                 m.d.comb += ok.eq(1)
                 for wreg, (_, layout) in _WORD_LAYOUTS.items():
                     with m.If(region == wreg.value):
                         m.d.comb += ok.eq(_word_ok(layout, word))
-                for wreg, total in ((P.WireRegion.PLASTIC, synapses),
-                                    (P.WireRegion.SPIKES, n)):
+                for wreg, total in ((P.WireRegion.PLASTIC, synapses), (P.WireRegion.SPIKES, n)):
                     last = (total + 7) // 8 - 1
                     used = total - 8 * last
                     if used < 8:
-                        with m.If((region == wreg.value) & (start + widx == last)):
-                            m.d.comb += ok.eq(word[used:8] == 0)
-                with m.If(ok):
-                    m.d.sync += widx.eq(widx + 1)
-                    m.next = "WCHK_NEXT"
+                        with m.If((region == wreg.value) & (caddr == last)):
+                            m.d.comb += ok.eq(fetched(1)[used:] == 0)
+                with m.If(writing & ~ok):
+                    m.d.sync += value_bad.eq(1)
+                next_word("W_WORD")
+            with m.State("W_DONE"):
+                with m.If(writing & (roff != fend)):
+                    fail(P.Status.BAD_LENGTH)
+                with m.Elif(start_bad | (caddr > _by_region(region, {
+                        r: P.region_words(r, n) for r in P.WireRegion}, cw))):
+                    fail(P.Status.BAD_ADDRESS)
+                with m.Elif(value_bad):
+                    fail(P.Status.BAD_VALUE)
+                with m.Elif(writing):
+                    m.next = "ACCESS_AGAIN"
                 with m.Else():
-                    m.d.sync += status.eq(P.Status.BAD_VALUE.value)
-                    m.next = "ERROR"
+                    m.d.sync += hlen.eq(roff)
+                    m.next = "R_HDR"
+            emit("R_HDR", 4, "ACCESS_AGAIN", from_hdr)
+            with m.State("ACCESS_AGAIN"):
+                m.d.sync += pass2.eq(1)
+                m.d.comb += roff_next.eq(P.HEADER_BYTES)
+                m.next = "ACCESS_F"
 
-            # WRITE, pass 2: write
-            with m.State("WR_NEXT"):
-                with m.If(widx == count):
-                    m.next = "OK_EMPTY"
+            # WRITE, second walk
+            core_req("W_PARAM", 1, core_region, caddr[:aw], word[:9], lambda: next_word("W_WORD"))
+            with m.State("W_BIT"):
+                with m.If(bit == 8):
+                    next_word("W_WORD")
+                with m.Elif(~in_range):
+                    m.d.sync += bit.eq(bit + 1)
+                with m.Elif(plastic):
+                    m.next = "W_RMW"
                 with m.Else():
-                    m.next = "WR_F"
-            fetch("WR_F", wsize, "WR_DISPATCH")
-            with m.State("WR_DISPATCH"):
+                    m.next = "W_SPIKE"
+
+            def next_bit():
+                m.d.sync += bit.eq(bit + 1)
+                m.next = "W_BIT"
+            core_req("W_SPIKE", 1, Region.SPIKES, bit_addr, bitval, next_bit)
+            # weights and plasticity bits: read-modify-write of the SYNAPSE word
+            waddr = Mux(is_bits, bit_addr, caddr[:aw])
+            core_read("W_RMW", Region.SYNAPSE, waddr, "W_RMW_WR")
+
+            def rmw_done():
+                with m.If(is_bits):
+                    next_bit()
+                with m.Else():
+                    next_word("W_WORD")
+            core_req("W_RMW_WR", 1, Region.SYNAPSE, waddr,
+                     Mux(is_bits, Cat(rword[:8], bitval), Cat(fetched(1), rword[8])), rmw_done)
+
+            # READ, second walk: the words
+            with m.State("R_WORD"):
                 m.d.sync += bit.eq(0)
-                with m.Switch(region):
-                    with m.Case(P.WireRegion.WEIGHTS.value):
-                        m.next = "WR_W_RD"
-                    with m.Case(P.WireRegion.PLASTIC.value):
-                        m.next = "WR_P_BIT"
-                    with m.Case(P.WireRegion.SPIKES.value):
-                        m.next = "WR_S_BIT"
-                    for wreg in _WORD_LAYOUTS:
-                        with m.Case(wreg.value):
-                            m.next = f"WR_{wreg.name}"
-            for wreg, (creg, _) in _WORD_LAYOUTS.items():
-                core_req(f"WR_{wreg.name}", 1, creg, start + widx, word[:DATA_WIDTH],
-                         "WR_DONE")
-            with m.State("WR_DONE"):
-                m.d.sync += widx.eq(widx + 1)
-                m.next = "WR_NEXT"
-            # weights: keep the plasticity bit (read-modify-write of the SYNAPSE word)
-            core_read("WR_W_RD", Region.SYNAPSE, start + widx, "WR_W_WR")
-            core_req("WR_W_WR", 1, Region.SYNAPSE, start + widx,
-                     Cat(word[:8], rword[8]), "WR_DONE")
-            # plasticity bits: 8 synapses per byte, keep each weight
-            syn = Signal(32)
-            m.d.comb += syn.eq(Cat(bit[:3], start + widx))
-            with m.State("WR_P_BIT"):
-                with m.If(bit == 8):
-                    m.next = "WR_DONE"
-                with m.Elif(syn >= synapses):
-                    m.d.sync += bit.eq(bit + 1)
-                with m.Else():
-                    m.next = "WR_P_RD"
-            core_read("WR_P_RD", Region.SYNAPSE, syn, "WR_P_WR")
-            core_req("WR_P_WR", 1, Region.SYNAPSE, syn,
-                     Cat(rword[:8], word.bit_select(bit[:3], 1)), "WR_P_INC")
-            with m.State("WR_P_INC"):
-                m.d.sync += bit.eq(bit + 1)
-                m.next = "WR_P_BIT"
-            with m.State("WR_S_BIT"):
-                with m.If(bit == 8):
-                    m.next = "WR_DONE"
-                with m.Elif(syn >= n):
-                    m.d.sync += bit.eq(bit + 1)
-                with m.Else():
-                    m.next = "WR_S_WR"
-            core_req("WR_S_WR", 1, Region.SPIKES, syn, word.bit_select(bit[:3], 1),
-                     "WR_P_INC_S")
-            with m.State("WR_P_INC_S"):
-                m.d.sync += bit.eq(bit + 1)
-                m.next = "WR_S_BIT"
-
-            # READ: stream the words
-            emit("RD_HDR", 4, "RD_NEXT")
-            with m.State("RD_NEXT"):
-                m.d.sync += [bit.eq(0), acc_byte.eq(0)]
-                with m.If(widx == count):
+                with m.If(left == 0):
                     m.next = "FINISH"
+                with m.Elif(is_bits):
+                    m.next = "OBIT"
                 with m.Else():
-                    with m.Switch(region):
-                        with m.Case(P.WireRegion.WEIGHTS.value):
-                            m.next = "RD_W"
-                        with m.Case(P.WireRegion.PLASTIC.value, P.WireRegion.SPIKES.value):
-                            m.next = "RD_BIT"
-                        for wreg in _WORD_LAYOUTS:
-                            with m.Case(wreg.value):
-                                m.next = f"RD_{wreg.name}"
-            core_read("RD_W", Region.SYNAPSE, start + widx, "RD_WORD")
-            for wreg, (creg, _) in _WORD_LAYOUTS.items():
-                core_read(f"RD_{wreg.name}", creg, start + widx, "RD_WORD")
-            with m.State("RD_WORD"):
-                m.d.sync += eword.eq(Mux(region == P.WireRegion.WEIGHTS.value, rword[:8],
-                                         rword))
-                m.next = "RD_EMIT"
-            emit("RD_EMIT", wsize, "RD_INC")
-            with m.State("RD_INC"):
-                m.d.sync += widx.eq(widx + 1)
-                m.next = "RD_NEXT"
-            with m.State("RD_BIT"):
+                    m.next = "R_RD"
+            core_read("R_RD", core_region, caddr[:aw], "R_EMIT")
+            emit("R_EMIT", wsize, lambda: next_word("R_WORD"))
+            # a byte of bits (PLASTIC, SPIKES, and the spikes a RUN answers): a read per bit
+            with m.State("OBIT"):
                 with m.If(bit == 8):
-                    m.d.sync += eword.eq(acc_byte)
-                    m.next = "RD_EMIT"
+                    m.next = "OBYTE"
                 with m.Else():
-                    m.next = "RD_BIT_RD"
-            core_req("RD_BIT_RD", 0,
-                     Mux(region == P.WireRegion.PLASTIC.value, Region.SYNAPSE, Region.SPIKES),
-                     syn, 0, "RD_BIT_RSP")
-            with m.State("RD_BIT_RSP"):
-                m.d.comb += rsp.ready.eq(1)
-                with m.If(rsp.valid):
-                    in_region = syn < Mux(region == P.WireRegion.PLASTIC.value, synapses, n)
-                    bitval = Mux(region == P.WireRegion.PLASTIC.value, rsp.payload[8],
-                                 rsp.payload[0]) & in_region
-                    m.d.sync += [acc_byte.bit_select(bit[:3], 1).eq(bitval), bit.eq(bit + 1)]
-                    m.next = "RD_BIT"
+                    m.next = "OBIT_RD"
 
-            # -- RUN ---------------------------------------------------------------------------
+            def got_bit():
+                m.d.sync += [sbyte.eq(Cat(sbyte[1:], in_range & Mux(plastic, rsp.payload[8],
+                                                                     rsp.payload[0]))),
+                             bit.eq(bit + 1)]
+                m.next = "OBIT"
+            core_read("OBIT_RD", Mux(plastic, Region.SYNAPSE, Region.SPIKES), bit_addr, got_bit)
+
+            def byte_sent():
+                m.d.sync += bit.eq(0)
+                with m.If(running):
+                    m.d.sync += caddr.eq(caddr + 1)
+                    m.next = "OBYTE_NEXT"
+                with m.Else():
+                    next_word("R_WORD")
+            emit("OBYTE", 1, byte_sent, from_sbyte)
+
+            # -- RUN ------------------------------------------------------------------------------
+            # First walk: check every spike record; then the step counter; then the RUN header
+            # again, and the second walk: per record, force, step, answer.
+            fetch("RUN_F", P.RUN_HEADER_BYTES, "RUN")
             with m.State("RUN"):
-                with m.If(length < P.RUN_HEADER_BYTES):
-                    m.d.sync += status.eq(P.Status.BAD_LENGTH.value)
-                    m.next = "ERROR"
-                with m.Else():
-                    m.d.sync += [roff.eq(P.HEADER_BYTES), fi.eq(0)]
-                    m.next = "RUN_F"
-            fetch("RUN_F", P.RUN_HEADER_BYTES, "RUN_PARSE")
-            with m.State("RUN_PARSE"):
-                m.d.sync += [first_step.eq(word[:32]), steps.eq(word[32:48]),
-                             done_steps.eq(0)]
-                m.next = "RV_NEXT"
-            end_of_payload = P.HEADER_BYTES + length
-
-            # validation pass over the records
-            with m.State("RV_NEXT"):
-                with m.If(done_steps == steps):
-                    with m.If(roff != end_of_payload):
-                        m.d.sync += status.eq(P.Status.BAD_LENGTH.value)
-                        m.next = "ERROR"
-                    with m.Else():
-                        m.next = "RUN_STEPNO"
-                with m.Elif(roff + 2 > end_of_payload):
-                    m.next = "RV_BAD"
-                with m.Else():
-                    m.next = "RV_HEAD"
-            with m.State("RV_BAD"):
-                m.d.sync += status.eq(P.Status.BAD_VALUE.value)
-                m.next = "ERROR"
-            fetch("RV_HEAD", 2, "RV_HEAD2")
-            with m.State("RV_HEAD2"):
-                m.d.sync += [head.eq(word[:16]), items.eq(0), prev.eq(0), popcnt.eq(0)]
-                with m.If(word[15]):
-                    with m.If(roff + bitmap_bytes > end_of_payload):
-                        m.next = "RV_BAD"
-                    with m.Else():
-                        m.next = "RV_DENSE"
-                with m.Else():
-                    with m.If(roff + 2 * word[:15] > end_of_payload):
-                        m.next = "RV_BAD"
-                    with m.Else():
-                        m.next = "RV_SPARSE"
-            with m.State("RV_DENSE"):
-                with m.If(items == bitmap_bytes):
-                    with m.If(popcnt == head[:15]):
-                        m.d.sync += done_steps.eq(done_steps + 1)
-                        m.next = "RV_NEXT"
-                    with m.Else():
-                        m.next = "RV_BAD"
-                with m.Else():
-                    m.next = "RV_DENSE_F"
-            fetch("RV_DENSE_F", 1, "RV_DENSE_B")
-            with m.State("RV_DENSE_B"):
-                ones = sum(word[k] for k in range(8))
-                used = n - 8 * (bitmap_bytes - 1)
-                with m.If((items == bitmap_bytes - 1) & (word[used:8] != 0)
-                          if used < 8 else Const(0)):
-                    m.next = "RV_BAD"
-                with m.Else():
-                    m.d.sync += [popcnt.eq(popcnt + ones), items.eq(items + 1)]
-                    m.next = "RV_DENSE"
-            with m.State("RV_SPARSE"):
-                with m.If(items == head[:15]):
-                    m.d.sync += done_steps.eq(done_steps + 1)
+                run = fetched(P.RUN_HEADER_BYTES)
+                m.d.comb += clear.eq(1)
+                m.d.sync += [left.eq(run[32:48]), region.eq(P.WireRegion.SPIKES.value)]
+                with m.If(~pass2):
                     m.next = "RV_NEXT"
+                with m.Elif(abort):                         # queued behind an ABORT
+                    fail(P.Status.ABORTED)
+                with m.Elif(rword[:32] != run[:32]):
+                    fail(P.Status.OUT_OF_SEQUENCE)
                 with m.Else():
-                    m.next = "RV_SPARSE_F"
-            fetch("RV_SPARSE_F", 2, "RV_SPARSE_I")
-            with m.State("RV_SPARSE_I"):
-                with m.If((word[:16] >= n) | (word[:16] + 1 <= prev)):
-                    m.next = "RV_BAD"
-                with m.Else():
-                    m.d.sync += [prev.eq(word[:16] + 1), items.eq(items + 1)]
-                    m.next = "RV_SPARSE"
-
-            core_read("RUN_STEPNO", Region.CONTROL, Register.STEP_COUNT, "RUN_SEQ")
-            with m.State("RUN_SEQ"):
-                with m.If(abort):                       # queued behind an ABORT
-                    m.d.sync += status.eq(P.Status.ABORTED.value)
-                    m.next = "ERROR"
-                with m.Elif(rword[:32] != first_step):
-                    m.d.sync += status.eq(P.Status.OUT_OF_SEQUENCE.value)
-                    m.next = "ERROR"
-                with m.Else():
-                    m.d.sync += [roff.eq(P.HEADER_BYTES + P.RUN_HEADER_BYTES), fi.eq(0),
-                                 done_steps.eq(0)]
                     m.next = "RA_START"
+            with m.State("RV_NEXT"):
+                with m.If(left != 0):
+                    m.next = "REC_F"
+                with m.Elif(roff != fend):
+                    fail(P.Status.BAD_LENGTH)
+                with m.Else():
+                    m.next = "RUN_STEPNO"
 
-            # execution: answers of per_answer records, the last with the rest
-            left = steps - done_steps
+            def run_again():
+                m.d.sync += pass2.eq(1)
+                m.d.comb += roff_next.eq(P.HEADER_BYTES)
+                m.next = "RUN_F"
+            core_read("RUN_STEPNO", Region.CONTROL, Register.STEP_COUNT, run_again)
+
+            # a spike record in: checked (first walk) or forced (second walk)
+            fetch("REC_F", 2, "REC", underrun=P.Status.BAD_VALUE)
+            with m.State("REC"):
+                head = fetched(2)
+                m.d.comb += clear.eq(1)
+                m.d.sync += [cnt.eq(head[:15]), caddr.eq(0), bit.eq(0)]
+                with m.If(head[15]):
+                    m.next = "DN_BYTE"
+                with m.Else():
+                    m.next = "SP_ITEM"
+            with m.State("DN_BYTE"):
+                m.d.sync += bit.eq(0)
+                with m.If(~bitmap_end):
+                    m.next = "DN_F"
+                with m.Elif(~pass2 & (cnt != 0)):
+                    fail(P.Status.BAD_VALUE)
+                with m.Else():
+                    m.next = "REC_END"
+            fetch("DN_F", 1, "DN_BIT", underrun=P.Status.BAD_VALUE)
+            with m.State("DN_BIT"):
+                with m.If(bit == 8):
+                    m.d.sync += caddr.eq(caddr + 1)
+                    m.next = "DN_BYTE"
+                with m.Elif(bitval & pass2 & in_range):
+                    m.next = "DN_FORCE"
+                with m.Elif(bitval & ~pass2 & (~in_range | (cnt == 0))):
+                    fail(P.Status.BAD_VALUE)
+                with m.Else():
+                    with m.If(bitval):
+                        m.d.sync += cnt.eq(cnt - 1)
+                    m.d.sync += bit.eq(bit + 1)
+
+            def forced():
+                m.d.sync += bit.eq(bit + 1)
+                m.next = "DN_BIT"
+            core_req("DN_FORCE", 1, Region.FORCED, bit_addr, 1, forced)
+            with m.State("SP_ITEM"):
+                with m.If(cnt == 0):
+                    m.next = "REC_END"
+                with m.Else():
+                    m.next = "SP_F"
+            fetch("SP_F", 2, "SP_IDX", underrun=P.Status.BAD_VALUE)
+            with m.State("SP_IDX"):
+                # first walk: the indices ascend (bit 0: not the first index)
+                index = fetched(2)
+                m.d.comb += clear.eq(1)
+                m.d.sync += [cnt.eq(cnt - 1), caddr.eq(index), bit.eq(1)]
+                with m.If(pass2):
+                    m.next = "SP_FORCE"
+                with m.Elif((index >= n) | (bit[0] & (index <= caddr))):
+                    fail(P.Status.BAD_VALUE)
+                with m.Else():
+                    m.next = "SP_ITEM"
+            core_req("SP_FORCE", 1, Region.FORCED, caddr[:aw], 1, "SP_ITEM")
+            with m.State("REC_END"):
+                with m.If(pass2):
+                    m.next = "RS_STEP"
+                with m.Else():
+                    m.d.sync += left.eq(left - 1)
+                    m.next = "RV_NEXT"
+
+            # second walk: answers of per_answer records, the last with the rest; the length
+            # (records * rec_bytes) is counted up in RA_LEN
             with m.State("RA_START"):
                 with m.If(left > per_answer):
-                    m.d.sync += [rec_left.eq(per_answer),
-                                 header(P.Status.MORE.value, seq, per_answer * rec_bytes)]
+                    m.d.sync += [rec_left.eq(per_answer), cnt.eq(per_answer),
+                                 status.eq(P.Status.MORE.value)]
                 with m.Else():
-                    m.d.sync += [rec_left.eq(left),
-                                 header(P.Status.OK.value, seq, (left * rec_bytes)[:16])]
-                m.next = "RA_HDR"
-            emit("RA_HDR", 4, "RS_NEXT")
+                    m.d.sync += [rec_left.eq(left), cnt.eq(left), status.eq(P.Status.OK.value)]
+                m.d.sync += hlen.eq(0)
+                m.next = "RA_LEN"
+            with m.State("RA_LEN"):
+                with m.If(cnt == 0):
+                    m.next = "RA_HDR"
+                with m.Else():
+                    m.d.sync += [hlen.eq(hlen + rec_bytes), cnt.eq(cnt - 1)]
+            emit("RA_HDR", 4, "RS_NEXT", from_hdr)
             with m.State("RS_NEXT"):
                 with m.If(rec_left == 0):
                     m.next = "RA_END"
                 with m.Else():
-                    m.next = "RS_HEAD"
-            with m.State("RA_END"):
-                m.d.comb += [src.valid.eq(1), src.payload.end.eq(1)]
-                with m.If(src.ready):
-                    with m.If(done_steps == steps):
-                        m.next = "FREE"
-                    with m.Elif(abort):
-                        m.d.sync += status.eq(P.Status.ABORTED.value)
-                        m.next = "ERROR"
-                    with m.Else():
-                        m.next = "RA_START"
-            fetch("RS_HEAD", 2, "RS_HEAD2")
-            with m.State("RS_HEAD2"):
-                m.d.sync += [head.eq(word[:16]), items.eq(0), bit.eq(0)]
-                m.next = "RS_IN"
-            with m.State("RS_IN"):
-                with m.If(head[15]):
-                    with m.If(items == bitmap_bytes):
-                        m.next = "RS_STEP"
-                    with m.Else():
-                        m.next = "RS_DENSE_F"
+                    m.next = "REC_F"
+
+            def answer_sent():
+                with m.If(left == 0):
+                    m.next = "FREE"
+                with m.Elif(abort):
+                    fail(P.Status.ABORTED)
                 with m.Else():
-                    with m.If(items == head[:15]):
-                        m.next = "RS_STEP"
-                    with m.Else():
-                        m.next = "RS_SPARSE_F"
-            fetch("RS_SPARSE_F", 2, "RS_SPARSE_W")
-            core_req("RS_SPARSE_W", 1, Region.FORCED, word[:16], 1, "RS_ITEM")
-            with m.State("RS_ITEM"):
-                m.d.sync += items.eq(items + 1)
-                m.next = "RS_IN"
-            fetch("RS_DENSE_F", 1, "RS_DENSE_BIT")
-            forced_n = Signal(16)
-            m.d.comb += forced_n.eq(Cat(bit[:3], items))
-            with m.State("RS_DENSE_BIT"):
-                with m.If(bit == 8):
-                    m.d.sync += [bit.eq(0)]
-                    m.next = "RS_ITEM"
-                with m.Elif(word.bit_select(bit[:3], 1) & (forced_n < n)):
-                    m.next = "RS_DENSE_W"
-                with m.Else():
-                    m.d.sync += bit.eq(bit + 1)
-            core_req("RS_DENSE_W", 1, Region.FORCED, forced_n, 1, "RS_DENSE_INC")
-            with m.State("RS_DENSE_INC"):
-                m.d.sync += bit.eq(bit + 1)
-                m.next = "RS_DENSE_BIT"
+                    m.next = "RA_START"
+            emit_end("RA_END", answer_sent)
             core_req("RS_STEP", 1, Region.CONTROL, Register.COMMAND, Command.STEP.value,
                      "RS_WAIT")
             with m.State("RS_WAIT"):
                 with m.If(self.core_done):
                     m.next = "RS_COUNT"
-            core_read("RS_COUNT", Region.CONTROL, Register.SPIKE_COUNT, "RS_OHEAD")
-            with m.State("RS_OHEAD"):
-                m.d.sync += [eword.eq(rword[:15] | 0x8000), items.eq(0), bit.eq(0),
-                             acc_byte.eq(0)]
-                m.next = "RS_OHEAD_E"
-            emit("RS_OHEAD_E", 2, "RS_OBIT")
-            out_n = Signal(16)
-            m.d.comb += out_n.eq(Cat(bit[:3], items))
-            with m.State("RS_OBIT"):
-                with m.If(bit == 8):
-                    m.d.sync += [eword.eq(acc_byte), bit.eq(0)]
-                    m.next = "RS_OBYTE"
+            core_read("RS_COUNT", Region.CONTROL, Register.SPIKE_COUNT, "RS_HEAD", head_load)
+
+            def head_sent():
+                m.d.sync += [caddr.eq(0), bit.eq(0)]
+                m.next = "OBIT"
+            emit("RS_HEAD", 2, head_sent)
+            with m.State("OBYTE_NEXT"):
+                with m.If(~bitmap_end):
+                    m.next = "OBIT"
                 with m.Else():
-                    m.next = "RS_OBIT_RD"
-            core_read("RS_OBIT_RD", Region.SPIKES, out_n, "RS_OBIT_GOT")
-            with m.State("RS_OBIT_GOT"):
-                m.d.sync += [acc_byte.bit_select(bit[:3], 1).eq(rword[0] & (out_n < n)),
-                             bit.eq(bit + 1)]
-                m.next = "RS_OBIT"
-            emit("RS_OBYTE", 1, "RS_OBYTE_NEXT")
-            with m.State("RS_OBYTE_NEXT"):
-                m.d.sync += [items.eq(items + 1), acc_byte.eq(0)]
-                with m.If(items + 1 == bitmap_bytes):
-                    m.d.sync += [done_steps.eq(done_steps + 1), rec_left.eq(rec_left - 1)]
+                    m.d.sync += [left.eq(left - 1), rec_left.eq(rec_left - 1)]
                     m.next = "RS_NEXT"
-                with m.Else():
-                    m.next = "RS_OBIT"
         return m
 
 
