@@ -217,9 +217,10 @@ class Chip:
             if not self._poll():
                 time.sleep(0)
 
-    def _transact(self, requests, on_more=None):
+    def _transact(self, requests, on_more=None, on_final=None):
         """Run ``requests`` in order, up to ``rx_buffers`` in flight; return their final
-        payloads.  ``on_more(index, payload)`` receives the partial answers (MORE)."""
+        payloads.  ``on_more(index, payload)`` receives the partial answers (MORE) and
+        ``on_final(index, payload)`` each final one as it arrives."""
         window = self.identity.rx_buffers if self.identity else 1
         results = [None] * len(requests)
         pending = []            # indices in flight, oldest first
@@ -270,6 +271,8 @@ class Chip:
                                       f"({_STATUS_TEXT.get(status, 'unknown status')})", status)
             results[k] = body
             pending.pop(0)
+            if on_final is not None:
+                on_final(k, body)
         return results
 
     def _resend(self, requests, pending):
@@ -494,7 +497,9 @@ class Chip:
                 progress(int(sum(got)), steps)
 
         try:
-            finals = self._transact(reqs, on_more=take)
+            # Answers are taken (and progress reported) as they arrive, so that an interrupt
+            # from the progress callback stops the run while it is under way.
+            self._transact(reqs, on_more=take, on_final=take)
         except KeyboardInterrupt:
             self.abort()
             raise
@@ -503,8 +508,7 @@ class Chip:
                 raise LinkError(f"a RUN frame to {self.url} was lost; the run stopped at "
                                 f"step {self.status()['step'] - first} of {steps}") from None
             raise
-        for k, body in enumerate(finals):
-            take(k, body)
+        for k in range(len(reqs)):
             if got[k] != counts[k]:
                 raise LinkError(f"{self.url} answered {got[k]} of {counts[k]} steps of a RUN")
         return Record(spikes)

@@ -4,7 +4,7 @@ the core's access port.
 ::
 
     uart_rx -> UARTRx -> COBSDecoder -> CRCChecker -> Dispatcher <-> Core (access port)
-    uart_tx <- UARTTx <- FIFO <- COBSEncoder <- CRCAppender <-'
+    uart_tx <- UARTTx <- COBSEncoder (512-byte ring) <- CRCAppender <-'
 
 :class:`Dispatcher` answers exactly the bytes that the virtual chip
 (:mod:`plasticore.driver.virtual`, the executable specification) answers for the same
@@ -14,7 +14,7 @@ request stream; ``tests/link/test_dispatcher.py`` checks this.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -182,7 +182,7 @@ class Dispatcher(wiring.Component):
                                  wr.data.eq(tok.data)]
         good_abort = Signal()
         m.d.comb += good_abort.eq(~tok.error & (wptr == P.HEADER_BYTES + 2)
-                                  & (first == P.Opcode.ABORT.value))
+                                  & (first[:8] == P.Opcode.ABORT.value))
         with m.If(self.sink.valid & tok.end):
             m.d.sync += [receiving.eq(0), c_frames.eq(c_frames + 1)]
             with m.If(tok.error):
@@ -818,7 +818,7 @@ class Link(wiring.Component):
         wiring.connect(m, app.source, enc.sink)
         wiring.connect(m, enc.source, wiring.flipped(self.source))
         m.d.comb += [disp.uart_error.eq(self.uart_error), disp.core_done.eq(core.done),
-                     self.busy.eq(disp.busy | core.busy | enc.source.valid)]
+                     self.busy.eq(disp.busy | core.busy | enc.pending)]
         return m
 
 
@@ -854,17 +854,12 @@ class LinkTop(wiring.Component):
         m.submodules.rx = rx = UARTRx(self.divisor)
         m.submodules.link = link = Link(self.core_params, build=self.build,
                                         clock_hz=self.clock_hz)
-        # The encoder hands over a whole COBS block (up to 255 bytes) at a time; a FIFO that
-        # holds one lets it return to collecting at once, so the dispatcher computes the next
-        # steps while the line sends the last ones (one block RAM).
-        m.submodules.txq = txq = fifo.SyncFIFOBuffered(width=8, depth=256)
+        # The encoder's ring queues up to 512 bytes, so the dispatcher computes the next steps
+        # while the line sends the last ones.
         m.submodules.tx = tx = UARTTx(self.divisor)
         wiring.connect(m, rx.source, link.sink)
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx),
                      link.uart_error.eq(rx.frame_error | rx.overrun),
-                     self.busy.eq(link.busy | rx.source.valid | txq.r_rdy | ~tx.sink.ready),
-                     txq.w_data.eq(link.source.payload), txq.w_en.eq(link.source.valid),
-                     link.source.ready.eq(txq.w_rdy),
-                     tx.sink.payload.eq(txq.r_data), tx.sink.valid.eq(txq.r_rdy),
-                     txq.r_en.eq(tx.sink.ready)]
+                     self.busy.eq(link.busy | rx.source.valid | ~tx.sink.ready)]
+        wiring.connect(m, link.source, tx.sink)
         return m
