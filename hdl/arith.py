@@ -16,15 +16,32 @@ __all__ = ["saturate", "clip", "decay_round", "stdp_round"]
 
 def saturate(value, fmt: F.Format):
     """``fmt.saturate(value)``: clamp a wide signed or unsigned expression to ``[min, max]``
-    of ``fmt`` and narrow it to ``fmt``'s width (the only narrowing the core does)."""
+    of ``fmt`` and narrow it to ``fmt``'s width (the only narrowing the core does).
+
+    When ``fmt`` spans the whole range of its width (every format of the core does), the
+    value is out of range exactly when its bits above the format disagree with the format's
+    sign (or, unsigned, are not all zero): a bit test, no comparator carry chain in the
+    datapath's longest paths."""
     value = Value.cast(value)
     shape = value.shape()
-    lowest = -(1 << (shape.width - 1)) if shape.signed else 0
-    # Leave out a comparison that is constant (an unsigned sum is never below 0): it
-    # would be optimised away anyway, and lint rightly flags it.
-    if lowest < fmt.min:
-        value = Mux(value < fmt.min, fmt.min, value)
-    return fmt(Mux(value > fmt.max, fmt.max, value)[:fmt.width])
+    w = fmt.width
+    full = (fmt.min, fmt.max) == ((-(1 << (w - 1)), (1 << (w - 1)) - 1) if fmt.signed
+                                  else (0, (1 << w) - 1))
+    if not full or shape.width <= w:
+        lowest = -(1 << (shape.width - 1)) if shape.signed else 0
+        # Leave out a comparison that is constant (an unsigned sum is never below 0): it
+        # would be optimised away anyway, and lint rightly flags it.
+        if lowest < fmt.min:
+            value = Mux(value < fmt.min, fmt.min, value)
+        return fmt(Mux(value > fmt.max, fmt.max, value)[:w])
+    negative = value[-1] if shape.signed else 0
+    # Bits that must all equal the sign: from the format's sign bit (signed) or its first
+    # bit above (unsigned) up to the top.
+    top = value[w - 1:] if fmt.signed else value[w:]
+    fits = Mux(negative, top.all(), ~top.any()) if shape.signed else ~top.any()
+    if not fmt.signed and shape.signed:
+        fits = ~negative & ~value[w:].any()
+    return fmt(Mux(fits, value[:w], Mux(negative, fmt.min, fmt.max) & ((1 << w) - 1)))
 
 
 def clip(value, lo, hi, fmt: F.Format):

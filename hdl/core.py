@@ -142,9 +142,9 @@ class Core(wiring.Component):
     :attr:`FINISH_CYC`), i.e. two synapses per cycle in the row and column passes.  A RESET
     takes N + 5 cycles (:meth:`reset_cyc`): a neuron pass whose outputs are cleared.
     Access-port requests are accepted one per cycle while idle (a read's response follows
-    one cycle after its request), except SYNAPSE requests, which first divide their address
-    by N (``index_width`` cycles, during which ``req.ready`` is low); requests stall while
-    ``busy``.
+    one cycle after its request), except SYNAPSE requests when N is not a power of two,
+    which first divide their address by N (``index_width`` cycles, during which
+    ``req.ready`` is low); requests stall while ``busy``.
 
     Limits
     ------
@@ -322,7 +322,8 @@ class Core(wiring.Component):
         for la in range(2):
             m.d.comb += [
                 lane_bank[la].eq(Cat(line[0] ^ la, half_sel)),
-                lane_in[la].eq(pair_index + la < n_neurons),
+                # Lanes past neuron N - 1 exist only when N is not a multiple of 4.
+                lane_in[la].eq(1 if geo.padded == n_neurons else pair_index + la < n_neurons),
                 lane_addr[la].eq(Mux(self.phase == Phase.IDLE, host_baddr,
                                      Mux(issue_row, rbase + (q >> 1), cbase + la * geo.quads))),
             ]
@@ -455,16 +456,35 @@ class Core(wiring.Component):
                 m.d.comb += in_range.eq(req.addr < n_neurons)
 
         # SYNAPSE addresses are j * N + i: a restoring division by N (one quotient bit per
-        # cycle, `iw` cycles) finds j and i before the request is taken.
+        # cycle, `iw` cycles) finds j and i before the request is taken, unless N is a power
+        # of two.
         is_syn = (req.region == Region.SYNAPSE) & in_range
-        div_ok = Signal()
-        div_run = Signal()
-        div_cnt = Signal(range(iw + 1))
-        div_rem = Signal(len(req.addr) + 1)
-        div_d = Signal(len(req.addr) + 1)
-        div_q = Signal(idx_shape)
-        syn_j = div_q
-        syn_i = div_rem[:iw]
+        div_ok = Signal()                  # j and i of the SYNAPSE request are ready
+        if n_neurons & (n_neurons - 1) == 0:
+            # N a power of two: j and i are the address's bit fields.
+            syn_j, syn_i = req.addr[iw:], req.addr[:iw]
+            m.d.comb += div_ok.eq(1)
+        else:
+            div_run = Signal()
+            div_cnt = Signal(range(iw + 1))
+            div_rem = Signal(len(req.addr) + 1)
+            div_d = Signal(len(req.addr) + 1)
+            div_q = Signal(idx_shape)
+            syn_j = div_q
+            syn_i = div_rem[:iw]
+            with m.If(div_run):
+                with m.If(div_rem >= div_d):
+                    m.d.sync += [div_rem.eq(div_rem - div_d), div_q.eq(Cat(1, div_q))]
+                with m.Else():
+                    m.d.sync += div_q.eq(Cat(0, div_q))
+                m.d.sync += [div_d.eq(div_d >> 1), div_cnt.eq(div_cnt - 1)]
+                with m.If(div_cnt == 1):
+                    m.d.sync += [div_run.eq(0), div_ok.eq(1)]
+            with m.Elif(self.req.valid & is_syn & ~div_ok & (self.phase == Phase.IDLE)):
+                m.d.sync += [div_run.eq(1), div_cnt.eq(iw), div_rem.eq(req.addr),
+                             div_d.eq(n_neurons << (iw - 1)), div_q.eq(0)]
+            with m.If(self.req.valid & self.req.ready):
+                m.d.sync += div_ok.eq(0)
         m.d.comb += [
             host_bank.eq(Cat(syn_i[0] ^ syn_j[0], syn_i[1] ^ syn_j[1])),           # Geometry.bank
             host_baddr.eq(syn_j * geo.quads + (syn_i >> 2)),
@@ -478,19 +498,6 @@ class Core(wiring.Component):
             accept.eq(self.req.valid & self.req.ready),
             host_read.eq(accept & ~req.write),
         ]
-        with m.If(div_run):
-            with m.If(div_rem >= div_d):
-                m.d.sync += [div_rem.eq(div_rem - div_d), div_q.eq(Cat(1, div_q))]
-            with m.Else():
-                m.d.sync += div_q.eq(Cat(0, div_q))
-            m.d.sync += [div_d.eq(div_d >> 1), div_cnt.eq(div_cnt - 1)]
-            with m.If(div_cnt == 1):
-                m.d.sync += [div_run.eq(0), div_ok.eq(1)]
-        with m.Elif(self.req.valid & is_syn & ~div_ok & (self.phase == Phase.IDLE)):
-            m.d.sync += [div_run.eq(1), div_cnt.eq(iw), div_rem.eq(req.addr),
-                         div_d.eq(n_neurons << (iw - 1)), div_q.eq(0)]
-        with m.If(accept):
-            m.d.sync += div_ok.eq(0)
 
         with m.If(self.rsp.ready):
             m.d.sync += self.rsp.valid.eq(0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -107,16 +107,18 @@ class NeuronUpdate(wiring.Component):
         p1_ineg = Signal()
         p1_vneg = Signal()
         p1_v = Signal(F.V)
-        p1_acc = Signal(F.ACC)
+        p1_accs = Signal(signed(F.ACC.width + 15))         # acc << w_shift (<= 15)
         p1_ref = Signal(F.REFRACTORY)
         p1_forced = Signal()
-        p1_shift = Signal(F.W_SHIFT)
-        m.d.sync += [p1_shift.eq(self.w_shift),
+        m.d.sync += [
             p1_valid.eq(self.i_valid), p1_clear.eq(self.clear), p1_index.eq(self.index),
             p1_pi.eq(s.i * e.alpha_i), p1_pv.eq(s.v * e.alpha_v),
             p1_px.eq(s.x * e.alpha_x), p1_py.eq(s.y * e.alpha_y),
             p1_ineg.eq(s.i < 0), p1_vneg.eq(s.v < 0),
-            p1_v.eq(s.v), p1_acc.eq(s.acc), p1_ref.eq(s.ref), p1_forced.eq(self.forced),
+            # The input shift is done here, beside the multiplications, to keep it off the
+            # stage-2 path (rounding, sum, saturation).
+            p1_v.eq(s.v), p1_accs.eq(s.acc << self.w_shift), p1_ref.eq(s.ref),
+            p1_forced.eq(self.forced),
         ]
 
         # -- stage 2: finish the decays; the new synaptic current --------------------------------
@@ -131,7 +133,7 @@ class NeuronUpdate(wiring.Component):
         p2_ref = Signal(F.REFRACTORY)
         p2_forced = Signal()
         # acc << w_shift is at most 18 + 15 = 33 bits; the sum with decay(I) fits 34 bits.
-        i_sum = decay_round(p1_pi, p1_ineg) + (p1_acc << p1_shift)
+        i_sum = decay_round(p1_pi, p1_ineg) + p1_accs
         m.d.sync += [
             p2_valid.eq(p1_valid), p2_clear.eq(p1_clear), p2_index.eq(p1_index),
             p2_i.eq(saturate(i_sum, F.I)),

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.hdl import Value
+from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.sim import Simulator
 
 from plasticore import fixed as F
 from plasticore.core import NEURON_STATE, CoreParams, Table
+from plasticore.hdl.arith import saturate
 from plasticore.hdl.neuron import EARLY, LATE, MID, NeuronUpdate
 from plasticore.hdl.synapse import SynapseUpdate
 from plasticore.sim import Reference
@@ -189,3 +190,34 @@ def test_synapse_update(seed):
         assert o["plastic"] == plastic[k], case
         if o["w_we"]:
             assert o["weight"] == new_w[k], f"{case}: unit {o['weight']}, expected {new_w[k]}"
+
+
+@pytest.mark.parametrize("fmt, shape", [(F.V, signed(26)), (F.I, signed(34)),
+                                         (F.TRACE, unsigned(17)), (F.TRACE, signed(18)),
+                                         (F.V, unsigned(25)), (F.WEIGHT, signed(14))])
+def test_saturate_matches_the_format(fmt, shape):
+    """arith.saturate (a bit test for full-range formats) equals Format.saturate on every
+    boundary of the format and of the input shape, and on random values."""
+    lo = -(1 << (shape.width - 1)) if shape.signed else 0
+    hi = (1 << (shape.width - 1)) - 1 if shape.signed else (1 << shape.width) - 1
+    edges = {lo, hi, 0, 1, -1, fmt.min, fmt.max, fmt.min - 1, fmt.max + 1, fmt.min + 1,
+             fmt.max - 1, 2 * fmt.max, 2 * fmt.min, fmt.max << 2}
+    rng = np.random.default_rng(0)
+    values = sorted(v for v in edges if lo <= v <= hi)
+    values += rng.integers(lo, hi, 300, endpoint=True).tolist()
+    x = Signal(shape)
+    y = Signal(fmt)
+    m = Module()
+    m.d.comb += y.eq(saturate(x, fmt))
+    got = []
+
+    async def bench(ctx):
+        for v in values:
+            ctx.set(x, int(v))
+            got.append(ctx.get(y))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    want = [int(fmt.saturate(int(v))) for v in values]
+    assert got == want
