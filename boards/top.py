@@ -48,6 +48,7 @@ class Board:
     vendor_tools: bool = False
     programmer: tuple = ()
     notes: str = ""
+    limit: str = ""                    # what bounds max_neurons
     resources: dict = field(default_factory=dict)
 
     def platform(self):
@@ -60,21 +61,24 @@ BOARDS = {
     "icebreaker": Board(
         name="icebreaker", title="iCEBreaker (iCE40UP5K-SG48)", family="ice40",
         platform_path="amaranth_boards.icebreaker:ICEBreakerPlatform",
-        clock_hz=24e6, neurons=32, max_neurons=64, reset_button="button",
+        clock_hz=19.875e6, neurons=256, max_neurons=256, reset_button="button",
+        limit="its four 16K x 16 SPRAMs hold 256 x 256 synapses; the 30 block RAMs are full",
         leds=(("led_r", 0), ("led_g", 0)),
         programmer=("iceprog", "openFPGALoader"),
         resources={"LUT": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8}),
     "ulx3s": Board(
         name="ulx3s", title="ULX3S-85F (LFE5U-85F-6BG381C)", family="ecp5",
         platform_path="amaranth_boards.ulx3s:ULX3S_85F_Platform",
-        clock_hz=40e6, neurons=512, max_neurons=1024, reset_button="button_pwr",
+        clock_hz=40e6, neurons=512, max_neurons=620, reset_button="button_pwr",
+        limit="N^2 x 9 bits of synapses in 208 block RAMs of 2K x 9",
         leds=tuple(("led", i) for i in range(3)),
         programmer=("openFPGALoader",),
         resources={"LUT": 83640, "BRAM": 208, "DSP": 156}),
     "cmod_a7": Board(
         name="cmod_a7", title="Cmod A7-35T (xc7a35tcpg236-1)", family="xilinx7",
         platform_path="amaranth_boards.cmod_a7:CmodA7_35Platform",
-        clock_hz=100e6, neurons=256, max_neurons=512, reset_button="button",
+        clock_hz=100e6, neurons=256, max_neurons=400, reset_button="button",
+        limit="N^2 x 9 bits of synapses in 50 block RAMs of 36 Kbit",
         leds=(("led", 0), ("led", 1)), vendor_tools=True,
         programmer=("openFPGALoader",),
         notes="Vivado is needed for synthesis, place and route; the open flow stops at the "
@@ -130,6 +134,9 @@ class BoardTop(Elaboratable):
             raise ValueError(f"Design must be 'core' or 'echo', not {design!r}")
         self.design = design
         self.neurons = neurons or self.board.neurons
+        if design == "core" and self.neurons > self.board.max_neurons:
+            raise ValueError(f"{self.board.title} holds at most {self.board.max_neurons} "
+                             f"neurons, not {self.neurons} ({self.board.limit})")
         self.params = CoreParams(self.neurons)
         self.f_in = self._oscillator_hz()
         want = clock_hz or self.board.clock_hz
