@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from plasticore.protocol import CRC_ALGORITHM
 
-__all__ = ["TOKEN", "COBSDecoder", "COBSEncoder", "CRCChecker", "CRCAppender"]
+__all__ = ["TOKEN", "COBSDecoder", "COBSEncoder", "CRCChecker", "CRCAppender", "StreamRegister"]
 
 #: One token of a frame.  ``end = 0``: ``data`` is a byte of the frame.  ``end = 1``: the
 #: frame is over; ``error`` says it was malformed (bad COBS, CRC mismatch, too short).
@@ -287,4 +287,32 @@ class CRCAppender(wiring.Component):
                 with m.If(out.ready):
                     m.d.sync += start.eq(1)
                     m.next = "PASS"
+        return m
+
+
+class StreamRegister(wiring.Component):
+    """One register stage on a stream: ``valid`` and ``payload`` leave from flip-flops, so
+    no combinational path runs through it forwards (``ready`` passes through).
+
+    Latency 1 cycle; throughput one item per cycle.  Used between the answer path (dispatcher,
+    CRC) and the COBS encoder, whose paths together were the longest of the design on the
+    iCE40.
+
+    Members
+    -------
+    sink : In(stream.Signature(shape))
+    source : Out(stream.Signature(shape))
+    """
+
+    def __init__(self, shape):
+        super().__init__({"sink": In(stream.Signature(shape)),
+                          "source": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.sink.ready.eq(~self.source.valid | self.source.ready)
+        with m.If(self.sink.valid & self.sink.ready):
+            m.d.sync += [self.source.valid.eq(1), self.source.payload.eq(self.sink.payload)]
+        with m.Elif(self.source.ready):
+            m.d.sync += self.source.valid.eq(0)
         return m

@@ -24,7 +24,14 @@ from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CorePa
 
 from .access import DATA_WIDTH, Command, Region, Register, request_layout
 from .core import Core
-from .framing import TOKEN, COBSDecoder, COBSEncoder, CRCAppender, CRCChecker
+from .framing import (
+    TOKEN,
+    COBSDecoder,
+    COBSEncoder,
+    CRCAppender,
+    CRCChecker,
+    StreamRegister,
+)
 from .uart import UARTRx, UARTTx
 
 __all__ = ["Dispatcher", "Link", "LinkTop", "build_hash"]
@@ -808,6 +815,7 @@ class Link(wiring.Component):
                                               clock_hz=self.clock_hz)
         m.submodules.core = core = Core(self.core_params)
         m.submodules.app = app = CRCAppender()
+        m.submodules.answer_reg = answer_reg = StreamRegister(TOKEN)
         m.submodules.enc = enc = COBSEncoder()
         wiring.connect(m, wiring.flipped(self.sink), dec.sink)
         wiring.connect(m, dec.source, chk.sink)
@@ -815,10 +823,12 @@ class Link(wiring.Component):
         wiring.connect(m, disp.req, core.req)
         wiring.connect(m, core.rsp, disp.rsp)
         wiring.connect(m, disp.source, app.sink)
-        wiring.connect(m, app.source, enc.sink)
+        wiring.connect(m, app.source, answer_reg.sink)
+        wiring.connect(m, answer_reg.source, enc.sink)
         wiring.connect(m, enc.source, wiring.flipped(self.source))
         m.d.comb += [disp.uart_error.eq(self.uart_error), disp.core_done.eq(core.done),
-                     self.busy.eq(disp.busy | core.busy | enc.pending)]
+                     self.busy.eq(disp.busy | core.busy | answer_reg.source.valid
+                                  | enc.pending)]
         return m
 
 
