@@ -670,17 +670,21 @@ class Core(wiring.Component):
                 with m.Elif(start == Command.RESET):
                     m.next = "RESET"
 
-            with m.State("RESET"):
-                # A neuron pass of cleared neurons: its write-back zeroes v, i, ref, y, x, acc,
-                # the spike and the forced bit of every neuron, with no write path of its own.
-                m.d.comb += self.phase.eq(Phase.RESET)
-                m.d.comb += [issue_n.eq(1), issue_clear.eq(1)]
+            def issue_neurons(then):
+                """Issue neuron c (one per cycle); after the last, drain into ``then``."""
+                m.d.comb += issue_n.eq(1)
                 m.d.comb += [port.addr.eq(c) for port in (pa_r, neu_r)]
                 m.d.comb += [port.addr.eq(c >> 1) for port in (acc_r, x_r)]
                 m.d.sync += c.eq(c + 1)
                 with m.If(last_neuron):
                     m.d.sync += drain.eq(NeuronUpdate.LATENCY)
-                    m.next = "RESET_DRAIN"
+                    m.next = then
+
+            with m.State("RESET"):
+                # A neuron pass of cleared neurons: its write-back zeroes v, i, ref, y, x, acc,
+                # the spike and the forced bit of every neuron, with no write path of its own.
+                m.d.comb += [self.phase.eq(Phase.RESET), issue_clear.eq(1)]
+                issue_neurons("RESET_DRAIN")
 
             with m.State("RESET_DRAIN"):
                 m.d.comb += self.phase.eq(Phase.RESET)
@@ -695,13 +699,7 @@ class Core(wiring.Component):
 
             with m.State("NEURON"):
                 m.d.comb += self.phase.eq(Phase.NEURON)
-                m.d.comb += [issue_n.eq(1)]
-                m.d.comb += [port.addr.eq(c) for port in (pa_r, neu_r)]
-                m.d.comb += [port.addr.eq(c >> 1) for port in (acc_r, x_r)]
-                m.d.sync += c.eq(c + 1)
-                with m.If(last_neuron):
-                    m.d.sync += drain.eq(NeuronUpdate.LATENCY)
-                    m.next = "NEURON_DRAIN"
+                issue_neurons("NEURON_DRAIN")
 
             with m.State("NEURON_DRAIN"):
                 # Memory read + NeuronUpdate.LATENCY cycles: the last write-back and the final
