@@ -486,7 +486,7 @@ class Core(wiring.Component):
             with m.If(self.req.valid & self.req.ready):
                 m.d.sync += div_ok.eq(0)
         m.d.comb += [
-            host_bank.eq(Cat(syn_i[0] ^ syn_j[0], syn_i[1] ^ syn_j[1])),           # Geometry.bank
+            host_bank.eq(Geometry.bank(syn_j, syn_i)[:2]),
             host_baddr.eq(syn_j * geo.quads + (syn_i >> 2)),
         ]
 
