@@ -28,7 +28,7 @@ from . import fixed as F
 
 __all__ = [
     "N_MIN", "N_MAX", "N_DEFAULT", "CoreParams", "ResetMode",
-    "NEURON_PARAMS", "LEARNING_PARAMS", "NEURON_STATE", "SYNAPSE", "Table",
+    "NEURON_PARAMS", "LEARNING_PARAMS", "NEURON_STATE", "SYNAPSE", "Table", "word_bytes",
     "CoreConfig",
 ]
 
@@ -110,6 +110,12 @@ SYNAPSE = data.StructLayout({
     "weight": F.WEIGHT,
     "plastic": 1,
 })
+
+def word_bytes(layout: data.Layout) -> int:
+    """Bytes of one word of ``layout`` in memory images and on the wire: its size rounded
+    up to whole bytes, little-endian, padding bits zero."""
+    return (data.Layout.cast(layout).size + 7) // 8
+
 
 def _field_range(shape):
     if isinstance(shape, F.Format):
@@ -205,6 +211,27 @@ class Table:
                 t._fields[name][k] = value.value if isinstance(value, enum.Enum) else int(value)
         t.validate()
         return t
+
+    def to_bytes(self) -> bytes:
+        """The packed words as bytes, :func:`word_bytes` per word, little-endian: the one
+        byte form of a table (wire payloads, program files, memory images)."""
+        size = word_bytes(self.layout)
+        return b"".join(w.to_bytes(size, "little") for w in self.pack())
+
+    @classmethod
+    def from_bytes(cls, layout, raw) -> Table:
+        """Inverse of :meth:`to_bytes`.  Raises :class:`ValueError` if ``raw`` is not a
+        whole number of words or a word has padding bits set, and
+        :class:`~plasticore.fixed.RangeError` if a field holds an illegal value."""
+        size = word_bytes(layout)
+        raw = bytes(raw)
+        if len(raw) % size:
+            raise ValueError(f"{len(raw)} bytes are not a whole number of {size}-byte words")
+        words = [int.from_bytes(raw[k:k + size], "little") for k in range(0, len(raw), size)]
+        for k, word in enumerate(words):
+            if word >> layout.size:
+                raise ValueError(f"word {k} has bits set above its layout's {layout.size} bits")
+        return cls.unpack(layout, words)
 
     def __repr__(self):
         return f"<Table {self.n} x {len(self._fields)} fields: {', '.join(self._fields)}>"

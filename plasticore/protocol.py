@@ -30,7 +30,7 @@ from amaranth.lib.crc import catalog
 from . import core, fixed
 
 __all__ = [
-    "PROTOCOL_VERSION", "contract_description", "contract_hash",
+    "PROTOCOL_VERSION", "DEFAULT_BAUD", "contract_description", "contract_hash",
     "CRC_ALGORITHM", "FramingError", "crc16", "cobs_encode", "cobs_decode", "encode_frame",
     "FrameDecoder",
     "MAX_PAYLOAD", "RX_BUFFERS", "Opcode", "Status", "WireRegion", "wire_bytes", "region_words",
@@ -147,6 +147,12 @@ class FrameDecoder:
         return raw[:-2]
 
 PROTOCOL_VERSION = 1
+
+#: The line rate every host and board uses unless told otherwise: 1 Mbaud, an exact divisor
+#: of the 12 MHz oscillators of the iCEBreaker and Cmod A7 (and of the simulated board), and
+#: within the reach of every FTDI/CH340-class USB-UART bridge.  Not part of the contract: a
+#: build's rate is its own (``plasticore build --baud``).
+DEFAULT_BAUD = 1_000_000
 
 
 def _layout_description(layout: data.StructLayout):
@@ -267,7 +273,7 @@ def wire_bytes(region: WireRegion) -> int:
     layout = {WireRegion.NEURON_PARAMS: core.NEURON_PARAMS,
               WireRegion.LEARNING_PARAMS: core.LEARNING_PARAMS,
               WireRegion.NEURON_STATE: core.NEURON_STATE}.get(WireRegion(region))
-    return 1 if layout is None else (layout.size + 7) // 8
+    return 1 if layout is None else core.word_bytes(layout)
 
 
 def region_words(region: WireRegion, n: int) -> int:
