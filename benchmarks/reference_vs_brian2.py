@@ -272,7 +272,7 @@ def run_brian2(cfg, steps, traces="synapse", progress=True):
 
 # -- main -------------------------------------------------------------------------------------
 
-def main(argv=None):
+def _parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=10_000)
     ap.add_argument("--neurons", type=int, default=256)
@@ -288,7 +288,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.steps < 1 or args.repeat < 1:
         ap.error("--steps and --repeat must be >= 1")
+    return args
 
+
+def _simulators(args):
+    """(every simulator to time, the Brian2 ones among them, library versions)."""
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     sims = ["reference"]
     if FastReference is not None and not args.no_fast:
@@ -302,6 +306,74 @@ def main(argv=None):
         brian2_sims = [name for name, (choice, _) in BRIAN2_VARIANTS.items()
                        if args.brian2 in (choice, "both")]
         sims += brian2_sims
+    return sims, brian2_sims, versions
+
+
+def _check_fast(cfg, steps):
+    """The compiled kernel must agree with the reference before its speed means anything."""
+    check = min(steps, 500)
+    a, b = Reference(cfg, learning=True), FastReference(cfg, learning=True)
+    for k in range(check):
+        if not np.array_equal(a.step(), b.step()) or a.snapshot() != b.snapshot():
+            sys.exit(f"FastReference differs from Reference at step {k}: "
+                     f"{a.snapshot().diff(b.snapshot())[:3]}")
+    print(f"fast: bit-identical to the reference for the first {check} steps (checked)")
+
+
+def _time_best(cfg, args, sims, brian2_sims):
+    """The fastest of ``args.repeat`` runs of each simulator, runs interleaved so that
+    machine load hits all alike."""
+    runners = {"reference": lambda: run_plasticore(cfg, args.steps, Reference),
+               "fast": lambda: run_plasticore(cfg, args.steps, FastReference)}
+    for name in brian2_sims:
+        runners[name] = (lambda traces: lambda: run_brian2(cfg, args.steps, traces))(
+            BRIAN2_VARIANTS[name][0])
+    best = {}
+    for r in range(args.repeat):
+        for name in sims:
+            print(f"run {r + 1}/{args.repeat}: {name} ...", file=sys.stderr, flush=True)
+            res = runners[name]()
+            if name not in best or res["run_s"] < best[name]["run_s"]:
+                best[name] = res
+    return best
+
+
+def _print_table(best, sims):
+    print()
+    print(f"{'simulator':<16}{'steps/s':>12}{'s/run':>9}{'setup s':>9}{'mean w':>9}   "
+          f"mean fraction spiking per step (per quarter)")
+    for name in sims:
+        res = best[name]
+        act = res["activity"]
+        setup = res["setup_s"] + res.get("codegen_s", 0.0)
+        print(f"{name:<16}{res['steps_per_s']:>12,.0f}{res['run_s']:>9.2f}{setup:>9.2f}"
+              f"{res['weights_mean']:>9.2f}   "
+              f"{act['mean']:.4f} (" + ", ".join(f"{q:.4f}" for q in act["quarters"]) + ")")
+
+
+def _speedups(best, sims, brian2_sims, summary):
+    """Print and record the ratios of steps/s over each Brian2 variant."""
+    ours = [k for k in sims if k not in brian2_sims]
+    # speedup_vs_brian2[variant][simulator]: steps/s of the simulator / steps/s of variant
+    summary["speedup_vs_brian2"] = {
+        b: {k: best[k]["steps_per_s"] / best[b]["steps_per_s"] for k in ours}
+        for b in brian2_sims}
+    print()
+    print("speed-up (ratio of steps/s) over Brian2's numpy target:")
+    for b in brian2_sims:
+        for k in ours:
+            print(f"  {k:<9} over {b:<14} ({BRIAN2_VARIANTS[b][1]}): "
+                  f"{summary['speedup_vs_brian2'][b][k]:6.2f}x")
+    if len(brian2_sims) == 2:
+        ratio = best["brian2_neuron"]["steps_per_s"] / best["brian2_synapse"]["steps_per_s"]
+        summary["brian2_neuron_over_synapse"] = ratio
+        print(f"  brian2_neuron over brian2_synapse (Brian2 alone, the trace "
+              f"optimisation): {ratio:.2f}x")
+
+
+def main(argv=None):
+    args = _parse_args(argv)
+    sims, brian2_sims, versions = _simulators(args)
     print(f"plasticore reference vs Brian2: N={args.neurons}, {args.steps} steps, STDP on all "
           f"synapses, activity_config(seed={args.seed}), best of {args.repeat}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items())
@@ -313,38 +385,9 @@ def main(argv=None):
 
     cfg = activity_config(args.neurons, seed=args.seed)
     if "fast" in sims:
-        # the compiled kernel must agree with the reference before its speed means anything
-        check = min(args.steps, 500)
-        a, b = Reference(cfg, learning=True), FastReference(cfg, learning=True)
-        for k in range(check):
-            if not np.array_equal(a.step(), b.step()) or a.snapshot() != b.snapshot():
-                sys.exit(f"FastReference differs from Reference at step {k}: "
-                         f"{a.snapshot().diff(b.snapshot())[:3]}")
-        print(f"fast: bit-identical to the reference for the first {check} steps (checked)")
-
-    runners = {"reference": lambda: run_plasticore(cfg, args.steps, Reference),
-               "fast": lambda: run_plasticore(cfg, args.steps, FastReference)}
-    for name in brian2_sims:
-        runners[name] = (lambda traces: lambda: run_brian2(cfg, args.steps, traces))(
-            BRIAN2_VARIANTS[name][0])
-    best = {}
-    for r in range(args.repeat):
-        for name in sims:                   # interleaved, so that machine load hits all
-            print(f"run {r + 1}/{args.repeat}: {name} ...", file=sys.stderr, flush=True)
-            res = runners[name]()
-            if name not in best or res["run_s"] < best[name]["run_s"]:
-                best[name] = res
-
-    print()
-    print(f"{'simulator':<16}{'steps/s':>12}{'s/run':>9}{'setup s':>9}{'mean w':>9}   "
-          f"mean fraction spiking per step (per quarter)")
-    for name in sims:
-        res = best[name]
-        act = res["activity"]
-        setup = res["setup_s"] + res.get("codegen_s", 0.0)
-        print(f"{name:<16}{res['steps_per_s']:>12,.0f}{res['run_s']:>9.2f}{setup:>9.2f}"
-              f"{res['weights_mean']:>9.2f}   "
-              f"{act['mean']:.4f} (" + ", ".join(f"{q:.4f}" for q in act["quarters"]) + ")")
+        _check_fast(cfg, args.steps)
+    best = _time_best(cfg, args, sims, brian2_sims)
+    _print_table(best, sims)
     summary = {"neurons": args.neurons, "steps": args.steps, "repeat": args.repeat,
                "seed": args.seed, "versions": versions, "brian2_variants": brian2_sims,
                "steps_per_s": {k: best[k]["steps_per_s"] for k in sims},
@@ -353,22 +396,7 @@ def main(argv=None):
                "activity_quarters": {k: best[k]["activity"]["quarters"] for k in sims},
                "weights_mean": {k: best[k]["weights_mean"] for k in sims}}
     if brian2_sims:
-        ours = [k for k in sims if k not in brian2_sims]
-        # speedup_vs_brian2[variant][simulator]: steps/s of the simulator / steps/s of variant
-        summary["speedup_vs_brian2"] = {
-            b: {k: best[k]["steps_per_s"] / best[b]["steps_per_s"] for k in ours}
-            for b in brian2_sims}
-        print()
-        print("speed-up (ratio of steps/s) over Brian2's numpy target:")
-        for b in brian2_sims:
-            for k in ours:
-                print(f"  {k:<9} over {b:<14} ({BRIAN2_VARIANTS[b][1]}): "
-                      f"{summary['speedup_vs_brian2'][b][k]:6.2f}x")
-        if len(brian2_sims) == 2:
-            ratio = best["brian2_neuron"]["steps_per_s"] / best["brian2_synapse"]["steps_per_s"]
-            summary["brian2_neuron_over_synapse"] = ratio
-            print(f"  brian2_neuron over brian2_synapse (Brian2 alone, the trace "
-                  f"optimisation): {ratio:.2f}x")
+        _speedups(best, sims, brian2_sims, summary)
     if args.json:
         print(json.dumps(summary))
 
