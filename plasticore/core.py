@@ -37,7 +37,10 @@ N_MAX = 1024
 N_DEFAULT = 256
 
 
-class ResetMode(enum.Enum, shape=1):
+# mypy does not recognise amaranth.lib.enum.Enum as an enum (it types the members as plain
+# ints and rejects ``shape=``): the ``type: ignore`` comments on this and the protocol's enums,
+# and where a member's ``.value`` is read, are for that alone.
+class ResetMode(enum.Enum, shape=1):  # type: ignore[call-arg]
     """What a spike does to the membrane potential."""
     #: ``V <- v_reset``
     VALUE = 0

@@ -113,7 +113,7 @@ class FrameDecoder:
 
     def feed(self, chunk: bytes) -> list:
         chunk = bytes(chunk)
-        frames = []
+        frames: list[bytes | FramingError] = []
         start = 0
         while True:
             end = chunk.find(0, start)
@@ -177,7 +177,7 @@ def contract_description() -> dict:
             "identity": _layout_description(IDENTITY),
             "status": _layout_description(STATUS_WORD),
         },
-        "enums": {e.__name__: [(m.name, m.value) for m in e]
+        "enums": {e.__name__: [(m.name, m.value) for m in e]  # type: ignore[union-attr]
                   for e in (core.ResetMode, Opcode, Status, WireRegion)},
         "link": {"max_payload": MAX_PAYLOAD, "rx_buffers": RX_BUFFERS, "dense": DENSE},
     }
@@ -203,7 +203,7 @@ MAX_PAYLOAD = 506
 RX_BUFFERS = 2
 
 
-class Opcode(enum.Enum, shape=8):
+class Opcode(enum.Enum, shape=8):  # type: ignore[call-arg]  # see core.ResetMode
     """What a request asks for.  Payloads are little-endian; layouts below."""
     #: -> IDENTITY.
     IDENTIFY = 0x01
@@ -226,7 +226,7 @@ class Opcode(enum.Enum, shape=8):
     ABORT = 0x08
 
 
-class Status(enum.Enum, shape=8):
+class Status(enum.Enum, shape=8):  # type: ignore[call-arg]  # see core.ResetMode
     """First byte of every response."""
     OK = 0x00
     #: Partial response of a RUN; more follow.
@@ -250,7 +250,7 @@ class Status(enum.Enum, shape=8):
     OUT_OF_SEQUENCE = 0x09
 
 
-class WireRegion(enum.Enum, shape=8):
+class WireRegion(enum.Enum, shape=8):  # type: ignore[call-arg]  # see core.ResetMode
     """Memory regions as the protocol addresses them (a word = WIRE_BYTES[region] bytes)."""
     #: Signed 8-bit weight of synapse ``j * N + i`` (row j = pre, column i = post).
     WEIGHTS = 0
@@ -339,7 +339,7 @@ def unpack(layout: data.StructLayout, raw: bytes) -> dict:
         value = (bits >> field.offset) & ((1 << field.width) - 1)
         shape = field.shape
         if isinstance(shape, type) and issubclass(shape, enum.Enum):
-            out[name] = shape._value2member_map_.get(value, value)
+            out[name] = shape._value2member_map_.get(value, value)  # type: ignore[attr-defined]
         elif isinstance(shape, fixed.Format):
             out[name] = shape.from_bits(value)
         else:
