@@ -37,11 +37,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from plasticore.boards.cli import add_board_commands          # build, program
-    from plasticore.compiler.cli import add_compiler_commands     # compile
-    from plasticore.demos.cli import add_demo_commands            # demo
-    from plasticore.driver.cli import add_driver_commands         # run
-    from plasticore.sim.cli import add_sim_commands               # sim
+    from plasticore.boards.cli import add_board_commands
+    from plasticore.compiler.cli import add_compiler_commands
+    from plasticore.demos.cli import add_demo_commands
+    from plasticore.driver.cli import add_driver_commands
+    from plasticore.sim.cli import add_sim_commands
 
     parser = argparse.ArgumentParser(
         prog="plasticore",
