@@ -91,7 +91,7 @@ def atomic_write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], *,
     fd, tmp = tempfile.mkstemp(prefix=".plasticore-", suffix=".npz.tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
+            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]  # numpy's stubs
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

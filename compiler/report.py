@@ -7,7 +7,10 @@ file stores it (:meth:`QuantizationReport.as_dict` / :meth:`~QuantizationReport.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["QuantizationReport", "rel_error", "SPIKE_COUNT_GAIN", "SPIKE_COUNT_SLACK",
            "RECURRENT_SPREAD"]
@@ -23,7 +26,7 @@ SPIKE_COUNT_SLACK = 2
 RECURRENT_SPREAD = 2.0
 
 
-def rel_error(requested, realised) -> np.ndarray:
+def rel_error(requested: ArrayLike, realised: ArrayLike) -> np.ndarray:
     """``|realised - requested| / |requested|`` elementwise; 0 where equal (infinities
     included), inf where only ``requested`` is 0."""
     req, real = np.asarray(requested, np.float64), np.asarray(realised, np.float64)
@@ -71,16 +74,18 @@ class QuantizationReport:
         guarantee: a neuron sitting exactly at its firing onset can diverge further.
     """
 
-    def __init__(self):
-        self.entries = []
-        self.weights = {}
-        self.scales = {}
-        self.warnings = []
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.weights: dict[str, dict[str, Any]] = {}
+        self.scales: dict[str, dict[str, Any]] = {}
+        self.warnings: list[str] = []
         self.drive_error = 0.0
         self.timing_error = 0.0
         self.recurrent = False
 
-    def add(self, where, parameter, unit, requested, realised, raw, rel=None, drive=False):
+    def add(self, where: str, parameter: str, unit: str, requested: ArrayLike,
+            realised: ArrayLike, raw: ArrayLike, rel: ArrayLike | None = None,
+            drive: bool = False) -> dict[str, Any]:
         """Record a parameter (scalars or per-neuron arrays; the worst neuron is kept)."""
         req = np.atleast_1d(np.asarray(requested, np.float64))
         real = np.atleast_1d(np.asarray(realised, np.float64))
@@ -99,11 +104,11 @@ class QuantizationReport:
         return entry
 
     @property
-    def spike_count_tolerance(self):
+    def spike_count_tolerance(self) -> dict[str, Any]:
         return {"absolute": SPIKE_COUNT_SLACK, "relative": SPIKE_COUNT_GAIN * self.drive_error,
                 "recurrent": self.recurrent}
 
-    def allowed_deviation(self, count):
+    def allowed_deviation(self, count: ArrayLike) -> np.ndarray:
         """Largest spike-count difference the report allows for a neuron firing ``count``
         times in the float simulation."""
         tol = self.spike_count_tolerance
@@ -111,18 +116,18 @@ class QuantizationReport:
         spread = RECURRENT_SPREAD * np.sqrt(count) if self.recurrent else 0.0
         return tol["absolute"] + tol["relative"] * count + spread
 
-    def worst(self, n=5):
+    def worst(self, n: int = 5) -> list[dict[str, Any]]:
         """The ``n`` entries with the largest relative error."""
         return sorted(self.entries, key=lambda e: -e["rel_error"])[:n]
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {"entries": self.entries, "weights": self.weights, "scales": self.scales,
                 "warnings": self.warnings, "drive_error": self.drive_error,
                 "timing_error": self.timing_error, "recurrent": self.recurrent,
                 "spike_count_tolerance": self.spike_count_tolerance}
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: dict[str, Any]) -> QuantizationReport:
         r = cls()
         r.entries, r.weights, r.scales = list(d["entries"]), dict(d["weights"]), dict(
             d["scales"])
@@ -131,7 +136,7 @@ class QuantizationReport:
         r.recurrent = bool(d.get("recurrent", False))
         return r
 
-    def format(self, limit=12):
+    def format(self, limit: int = 12) -> str:
         """Human-readable summary."""
         spread = f" + {RECURRENT_SPREAD:g} sqrt(count) (recurrent)" if self.recurrent else ""
         lines = [f"drive error {self.drive_error:.3g}; spike counts expected within "

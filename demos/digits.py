@@ -47,8 +47,12 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from plasticore.compiler import Network, Program
 
 __all__ = ["NEURONS", "STEPS", "TEACH", "EPOCHS", "DigitsData", "load_data", "build_network",
            "compile_network", "Encoder", "train_raster", "test_raster", "predict",
@@ -76,7 +80,7 @@ class DigitsData:
     y_test: np.ndarray
 
 
-def load_data(n_train=None, n_test=None) -> DigitsData:
+def load_data(n_train: int | None = None, n_test: int | None = None) -> DigitsData:
     """scikit-learn's digits with ``test_size=0.33, random_state=42`` (1,203 / 594 images);
     ``n_train``/``n_test`` keep the first that many of each part."""
     from sklearn.datasets import load_digits
@@ -88,7 +92,7 @@ def load_data(n_train=None, n_test=None) -> DigitsData:
     return DigitsData(xtr[:n_train], ytr[:n_train], xte[:n_test], yte[:n_test])
 
 
-def build_network():
+def build_network() -> Network:
     """The description: ``pixels`` (64 inputs) -> ``digits`` (10 LIF) with STDP."""
     from plasticore.compiler import LIF, STDP, AllToAll, Network
 
@@ -103,7 +107,7 @@ def build_network():
     return net
 
 
-def compile_network(n=NEURONS):
+def compile_network(n: int = NEURONS) -> Program:
     """Compile :func:`build_network` for a core of ``n`` neurons; returns the Program."""
     from plasticore.compiler import compile as compile_program
 
@@ -114,10 +118,10 @@ class Encoder:
     """Deterministic rate code: pixel ``j`` of intensity ``v`` fires at step ``t`` iff
     ``(t v + phase_j) mod 16 < v``."""
 
-    def __init__(self, seed):
+    def __init__(self, seed: int):
         self.phase = np.random.default_rng(seed).integers(0, 16, 64)
 
-    def __call__(self, image, steps=STEPS):
+    def __call__(self, image: np.ndarray, steps: int = STEPS) -> np.ndarray:
         v = np.asarray(image, np.int64)
         t = np.arange(steps)[:, None]
         return ((t * v[None, :] + self.phase[None, :]) % 16) < v[None, :]
@@ -129,18 +133,20 @@ def _raster(pixels, n, inputs):
     return f
 
 
-def train_raster(encoder, image, label, n, inputs, outputs):
+def train_raster(encoder: Encoder, image: np.ndarray, label: int, n: int, inputs: np.ndarray,
+                 outputs: np.ndarray) -> np.ndarray:
     """Forced spikes (STEPS, n) of a training image: its pixels and the teacher."""
     f = _raster(encoder(image), n, inputs)
     f[STEPS - TEACH:, outputs[label]] = True
     return f
 
 
-def test_raster(encoder, image, n, inputs):
+def test_raster(encoder: Encoder, image: np.ndarray, n: int, inputs: np.ndarray
+                ) -> np.ndarray:
     return _raster(encoder(image), n, inputs)
 
 
-def predict(out_spikes):
+def predict(out_spikes: np.ndarray) -> int:
     """The digit with the most spikes; ties: earliest first spike, then lowest index."""
     s = np.asarray(out_spikes, bool)
     counts = s.sum(0)
@@ -282,8 +288,9 @@ def _session(session, config, task):
                     runner.mismatch)
 
 
-def run_demo(target="sim", epochs=EPOCHS, n_train=None, n_test=None, seed=1, out="out/demo",
-             progress=True, plots=True):
+def run_demo(target: str = "sim", epochs: int = EPOCHS, n_train: int | None = None,
+             n_test: int | None = None, seed: int = 1, out: str | None = "out/demo",
+             progress: bool = True, plots: bool = True) -> dict[str, Any]:
     """Train on the target with STDP, test, check the weights against the reference, write
     the plots; returns the summary (a JSON-able dict).  The target is reached through
     :func:`plasticore.driver.runtime.open_session`; its failures raise
@@ -368,7 +375,9 @@ def _write_outputs(out, summary, task, r, conf, plots):
 
 # -- plots -------------------------------------------------------------------------------------
 
-def write_plots(out, learned, spikes, inputs, outputs, image, label, pred, conf, summary):
+def write_plots(out: str, learned: np.ndarray, spikes: np.ndarray, inputs: np.ndarray,
+                outputs: np.ndarray, image: np.ndarray, label: int, pred: int, conf: np.ndarray,
+                summary: dict[str, Any]) -> list[str]:
     """Write weights.png, raster.png and confusion.png to ``out``; return their paths."""
     import matplotlib
     matplotlib.use("Agg")
@@ -434,7 +443,7 @@ def write_plots(out, learned, spikes, inputs, outputs, image, label, pred, conf,
     return paths
 
 
-def format_summary(s):
+def format_summary(s: dict[str, Any]) -> str:
     """The human-readable report of :func:`run_demo`'s summary."""
     lines = [
         "plasticore demo: 8x8 digits, 64 inputs -> 10 outputs, supervised STDP on the chip",

@@ -157,7 +157,8 @@ class ChipSession(Session):
 
     def __init__(self, chip: Chip, target: str):
         self.chip, self.target = chip, target
-        self.device, self.n = chip.identity.kind_name, chip.n
+        self.device = chip.identity.kind_name if chip.identity is not None else "unknown"
+        self.n = chip.n
 
     @property
     def learning(self) -> bool:
@@ -358,8 +359,8 @@ class Results:
         header, arrays = read_npz(path, "results", error=RunError)
         if header.get("format") != "plasticore-results":
             raise RunError(f"{os.fspath(path)!r} is not a plasticore results file.")
-        d = {p: {} for p in ("spikes", "v", "v_raw", "weights", "weights_raw",
-                             "weight_history")}
+        kinds = ("spikes", "v", "v_raw", "weights", "weights_raw", "weight_history")
+        d: dict[str, dict[str, np.ndarray]] = {p: {} for p in kinds}
         for key, a in arrays.items():
             prefix, _, name = key.partition("/")
             d[prefix][name] = a
