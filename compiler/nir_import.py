@@ -170,6 +170,41 @@ def from_nir(graph, dt, *, inputs=None, stdp=None, method="exp", reset="value",
         spikes always are).
     """
     nir = _nir()
+    graph = _read_graph(nir, graph)
+    if method not in METHODS:
+        raise CompileError(f"NIR discretisation method must be 'exp' or 'euler', "
+                           f"not {method!r}.")
+    inputs, stdp = dict(inputs or {}), dict(stdp or {})
+    net = Network(dt=dt, duration=duration, name=name or "nir")
+    b = _Builder(nir, graph, net, method, reset, refractory)
+    for node_name, node in graph.nodes.items():
+        b.add_node(node_name, node, inputs)
+    if inputs:
+        raise CompileError(f"Spikes were given for {', '.join(map(repr, inputs))}, which "
+                           f"{'is not an' if len(inputs) == 1 else 'are not'} Input node(s) "
+                           f"of the graph.")
+    unknown = [k for k in stdp if k not in b.linears]
+    if unknown:
+        raise CompileError(f"STDP was given for {unknown[0]!r}, which is not a Linear or Affine "
+                           f"node of the graph.")
+    for src, dst in graph.edges:
+        b.add_edge(src, dst)
+    # one weight matrix per (source, target) pair: inputs to a node add up in NIR
+    for lname, lin in b.linears.items():
+        b.sum_linear(lname, lin, stdp)
+    b.sum_direct()
+    for key, w in b.pairs.items():
+        rule = b.learning_rule(key, stdp) if key in b.learn else None
+        net.connect(b.neurons[key[0]], b.neurons[key[1]], Dense(w), stdp=rule,
+                    name="+".join(b.names[key]))
+    for name_ in dict.fromkeys(b.recorded):
+        b.neurons[name_].record("spikes")
+        if record_v and not b.neurons[name_].is_input:
+            b.neurons[name_].record("v")
+    return net
+
+
+def _read_graph(nir, graph):
     if isinstance(graph, (str, os.PathLike)):
         path = os.fspath(graph)
         try:
@@ -181,149 +216,157 @@ def from_nir(graph, dt, *, inputs=None, stdp=None, method="exp", reset="value",
     if not isinstance(graph, nir.NIRGraph):
         raise CompileError(f"from_nir needs a nir.NIRGraph or a .nir file, not "
                            f"{type(graph).__name__}.")
-    if method not in METHODS:
-        raise CompileError(f"NIR discretisation method must be 'exp' or 'euler', "
-                           f"not {method!r}.")
-    inputs, stdp = dict(inputs or {}), dict(stdp or {})
-    net = Network(dt=dt, duration=duration, name=name or "nir")
-    dt = net.dt
+    return graph
 
-    neurons, linears, outputs = {}, {}, []
-    factor, bias_factor = {}, {}
-    for node_name, node in graph.nodes.items():
+
+class _Builder:
+    """The network being built from a graph: its populations (``neurons``), linear nodes
+    (``linears``: weight, bias, sources, targets), ``Output`` nodes, per-neuron weight and
+    bias factors, and the summed connections (``pairs``, ``names``, ``learn``)."""
+
+    def __init__(self, nir, graph, net, method, reset, refractory):
+        self.nir, self.graph, self.net = nir, graph, net
+        self.method, self.reset, self.refractory = method, reset, refractory
+        self.neurons, self.linears, self.outputs = {}, {}, []
+        self.factor, self.bias_factor = {}, {}
+        self.direct, self.recorded = [], []
+        self.pairs, self.names, self.learn = {}, {}, {}
+
+    # -- nodes ----------------------------------------------------------------------------
+
+    def add_node(self, node_name, node, inputs):
+        nir, net = self.nir, self.net
         where = f"NIR node {node_name!r}"
         if isinstance(node, nir.Input):
             shape = np.asarray(node.input_type["input"]).ravel()
             if shape.size != 1:
                 raise CompileError(f"{where} (Input) has shape {tuple(shape)}; only 1-D inputs "
                                    f"are supported.")
-            neurons[node_name] = net.inputs(node_name, int(shape[0]),
-                                            _as_source(node_name, inputs.pop(node_name, None)))
+            self.neurons[node_name] = net.inputs(
+                node_name, int(shape[0]), _as_source(node_name, inputs.pop(node_name, None)))
         elif isinstance(node, nir.Output):
-            outputs.append(node_name)
+            self.outputs.append(node_name)
         elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF)):
-            n, cell, fac, bfac = _neuron(node_name, node, dt, method, reset, refractory)
-            neurons[node_name] = net.population(node_name, n, cell)
-            factor[node_name], bias_factor[node_name] = fac, bfac
+            n, cell, fac, bfac = _neuron(node_name, node, net.dt, self.method, self.reset,
+                                         self.refractory)
+            self.neurons[node_name] = net.population(node_name, n, cell)
+            self.factor[node_name], self.bias_factor[node_name] = fac, bfac
         elif isinstance(node, (nir.Linear, nir.Affine)):
-            w = np.asarray(node.weight, np.float64)
-            if w.ndim != 2:
-                raise CompileError(f"{where} ({type(node).__name__}) has a weight of shape "
-                                   f"{w.shape}; only 2-D (out, in) matrices are supported.")
-            b = None
-            if isinstance(node, nir.Affine):
-                b = np.asarray(node.bias, np.float64)
-                if b.shape != (w.shape[0],):
-                    raise CompileError(f"{where} (Affine) has a bias of shape {b.shape}, but "
-                                       f"its weight has {w.shape[0]} outputs.")
-            if not np.isfinite(w).all() or (b is not None and not np.isfinite(b).all()):
-                raise CompileError(f"{where} ({type(node).__name__}) has NaN or inf weights.")
-            linears[node_name] = {"w": w, "b": b, "src": [], "dst": []}
+            self.linears[node_name] = self._linear(where, node)
         else:
             raise CompileError(f"{where} is a {type(node).__name__}, which plasticore cannot "
                                f"map; supported: Input, Output, LIF, CubaLIF, IF, Linear, "
                                f"Affine.")
-    if inputs:
-        raise CompileError(f"Spikes were given for {', '.join(map(repr, inputs))}, which "
-                           f"{'is not an' if len(inputs) == 1 else 'are not'} Input node(s) "
-                           f"of the graph.")
-    unknown = [k for k in stdp if k not in linears]
-    if unknown:
-        raise CompileError(f"STDP was given for {unknown[0]!r}, which is not a Linear or Affine "
-                           f"node of the graph.")
 
-    direct = []
-    recorded = []
-    for a, b in graph.edges:
+    def _linear(self, where, node):
+        w = np.asarray(node.weight, np.float64)
+        if w.ndim != 2:
+            raise CompileError(f"{where} ({type(node).__name__}) has a weight of shape "
+                               f"{w.shape}; only 2-D (out, in) matrices are supported.")
+        b = None
+        if isinstance(node, self.nir.Affine):
+            b = np.asarray(node.bias, np.float64)
+            if b.shape != (w.shape[0],):
+                raise CompileError(f"{where} (Affine) has a bias of shape {b.shape}, but "
+                                   f"its weight has {w.shape[0]} outputs.")
+        if not np.isfinite(w).all() or (b is not None and not np.isfinite(b).all()):
+            raise CompileError(f"{where} ({type(node).__name__}) has NaN or inf weights.")
+        return {"w": w, "b": b, "src": [], "dst": []}
+
+    # -- edges ----------------------------------------------------------------------------
+
+    def add_edge(self, a, b):
         for end in (a, b):
-            if end not in graph.nodes:
-                raise CompileError(f"NIR edge ({a!r}, {b!r}) names node {end!r}, which is not in "
-                                   f"the graph.")
-        if b in linears:
-            if a in linears:
+            if end not in self.graph.nodes:
+                raise CompileError(f"NIR edge ({a!r}, {b!r}) names node {end!r}, which is not "
+                                   f"in the graph.")
+        if b in self.linears:
+            if a in self.linears:
                 raise CompileError(f"NIR node {a!r} (a linear node) feeds linear node {b!r}; "
                                    f"only Input and neuron nodes can feed a linear node.")
-            if a in outputs:
-                raise CompileError(f"NIR Output node {a!r} has an outgoing edge to {b!r}.")
-            linears[b]["src"].append(a)
-        elif b in outputs:
-            if a in linears:
+            self._no_edge_from_output(a, b)
+            self.linears[b]["src"].append(a)
+        elif b in self.outputs:
+            if a in self.linears:
                 raise CompileError(f"NIR linear node {a!r} feeds Output {b!r} directly; the "
                                    f"core can only output spikes of neurons.")
-            recorded.append(a)
-        elif b in neurons:
-            if neurons[b].is_input:
+            self.recorded.append(a)
+        elif b in self.neurons:
+            if self.neurons[b].is_input:
                 raise CompileError(f"NIR edge ({a!r}, {b!r}) ends in Input node {b!r}.")
-            if a in linears:
-                linears[a]["dst"].append(b)
-            elif a in outputs:
-                raise CompileError(f"NIR Output node {a!r} has an outgoing edge to {b!r}.")
+            if a in self.linears:
+                self.linears[a]["dst"].append(b)
             else:
-                direct.append((a, b))
+                self._no_edge_from_output(a, b)
+                self.direct.append((a, b))
 
-    # one weight matrix per (source, target) pair: inputs to a node add up in NIR
-    pairs, names, learn = {}, {}, {}
-    for lname, lin in linears.items():
+    def _no_edge_from_output(self, a, b):
+        if a in self.outputs:
+            raise CompileError(f"NIR Output node {a!r} has an outgoing edge to {b!r}.")
+
+    # -- connections ----------------------------------------------------------------------
+
+    def sum_linear(self, lname, lin, stdp):
+        """Add a linear node's weights (times the target's factor) to each (source, target)
+        pair it joins; fold an Affine bias into the target's bias."""
         if not lin["src"] or not lin["dst"]:
             side = "no input" if not lin["src"] else "no output"
             kind = "Affine" if lin["b"] is not None else "Linear"
             raise CompileError(f"NIR node {lname!r} ({kind}) has {side} edge.")
         w = lin["w"]
         for dst in lin["dst"]:
-            n_dst = neurons[dst].size
+            n_dst = self.neurons[dst].size
             for src in lin["src"]:
-                if w.shape != (n_dst, neurons[src].size):
-                    raise CompileError(f"NIR node {lname!r}: weight shape {w.shape} does not fit "
-                                       f"{src!r} ({neurons[src].size}) -> {dst!r} ({n_dst}); "
-                                       f"expected ({n_dst}, {neurons[src].size}).")
+                if w.shape != (n_dst, self.neurons[src].size):
+                    raise CompileError(f"NIR node {lname!r}: weight shape {w.shape} does not "
+                                       f"fit {src!r} ({self.neurons[src].size}) -> {dst!r} "
+                                       f"({n_dst}); expected ({n_dst}, "
+                                       f"{self.neurons[src].size}).")
                 key = (src, dst)
-                pairs[key] = pairs.get(key, 0) + w.T * factor[dst][None, :]
-                names.setdefault(key, []).append(lname)
+                self.pairs[key] = self.pairs.get(key, 0) + w.T * self.factor[dst][None, :]
+                self.names.setdefault(key, []).append(lname)
                 if lname in stdp:
-                    learn.setdefault(key, lname)
+                    self.learn.setdefault(key, lname)
             if lin["b"] is not None:
-                extra = lin["b"] * bias_factor[dst] * len(lin["src"])
-                pop = neurons[dst]
-                params = dict(pop.cell.__dict__)
-                params["bias"] = np.asarray(params["bias"]) + extra
-                neurons[dst] = _replace_cell(net, pop, LIF(**params))
-                if isinstance(graph.nodes[dst], nir.CubaLIF):
-                    net.notes.append(f"The bias of Affine {lname!r} enters CubaLIF {dst!r} "
-                                          f"at its steady state.")
-    for a, b in direct:
-        if neurons[a].size != neurons[b].size:
-            raise CompileError(f"NIR edge ({a!r}, {b!r}) connects {neurons[a].size} to "
-                               f"{neurons[b].size} neurons without a linear node.")
-        key = (a, b)
-        pairs[key] = pairs.get(key, 0) + np.diag(factor[b])
-        names.setdefault(key, []).append(f"{a}->{b}")
+                self._add_bias(lname, dst, lin["b"] * self.bias_factor[dst] * len(lin["src"]))
 
-    for key, w in pairs.items():
+    def _add_bias(self, lname, dst, extra):
+        pop = self.neurons[dst]
+        params = dict(pop.cell.__dict__)
+        params["bias"] = np.asarray(params["bias"]) + extra
+        self.neurons[dst] = _replace_cell(self.net, pop, LIF(**params))
+        if isinstance(self.graph.nodes[dst], self.nir.CubaLIF):
+            self.net.notes.append(f"The bias of Affine {lname!r} enters CubaLIF {dst!r} "
+                                  f"at its steady state.")
+
+    def sum_direct(self):
+        """Neuron-to-neuron edges without a linear node: one-to-one, weight 1."""
+        for a, b in self.direct:
+            if self.neurons[a].size != self.neurons[b].size:
+                raise CompileError(f"NIR edge ({a!r}, {b!r}) connects {self.neurons[a].size} "
+                                   f"to {self.neurons[b].size} neurons without a linear node.")
+            key = (a, b)
+            self.pairs[key] = self.pairs.get(key, 0) + np.diag(self.factor[b])
+            self.names.setdefault(key, []).append(f"{a}->{b}")
+
+    def learning_rule(self, key, stdp):
+        """The STDP rule of a learning connection, in the core's weight unit."""
         src, dst = key
-        pname = "+".join(names[key])
-        rule = None
-        if key in learn:
-            lname = learn[key]
-            if len(names[key]) > 1:
-                raise CompileError(f"NIR node {lname!r} learns but shares its connection "
-                                   f"{src!r} -> {dst!r} with {', '.join(names[key])}; the core "
-                                   f"has one synapse per pair.")
-            fac = factor[dst]
-            if not np.allclose(fac, fac[0], rtol=1e-12, atol=0) or fac[0] <= 0:
-                raise CompileError(f"STDP on NIR node {lname!r} needs the same positive weight "
-                                   f"scale for every neuron of {dst!r} (equal tau, r, w_in).")
-            s = stdp[lname]
-            if not isinstance(s, STDP):
-                raise CompileError(f"STDP for NIR node {lname!r} must be an STDP rule.")
-            f = float(fac[0])
-            rule = STDP(s.tau_plus, s.tau_minus, s.A_plus * f, s.A_minus * f, s.w_min * f,
-                        s.w_max * f)
-        net.connect(neurons[src], neurons[dst], Dense(w), stdp=rule, name=pname)
-    for name_ in dict.fromkeys(recorded):
-        neurons[name_].record("spikes")
-        if record_v and not neurons[name_].is_input:
-            neurons[name_].record("v")
-    return net
+        lname = self.learn[key]
+        if len(self.names[key]) > 1:
+            raise CompileError(f"NIR node {lname!r} learns but shares its connection "
+                               f"{src!r} -> {dst!r} with {', '.join(self.names[key])}; the "
+                               f"core has one synapse per pair.")
+        fac = self.factor[dst]
+        if not np.allclose(fac, fac[0], rtol=1e-12, atol=0) or fac[0] <= 0:
+            raise CompileError(f"STDP on NIR node {lname!r} needs the same positive weight "
+                               f"scale for every neuron of {dst!r} (equal tau, r, w_in).")
+        s = stdp[lname]
+        if not isinstance(s, STDP):
+            raise CompileError(f"STDP for NIR node {lname!r} must be an STDP rule.")
+        f = float(fac[0])
+        return STDP(s.tau_plus, s.tau_minus, s.A_plus * f, s.A_minus * f, s.w_min * f,
+                    s.w_max * f)
 
 
 def _replace_cell(net, pop, cell):

@@ -5,12 +5,16 @@
 * ``sim`` -- the simulated board: the generated gateware, Verilated, behind its UART pins;
 * anything else -- a pyserial URL or port (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).
 
-:func:`open_chip` gives a connected :class:`~.chip.Chip` for every target but ``ref``.
+:func:`open_chip` gives a connected :class:`~.chip.Chip` for every target but ``ref``;
+:mod:`.runtime` puts every target, ``ref`` included, behind one session interface.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+
+from plasticore.protocol import DEFAULT_BAUD
 
 from .chip import Chip
 
@@ -27,8 +31,8 @@ def describe_target(target: str) -> str:
 
 
 @contextlib.contextmanager
-def open_chip(target: str, neurons: int, *, baud: int = 1_000_000, timeout: float = 5.0,
-              board_options: dict | None = None):
+def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: float = 5.0,
+              board_options: dict | None = None) -> Iterator[Chip]:
     """Context manager: an open :class:`Chip` of ``neurons`` neurons on ``target``.
 
     For ``sim`` the simulated board is built (cached) and started for the duration;

@@ -1,4 +1,4 @@
-"""The main job, ``plasticore demo``: 8x8 digits learned with STDP (plasticore.driver.demo)."""
+"""The main job, ``plasticore demo``: 8x8 digits learned with STDP (plasticore.demos.digits)."""
 
 import json
 import subprocess
@@ -11,7 +11,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
 from plasticore import fixed as F  # noqa: E402
-from plasticore.driver import demo  # noqa: E402
+from plasticore.demos import digits as demo  # noqa: E402
 
 
 def cli(*args, cwd="/"):

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from plasticore import cli
-from plasticore.compiler import Program, Results
+from plasticore.compiler import Program
+from plasticore.driver.cli import progress_printer
+from plasticore.driver.runtime import Results
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "stdp_pattern.py"
@@ -141,7 +143,7 @@ def test_run_errors_write_nothing(tmp_path, capsys):
 
 
 def test_progress_goes_to_stderr(capsys):
-    progress = cli._progress_printer(10, every_s=0.0)
+    progress = progress_printer(10, every_s=0.0)
     for k in range(1, 11):
         progress(k)
     out, err = capsys.readouterr()

@@ -10,8 +10,9 @@ import pytest
 from compiler_nets import feedforward
 
 from plasticore import protocol
-from plasticore.compiler import CompileError, Program, Results, compile
+from plasticore.compiler import CompileError, Program, compile
 from plasticore.compiler import program as program_mod
+from plasticore.driver.runtime import Results, RunError
 
 
 @pytest.fixture
@@ -150,12 +151,12 @@ def test_results_round_trip_and_targets(prog, tmp_path):
     assert np.array_equal(back.v["exc"], res.v["exc"])
     assert np.array_equal(back.weights["in->exc"], res.weights["in->exc"])
     assert back.summary() == res.summary()
-    with pytest.raises(CompileError, match="Running on '/dev/plasticore-none' failed: "
+    with pytest.raises(RunError, match="Running on '/dev/plasticore-none' failed: "
                                            "cannot open"):
         prog.run(10, target="/dev/plasticore-none")
-    with pytest.raises(CompileError, match="Unknown target 'fpga'"):
+    with pytest.raises(RunError, match="Unknown target 'fpga'"):
         prog.run(10, target="fpga")
-    with pytest.raises(CompileError, match="positive integer"):
+    with pytest.raises(RunError, match="positive integer"):
         prog.run(0)
     with zipfile.ZipFile(path) as z:
         assert "header.npy" in z.namelist()

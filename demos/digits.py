@@ -47,8 +47,12 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from plasticore.compiler import Network, Program
 
 __all__ = ["NEURONS", "STEPS", "TEACH", "EPOCHS", "DigitsData", "load_data", "build_network",
            "compile_network", "Encoder", "train_raster", "test_raster", "predict",
@@ -76,7 +80,7 @@ class DigitsData:
     y_test: np.ndarray
 
 
-def load_data(n_train=None, n_test=None) -> DigitsData:
+def load_data(n_train: int | None = None, n_test: int | None = None) -> DigitsData:
     """scikit-learn's digits with ``test_size=0.33, random_state=42`` (1,203 / 594 images);
     ``n_train``/``n_test`` keep the first that many of each part."""
     from sklearn.datasets import load_digits
@@ -88,7 +92,7 @@ def load_data(n_train=None, n_test=None) -> DigitsData:
     return DigitsData(xtr[:n_train], ytr[:n_train], xte[:n_test], yte[:n_test])
 
 
-def build_network():
+def build_network() -> Network:
     """The description: ``pixels`` (64 inputs) -> ``digits`` (10 LIF) with STDP."""
     from plasticore.compiler import LIF, STDP, AllToAll, Network
 
@@ -103,7 +107,7 @@ def build_network():
     return net
 
 
-def compile_network(n=NEURONS):
+def compile_network(n: int = NEURONS) -> Program:
     """Compile :func:`build_network` for a core of ``n`` neurons; returns the Program."""
     from plasticore.compiler import compile as compile_program
 
@@ -114,10 +118,10 @@ class Encoder:
     """Deterministic rate code: pixel ``j`` of intensity ``v`` fires at step ``t`` iff
     ``(t v + phase_j) mod 16 < v``."""
 
-    def __init__(self, seed):
+    def __init__(self, seed: int):
         self.phase = np.random.default_rng(seed).integers(0, 16, 64)
 
-    def __call__(self, image, steps=STEPS):
+    def __call__(self, image: np.ndarray, steps: int = STEPS) -> np.ndarray:
         v = np.asarray(image, np.int64)
         t = np.arange(steps)[:, None]
         return ((t * v[None, :] + self.phase[None, :]) % 16) < v[None, :]
@@ -129,18 +133,20 @@ def _raster(pixels, n, inputs):
     return f
 
 
-def train_raster(encoder, image, label, n, inputs, outputs):
+def train_raster(encoder: Encoder, image: np.ndarray, label: int, n: int, inputs: np.ndarray,
+                 outputs: np.ndarray) -> np.ndarray:
     """Forced spikes (STEPS, n) of a training image: its pixels and the teacher."""
     f = _raster(encoder(image), n, inputs)
     f[STEPS - TEACH:, outputs[label]] = True
     return f
 
 
-def test_raster(encoder, image, n, inputs):
+def test_raster(encoder: Encoder, image: np.ndarray, n: int, inputs: np.ndarray
+                ) -> np.ndarray:
     return _raster(encoder(image), n, inputs)
 
 
-def predict(out_spikes):
+def predict(out_spikes: np.ndarray) -> int:
     """The digit with the most spikes; ties: earliest first spike, then lowest index."""
     s = np.asarray(out_spikes, bool)
     counts = s.sum(0)
@@ -150,45 +156,41 @@ def predict(out_spikes):
 
 # -- running ----------------------------------------------------------------------------------
 
-def _reference_class():
-    try:
-        from plasticore.sim.fast import FastReference
-        return FastReference
-    except ImportError:            # numba is optional
-        from plasticore.sim import Reference
-        return Reference
-
-
 class _Runner:
-    """Runs images on the target, and on a reference in lock step (not for ``ref``)."""
+    """Runs images on the target's session and, on every target but ``ref``, on a reference
+    in lock step, comparing the spikes of every image."""
 
-    def __init__(self, target, config, chip=None):
-        self.target, self.chip = target, chip
-        self.ref = _reference_class()(config, learning=False)
+    def __init__(self, session, config):
+        from plasticore.driver.runtime import reference_model
+
+        self.session = session
+        self.ref = None if session.target == "ref" else reference_model(config, fast=True)
         self.spikes_match = True
         self.mismatch = None
 
     def set_learning(self, on):
-        self.ref.learning = bool(on)
-        if self.chip is not None:
-            self.chip.learning = bool(on)
+        self.session.learning = bool(on)
+        if self.ref is not None:
+            self.ref.learning = bool(on)
 
     def run_image(self, forced):
+        self.session.reset()
+        got = self.session.run(len(forced), forced).spikes
+        if self.ref is None:
+            return got
         self.ref.reset()
         expect = self.ref.run(len(forced), forced=forced).spikes
-        if self.chip is None:
-            return expect
-        self.chip.reset()
-        got = self.chip.run(len(forced), forced).spikes
         if self.spikes_match and not np.array_equal(got, expect):
             self.spikes_match = False
             step = int(np.flatnonzero((got != expect).any(1))[0])
-            self.mismatch = (f"the spikes of {self.target} and the reference differ at step "
-                             f"{step} of an image")
+            self.mismatch = (f"the spikes of {self.session.target} and the reference differ "
+                             f"at step {step} of an image")
         return got
 
     def weights(self):
-        return self.ref.weights.copy() if self.chip is None else self.chip.read_weights()
+        """``(weights read from the target, the reference's weights)``."""
+        got = self.session.read_weights()
+        return got, (got if self.ref is None else self.ref.weights)
 
 
 class _Progress:
@@ -211,11 +213,89 @@ class _Progress:
         self.stream.flush()
 
 
-def run_demo(target="sim", epochs=EPOCHS, n_train=None, n_test=None, seed=1, out="out/demo",
-             progress=True, plots=True):
+@dataclass
+class _Task:
+    """What a session needs: the data, the encoder, the network's neurons, the shuffling."""
+    data: DigitsData
+    encoder: Encoder
+    n: int
+    inputs: np.ndarray
+    outputs: np.ndarray
+    rng: np.random.Generator
+    epochs: int
+    show: _Progress
+
+
+@dataclass
+class _Outcome:
+    weights: np.ndarray
+    ref_weights: np.ndarray
+    preds: np.ndarray
+    online: list
+    test_spikes: np.ndarray
+    steps: int
+    wall: float
+    train_wall: float
+    spikes_match: bool
+    mismatch: str | None
+
+
+def _train(runner, task, t_start):
+    """The epochs of supervised STDP; returns the online predictions' correctness."""
+    d, online, steps = task.data, [], 0
+    runner.set_learning(True)
+    for ep in range(task.epochs):
+        order = task.rng.permutation(len(d.x_train))
+        for k, idx in enumerate(order):
+            forced = train_raster(task.encoder, d.x_train[idx], d.y_train[idx], task.n,
+                                  task.inputs, task.outputs)
+            s = runner.run_image(forced)
+            steps += STEPS
+            online.append(predict(s[:STEPS - TEACH, task.outputs]) == d.y_train[idx])
+            rate = steps / max(time.perf_counter() - t_start, 1e-9)
+            task.show(f"train epoch {ep + 1}/{task.epochs}: image {k + 1}/{len(order)}, online "
+                      f"accuracy {np.mean(online[-(k + 1):]):.1%}, {rate:,.0f} steps/s",
+                      final=k + 1 == len(order))
+    return online, steps
+
+
+def _test(runner, task, t_start, steps):
+    """Learning off, no teacher: the predictions and the spikes of the first test image."""
+    d, preds, first = task.data, [], None
+    runner.set_learning(False)
+    for k, img in enumerate(d.x_test):
+        s = runner.run_image(test_raster(task.encoder, img, task.n, task.inputs))
+        steps += STEPS
+        preds.append(predict(s[:, task.outputs]))
+        if k == 0:
+            first = s
+        rate = steps / max(time.perf_counter() - t_start, 1e-9)
+        task.show(f"test: image {k + 1}/{len(d.x_test)}, accuracy "
+                  f"{np.mean(np.array(preds) == d.y_test[:k + 1]):.1%}, {rate:,.0f} steps/s",
+                  final=k + 1 == len(d.x_test))
+    return np.array(preds), first, steps
+
+
+def _session(session, config, task):
+    runner = _Runner(session, config)
+    t_start = time.perf_counter()
+    online, steps = _train(runner, task, t_start)
+    t_train = time.perf_counter() - t_start
+    preds, test_spikes, steps = _test(runner, task, t_start, steps)
+    weights, ref_weights = runner.weights()
+    return _Outcome(weights, ref_weights, preds, online, test_spikes, steps,
+                    time.perf_counter() - t_start, t_train, runner.spikes_match,
+                    runner.mismatch)
+
+
+def run_demo(target: str = "sim", epochs: int = EPOCHS, n_train: int | None = None,
+             n_test: int | None = None, seed: int = 1, out: str | None = "out/demo",
+             progress: bool = True, plots: bool = True) -> dict[str, Any]:
     """Train on the target with STDP, test, check the weights against the reference, write
-    the plots; returns the summary (a JSON-able dict)."""
-    from plasticore.driver.targets import open_chip
+    the plots; returns the summary (a JSON-able dict).  The target is reached through
+    :func:`plasticore.driver.runtime.open_session`; its failures raise
+    :class:`~plasticore.driver.DriverError`."""
+    from plasticore.driver.runtime import open_session
 
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, not {epochs}")
@@ -224,112 +304,80 @@ def run_demo(target="sim", epochs=EPOCHS, n_train=None, n_test=None, seed=1, out
         raise ValueError("need at least one training and one test image")
     program = compile_network(NEURONS)
     cfg = program.config
-    n = program.n
-    inputs = program.population_indices("pixels")
-    outputs = program.population_indices("digits")
-    encoder = Encoder(seed)
-    rng = np.random.default_rng(seed)
-    show = _Progress(progress)
-    w0 = cfg.weights.copy()
-
-    def session(chip):
-        runner = _Runner(target, cfg, chip)
-        t_start = time.perf_counter()
-        steps = 0
-        online = []
-        runner.set_learning(True)
-        for ep in range(epochs):
-            order = rng.permutation(len(data.x_train))
-            for k, idx in enumerate(order):
-                forced = train_raster(encoder, data.x_train[idx], data.y_train[idx], n,
-                                      inputs, outputs)
-                s = runner.run_image(forced)
-                steps += STEPS
-                online.append(predict(s[:STEPS - TEACH, outputs]) == data.y_train[idx])
-                rate = steps / max(time.perf_counter() - t_start, 1e-9)
-                show(f"train epoch {ep + 1}/{epochs}: image {k + 1}/{len(order)}, online "
-                     f"accuracy {np.mean(online[-(k + 1):]):.1%}, {rate:,.0f} steps/s",
-                     final=k + 1 == len(order))
-        t_train = time.perf_counter() - t_start
-        runner.set_learning(False)
-        preds, test_spikes = [], None
-        for k, img in enumerate(data.x_test):
-            s = runner.run_image(test_raster(encoder, img, n, inputs))
-            steps += STEPS
-            preds.append(predict(s[:, outputs]))
-            if k == 0:
-                test_spikes = s
-            rate = steps / max(time.perf_counter() - t_start, 1e-9)
-            show(f"test: image {k + 1}/{len(data.x_test)}, accuracy "
-                 f"{np.mean(np.array(preds) == data.y_test[:k + 1]):.1%}, {rate:,.0f} steps/s",
-                 final=k + 1 == len(data.x_test))
-        weights = runner.weights()
-        wall = time.perf_counter() - t_start
-        return runner, weights, np.array(preds), online, test_spikes, steps, wall, t_train
-
+    task = _Task(data, Encoder(seed), program.n, program.population_indices("pixels"),
+                 program.population_indices("digits"), np.random.default_rng(seed), epochs,
+                 _Progress(progress))
     t_open = time.perf_counter()
-    if target == "ref":
-        result = session(None)
-        identity = "reference model"
-    else:
-        show(f"opening {target} ({NEURONS} neurons)...", final=True)
-        with open_chip(target, n) as chip:
-            chip.load(cfg)
-            identity = chip.identity.kind_name
-            result = session(chip)
-    runner, weights, preds, online, test_spikes, steps, wall, t_train = result
-    total_wall = time.perf_counter() - t_open
-    ref_w = runner.ref.weights
-    weights_match = bool(np.array_equal(weights, ref_w))
-    correct = int((preds == data.y_test).sum())
+    if target != "ref":
+        task.show(f"opening {target} ({NEURONS} neurons)...", final=True)
+    with open_session(target, cfg, fast_reference=True) as session:
+        device = session.device
+        result = _session(session, cfg, task)
+    summary = _summary(target, device, task, result, cfg.weights, seed, out,
+                       time.perf_counter() - t_open)
     conf = np.zeros((10, 10), np.int64)
-    np.add.at(conf, (data.y_test, preds), 1)
-    learned = weights[np.ix_(inputs, outputs)]
-    summary = {
-        "target": target,
-        "device": identity,
-        "neurons": n,
-        "epochs": epochs,
-        "seed": seed,
-        "train_images": len(data.x_train),
-        "test_images": len(data.x_test),
-        "steps_per_image": STEPS,
-        "accuracy": correct / len(data.x_test),
-        "correct": correct,
-        "train_online_accuracy": float(np.mean(online[-len(data.x_train):])),
-        "timesteps": steps,
-        "steps": steps,
-        "spikes_out_test": int(test_spikes[:, outputs].sum()),
-        "wall_s": round(wall, 3),
-        "train_wall_s": round(t_train, 3),
-        "session_wall_s": round(total_wall, 3),
-        "steps_per_s": round(steps / wall, 1) if wall > 0 else None,
-        "weights_match": weights_match,
-        "spikes_match": runner.spikes_match,
-        "weights_changed": int((weights != w0).sum()),
-        "weight_range": [int(learned.min()), int(learned.max())],
-        "out": out,
-        "plots": [],
-    }
-    if runner.mismatch:
-        summary["mismatch"] = runner.mismatch
+    np.add.at(conf, (data.y_test, result.preds), 1)
     if out:
-        os.makedirs(out, exist_ok=True)
-        np.save(os.path.join(out, "weights.npy"), weights)
-        np.save(os.path.join(out, "confusion.npy"), conf)
-        if plots:
-            summary["plots"] = write_plots(out, learned, test_spikes, inputs, outputs,
-                                           data.x_test[0], int(data.y_test[0]), int(preds[0]),
-                                           conf, summary)
-        with open(os.path.join(out, "summary.json"), "w") as fh:
-            json.dump(summary, fh, indent=1)
+        _write_outputs(out, summary, task, result, conf, plots)
     summary["confusion"] = conf.tolist()
     return summary
 
 
+def _summary(target, device, task, r, w0, seed, out, total_wall):
+    d = task.data
+    correct = int((r.preds == d.y_test).sum())
+    learned = r.weights[np.ix_(task.inputs, task.outputs)]
+    summary = {
+        "target": target,
+        "device": device,
+        "neurons": task.n,
+        "epochs": task.epochs,
+        "seed": seed,
+        "train_images": len(d.x_train),
+        "test_images": len(d.x_test),
+        "steps_per_image": STEPS,
+        "accuracy": correct / len(d.x_test),
+        "correct": correct,
+        "train_online_accuracy": float(np.mean(r.online[-len(d.x_train):])),
+        "timesteps": r.steps,
+        "steps": r.steps,
+        "spikes_out_test": int(r.test_spikes[:, task.outputs].sum()),
+        "wall_s": round(r.wall, 3),
+        "train_wall_s": round(r.train_wall, 3),
+        "session_wall_s": round(total_wall, 3),
+        "steps_per_s": round(r.steps / r.wall, 1) if r.wall > 0 else None,
+        "weights_match": bool(np.array_equal(r.weights, r.ref_weights)),
+        "spikes_match": r.spikes_match,
+        "weights_changed": int((r.weights != w0).sum()),
+        "weight_range": [int(learned.min()), int(learned.max())],
+        "out": out,
+        "plots": [],
+    }
+    if r.mismatch:
+        summary["mismatch"] = r.mismatch
+    return summary
+
+
+def _write_outputs(out, summary, task, r, conf, plots):
+    """weights.npy, confusion.npy, the plots and summary.json in ``out``."""
+    os.makedirs(out, exist_ok=True)
+    np.save(os.path.join(out, "weights.npy"), r.weights)
+    np.save(os.path.join(out, "confusion.npy"), conf)
+    if plots:
+        d = task.data
+        learned = r.weights[np.ix_(task.inputs, task.outputs)]
+        summary["plots"] = write_plots(out, learned, r.test_spikes, task.inputs, task.outputs,
+                                       d.x_test[0], int(d.y_test[0]), int(r.preds[0]), conf,
+                                       summary)
+    with open(os.path.join(out, "summary.json"), "w") as fh:
+        json.dump(summary, fh, indent=1)
+
+
 # -- plots -------------------------------------------------------------------------------------
 
-def write_plots(out, learned, spikes, inputs, outputs, image, label, pred, conf, summary):
+def write_plots(out: str, learned: np.ndarray, spikes: np.ndarray, inputs: np.ndarray,
+                outputs: np.ndarray, image: np.ndarray, label: int, pred: int, conf: np.ndarray,
+                summary: dict[str, Any]) -> list[str]:
     """Write weights.png, raster.png and confusion.png to ``out``; return their paths."""
     import matplotlib
     matplotlib.use("Agg")
@@ -395,7 +443,7 @@ def write_plots(out, learned, spikes, inputs, outputs, image, label, pred, conf,
     return paths
 
 
-def format_summary(s):
+def format_summary(s: dict[str, Any]) -> str:
     """The human-readable report of :func:`run_demo`'s summary."""
     lines = [
         "plasticore demo: 8x8 digits, 64 inputs -> 10 outputs, supervised STDP on the chip",
