@@ -110,6 +110,9 @@ def read_npz(path: str | os.PathLike, kind: str, *, error: type[Exception] = Com
             data = f.read()
     except OSError as e:
         raise error(f"Cannot read {kind} {path!r}: {e.strerror}.") from None
+    if not data.startswith(b"PK") and path.endswith((".py", ".nir")):
+        raise error(f"{path!r} is a network description, not a {kind} file: compile it "
+                    f"first (plasticore compile {path} -o PROGRAM.npz).")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}

@@ -61,9 +61,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         summary = run_demo(target=target, epochs=args.epochs, n_train=args.train,
                            n_test=args.test, seed=args.seed, out=args.out,
                            progress=not args.quiet)
-    except DriverError as e:
+    except DriverError as e:               # a target that fails exits 2, as under `run`
         print(f"plasticore demo: error: {e}", file=sys.stderr)
-        return 1
+        return 2
     if not args.json or args.verbose:
         print(format_summary(summary))
     if args.json:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 __all__ = ["build_parser", "main"]
@@ -66,3 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"plasticore {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader left (`plasticore info | head`): no traceback, and nothing more to flush
+        # into the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

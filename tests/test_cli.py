@@ -25,3 +25,14 @@ def test_every_command_is_registered():
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert list(sub.choices) == ["info", "demo", "sim", "compile", "run", "build", "program"]
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """``plasticore info | head -1``: the pipe closes after a few bytes."""
+    p = subprocess.Popen([sys.executable, "-m", "plasticore.cli", "info"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.read(10)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    assert p.wait() in (0, 1) and "Traceback" not in err and "BrokenPipe" not in err

@@ -137,6 +137,8 @@ def test_run_errors_write_nothing(tmp_path, capsys):
     bad.write_bytes(b"PK\x03\x04garbage")
     code, _, err = run(capsys, "run", bad, "-o", res)
     assert code == 2 and "not a valid plasticore program" in err
+    code, _, err = run(capsys, "run", EXAMPLE, "-o", res)      # a network, not a program
+    assert code == 2 and "is a network description" in err and "plasticore compile" in err
     code, _, err = run(capsys, "run", prog, "-o", tmp_path / "no" / "r.npz")
     assert code == 2 and "does not exist" in err
     assert not res.exists()
