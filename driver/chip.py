@@ -104,7 +104,7 @@ class Chip:
         If given, :meth:`open` refuses a device of another size or gateware build.
     """
 
-    def __init__(self, url, *, baud=1_000_000, timeout=2.0, retries=3, neurons=None,
+    def __init__(self, url, *, baud=P.DEFAULT_BAUD, timeout=2.0, retries=3, neurons=None,
                  build=None):
         self.url, self.baud, self.timeout, self.retries = url, baud, timeout, retries
         self.expect_neurons, self.expect_build = neurons, build
@@ -348,16 +348,12 @@ class Chip:
         return b"".join(self._transact(reqs))
 
     def _write_table(self, region, table: Table):
-        size = P.wire_bytes(region)
         if table.n != self.n:
             raise ValueError(f"a table of {table.n} neurons does not fit a core of {self.n}")
-        self.write_region(region, 0, b"".join(w.to_bytes(size, "little") for w in table.pack()))
+        self.write_region(region, 0, table.to_bytes())
 
     def _read_table(self, region, layout) -> Table:
-        size = P.wire_bytes(region)
-        raw = self.read_region(region, 0, self.n)
-        return Table.unpack(layout, [int.from_bytes(raw[k:k + size], "little")
-                                     for k in range(0, len(raw), size)])
+        return Table.from_bytes(layout, self.read_region(region, 0, self.n))
 
     def write_weights(self, weights):
         w = np.asarray(weights)
