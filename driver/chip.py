@@ -455,25 +455,7 @@ class Chip:
             raise ValueError(f"number of steps must be >= 0, not {steps}")
         records = self._input_records(steps, inputs)
         first = self.status()["step"]
-        limit = self.identity.max_payload - P.RUN_HEADER_BYTES
-        # A core starts a RUN only once its whole frame has arrived, so the first frames are
-        # kept short: the answers start flowing after 8 steps' worth of input, not after a
-        # full frame (~5 ms at 1 Mbaud), and the window fills while they run.
-        ramp = [8, 64]
-        reqs, counts, chunk = [], [], []
-        size = 0
-        for rec in [*records, None]:
-            most = ramp[len(reqs)] if len(reqs) < len(ramp) else None
-            if rec is None or (chunk and (size + len(rec) > limit or len(chunk) == most)):
-                head = P.pack(P.RUN_HEADER, {"first_step": (first + sum(counts)) & 0xFFFFFFFF,
-                                             "steps": len(chunk)})
-                if chunk:
-                    reqs.append(_Request(P.Opcode.RUN, head + b"".join(chunk)))
-                    counts.append(len(chunk))
-                chunk, size = [], 0
-            if rec is not None:
-                chunk.append(rec)
-                size += len(rec)
+        reqs, counts = self._run_requests(records, first)
         spikes = np.zeros((steps, self.n), bool)
         got = [0] * len(reqs)
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
@@ -508,6 +490,30 @@ class Chip:
             if got[k] != counts[k]:
                 raise LinkError(f"{self.url} answered {got[k]} of {counts[k]} steps of a RUN")
         return Record(spikes)
+
+    def _run_requests(self, records, first):
+        """RUN requests carrying ``records`` from step ``first`` on, as large as the payload
+        allows, and the number of steps in each: ``(requests, counts)``."""
+        limit = self.identity.max_payload - P.RUN_HEADER_BYTES
+        # A core starts a RUN only once its whole frame has arrived, so the first frames are
+        # kept short: the answers start flowing after 8 steps' worth of input, not after a
+        # full frame (~5 ms at 1 Mbaud), and the window fills while they run.
+        ramp = [8, 64]
+        reqs, counts, chunk = [], [], []
+        size = 0
+        for rec in [*records, None]:
+            most = ramp[len(reqs)] if len(reqs) < len(ramp) else None
+            if rec is None or (chunk and (size + len(rec) > limit or len(chunk) == most)):
+                head = P.pack(P.RUN_HEADER, {"first_step": (first + sum(counts)) & 0xFFFFFFFF,
+                                             "steps": len(chunk)})
+                if chunk:
+                    reqs.append(_Request(P.Opcode.RUN, head + b"".join(chunk)))
+                    counts.append(len(chunk))
+                chunk, size = [], 0
+            if rec is not None:
+                chunk.append(rec)
+                size += len(rec)
+        return reqs, counts
 
     def abort(self, quiet=0.3):
         """Stop a RUN in progress (at its next answer) and drop the RUNs queued behind it,
