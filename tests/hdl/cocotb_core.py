@@ -24,6 +24,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import Edge, FallingEdge
 from cocotb.utils import get_sim_time
+from support.coredriver import CoreTB
+from support.stimulus import corner_values, random_config, random_forced
 
 from plasticore import fixed as F
 from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, ResetMode, Table
@@ -31,8 +33,6 @@ from plasticore.hdl.access import Command, Phase, Region, Register
 from plasticore.hdl.core import Core, step_cycles
 from plasticore.protocol import contract_hash
 from plasticore.sim import Reference
-from plasticore.sim.coredriver import CoreTB
-from plasticore.sim.stimulus import corner_values, random_config, random_forced
 
 N = int(os.environ.get("PLASTICORE_N", "8"))
 NETWORKS = int(os.environ.get("PLASTICORE_NETWORKS", "2"))

@@ -8,12 +8,12 @@ in test_uart.py and is left out to keep this fast); the same request bytes go to
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from support.stimulus import random_config
 
 from plasticore import protocol as P
 from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CoreParams, Table
 from plasticore.driver.virtual import VirtualChip
 from plasticore.hdl.link import Link
-from plasticore.sim.stimulus import random_config
 
 
 def run_gateware(n, lines, idle_cycles=60):
