@@ -257,7 +257,7 @@ def simulate(network: Network, steps=None, learning=None):
             forced[:, lo:hi] = rasters[p.name][:steps]
     params = FloatParams(n=n, **_neuron_params(network, starts, n),
                          **_synapse_params(network, starts, n))
-    learn = params.plastic.any() if learning is None else bool(learning)
+    learn = bool(params.plastic.any()) if learning is None else bool(learning)
     model = FloatModel(params, learning=learn)
     rec = model.run(steps, forced, record=("spikes", "v"))
     spikes, volts = {}, {}

@@ -161,7 +161,14 @@ class Chip:
 
     @property
     def n(self) -> int:
-        return self.identity.neurons
+        return self._opened.neurons
+
+    @property
+    def _opened(self) -> Identity:
+        """The device's identity; DriverError if the session was never opened."""
+        if self.identity is None:
+            raise DriverError("the session is closed; call open() first")
+        return self.identity
 
     # -- bytes ------------------------------------------------------------------------------
 
@@ -329,7 +336,7 @@ class Chip:
                              f"{region.name}")
         count = len(data) // size
         self._check_range(region, start, count)
-        per = (self.identity.max_payload - P.ACCESS_BYTES) // size
+        per = (self._opened.max_payload - P.ACCESS_BYTES) // size
         reqs = []
         for k in range(0, count, per):
             c = min(per, count - k)
@@ -341,7 +348,7 @@ class Chip:
         region = P.WireRegion(region)
         size = P.wire_bytes(region)
         self._check_range(region, start, count)
-        per = self.identity.max_payload // size
+        per = self._opened.max_payload // size
         reqs = [_Request(P.Opcode.READ, P.pack(P.ACCESS, {
             "region": region, "count": min(per, count - k), "start": start + k}))
             for k in range(0, count, per)]
@@ -494,7 +501,7 @@ class Chip:
     def _run_requests(self, records, first):
         """RUN requests carrying ``records`` from step ``first`` on, as large as the payload
         allows, and the number of steps in each: ``(requests, counts)``."""
-        limit = self.identity.max_payload - P.RUN_HEADER_BYTES
+        limit = self._opened.max_payload - P.RUN_HEADER_BYTES
         # A core starts a RUN only once its whole frame has arrived, so the first frames are
         # kept short: the answers start flowing after 8 steps' worth of input, not after a
         # full frame (~5 ms at 1 Mbaud), and the window fills while they run.
