@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from plasticore.hdl.toolchain import bitstream_dir
 from plasticore.protocol import DEFAULT_BAUD
 
 __all__ = ["add_board_commands"]
@@ -78,6 +77,7 @@ def _cmd_program(args):
     spec = get_board(args.board)
     bitstream = args.bitstream
     if bitstream is None:
+        from plasticore.hdl.toolchain import bitstream_dir
         out = Path(args.out or bitstream_dir(spec.name, f"n{args.neurons or spec.neurons}"))
         bitstream = out / ("plasticore.bin" if spec.family == "ice40" else "plasticore.bit")
     summary = {"board": spec.name, "bitstream": str(bitstream), "ok": False}
