@@ -44,8 +44,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from plasticore.hdl import toolchain
-from plasticore.hdl.toolchain import board_cache_root as cache_root
-from plasticore.hdl.toolchain import verilator_bin_dir
+from plasticore.hdl.toolchain import board_cache_root as cache_root  # this module's API
+from plasticore.hdl.toolchain import verilator_bin_dir  # this module's API
 from plasticore.protocol import DEFAULT_BAUD
 
 __all__ = ["BoardError", "BoardBuildError", "BoardBuild", "SimulatedBoard", "board_top",
@@ -273,7 +273,7 @@ def _compile(directory: Path, text: str, harness: str, meta: dict, jobs: int,
     directory.mkdir(parents=True)
     (directory / f"{_MODULE}.v").write_text(text)
     (directory / HARNESS_SOURCE.name).write_text(harness)
-    cmd = [str(verilator_bin_dir() / "verilator"), *meta["flags"], "-j", str(max(1, int(jobs))),
+    cmd = [str(toolchain.verilator_executable()), *meta["flags"], "-j", str(max(1, int(jobs))),
            "--top-module", _MODULE, "-Mdir", "obj", "-o", _EXECUTABLE,
            f"{_MODULE}.v", HARNESS_SOURCE.name]
     log_path = directory / "build.log"
