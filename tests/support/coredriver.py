@@ -25,6 +25,7 @@ from plasticore.core import (
     LEARNING_PARAMS,
     NEURON_PARAMS,
     NEURON_STATE,
+    SYNAPSE,
     CoreConfig,
     CoreParams,
     Table,
@@ -33,6 +34,11 @@ from plasticore.hdl.access import Command, Region, Register, request_layout
 from plasticore.hdl.core import NEURON_WORD, Geometry
 
 __all__ = ["CoreTB"]
+
+#: The SYNAPSE fields, for packing and splitting whole weight matrices at once (N^2 words
+#: through :class:`~plasticore.core.Table` would take seconds at N = 256).
+_W, _P = SYNAPSE["weight"], SYNAPSE["plastic"]
+_W_MASK = (1 << _W.width) - 1
 
 
 class CoreTB:
@@ -132,7 +138,8 @@ class CoreTB:
         assert config.n == self.n, "the configuration is for a core of another size"
         await self.write(Region.NEURON_PARAMS, enumerate(config.neurons.pack()))
         await self.write(Region.LEARNING_PARAMS, enumerate(config.learning.pack()))
-        words = (config.weights.ravel() & 0xFF) | (config.plastic.ravel().astype(np.int64) << 8)
+        words = ((config.weights.ravel() & _W_MASK) << _W.offset
+                 | config.plastic.ravel().astype(np.int64) << _P.offset)
         await self.write(Region.SYNAPSE, enumerate(words.tolist()))
 
     async def set_learning(self, on: bool):
@@ -195,9 +202,9 @@ class CoreTB:
         return self._split_synapses(words)
 
     def _split_synapses(self, words):
-        w = words & 0xFF
-        w = np.where(w >= 128, w - 256, w).reshape(self.n, self.n)
-        return w, ((words >> 8) & 1).astype(bool).reshape(self.n, self.n)
+        w = (words >> _W.offset) & _W_MASK
+        w = np.where(w >> (_W.width - 1), w - (1 << _W.width), w).reshape(self.n, self.n)
+        return w, ((words >> _P.offset) & 1).astype(bool).reshape(self.n, self.n)
 
     # -- peek the memories (VPI) -----------------------------------------------------------
 
