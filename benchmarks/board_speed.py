@@ -14,7 +14,7 @@ stand-in) and measures the harness in two situations:
 
 With ``--top link`` it builds :class:`plasticore.hdl.link.LinkTop` (the core behind its
 command dispatcher and UART) instead, and measures it serving the driver: a
-:class:`plasticore.driver.chip.Chip` loads :func:`plasticore.sim.stimulus.activity_config`
+:class:`plasticore.driver.chip.Chip` loads :func:`plasticore.sim.workload.activity_config`
 (~5 % of the neurons spiking per step, STDP on) and runs ``--steps`` timesteps; the figure
 is the harness's cycles per second over the whole session (loading and running).
 
@@ -39,7 +39,8 @@ import time
 
 import serial
 
-from plasticore.sim.board import DEFAULT_BAUD, DEFAULT_CLOCK_HZ, SimulatedBoard, board_top, build
+from plasticore.protocol import DEFAULT_BAUD
+from plasticore.sim.board import DEFAULT_CLOCK_HZ, SimulatedBoard, board_top, build
 
 
 def measure_link(build_result, n_bytes: int, seed: int) -> dict:
@@ -76,7 +77,7 @@ def measure_core(neurons: int, clock_hz: float, baud: int, steps: int) -> dict:
     from plasticore.driver.chip import Chip
     from plasticore.hdl.link import LinkTop
     from plasticore.hdl.uart import uart_divisor
-    from plasticore.sim.stimulus import activity_config
+    from plasticore.sim.workload import activity_config
 
     divisor = uart_divisor(clock_hz, baud)
     top = LinkTop(neurons, divisor=divisor, clock_hz=int(clock_hz))

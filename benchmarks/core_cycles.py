@@ -26,11 +26,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: The test tree: ``core_cycles_tb`` uses its verification helpers (``support``).
+TESTS = HERE.parent / "tests"
 
 
 def measure(n, steps, activities, natural):
     from plasticore.sim import rtl
-    sys.path.insert(0, str(HERE))
+    for path in (HERE, TESTS):         # the runner exports sys.path to the simulator
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
     t0 = time.time()
     runner, build_dir = rtl.build_core(n)
     build_s = time.time() - t0

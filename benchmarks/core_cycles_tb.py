@@ -1,5 +1,8 @@
 """cocotb side of ``core_cycles.py``: runs timesteps at set activities, records cycle counts.
 
+The core driver and the random networks come from ``tests/support`` (``core_cycles.py``
+puts ``tests/`` on ``sys.path``, which the cocotb runner hands to the simulator).
+
 Environment: ``PLASTICORE_N``, ``PLASTICORE_BENCH_OUT`` (JSON file to write),
 ``PLASTICORE_BENCH_STEPS`` (steps per point), ``PLASTICORE_BENCH_ACTIVITIES`` (comma-separated
 fractions of N forced to fire per step), ``PLASTICORE_BENCH_NATURAL`` (steps of the
@@ -13,11 +16,12 @@ import os
 
 import cocotb
 import numpy as np
+from support.coredriver import CoreTB
+from support.stimulus import random_config
 
 from plasticore import fixed as F
 from plasticore.hdl.access import Register
-from plasticore.sim.coredriver import CoreTB
-from plasticore.sim.stimulus import activity_config, random_config
+from plasticore.sim.workload import activity_config
 
 N = int(os.environ["PLASTICORE_N"])
 OUT = os.environ["PLASTICORE_BENCH_OUT"]

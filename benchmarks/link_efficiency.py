@@ -28,8 +28,9 @@ import numpy as np
 from plasticore import protocol as P
 from plasticore.driver import Chip
 from plasticore.hdl.uart import uart_divisor
-from plasticore.sim.board import DEFAULT_BAUD, DEFAULT_CLOCK_HZ, SimulatedBoard, board_top
-from plasticore.sim.stimulus import activity_config
+from plasticore.protocol import DEFAULT_BAUD
+from plasticore.sim.board import DEFAULT_CLOCK_HZ, SimulatedBoard, board_top
+from plasticore.sim.workload import activity_config
 
 BOARD_CLOCKS = {"iCEBreaker (iCE40UP5K, 12 MHz)": 12e6, "ULX3S (ECP5, 25 MHz)": 25e6,
                 "Cmod A7-35T (12 MHz oscillator)": 12e6, "Cmod A7-35T (100 MHz MMCM)": 100e6}

@@ -2,7 +2,7 @@
 """Speed of the plasticore reference model against Brian2 on the same network.
 
 A benchmark script, not a test: it prints figures.  Both simulators run, in one process, the
-network of :func:`plasticore.sim.stimulus.activity_config` (N neurons, all-to-all weights,
+network of :func:`plasticore.sim.workload.activity_config` (N neurons, all-to-all weights,
 pair STDP on every synapse, about 5 % of the neurons spiking per step):
 
 * the bit-exact integer reference, :class:`plasticore.sim.Reference` (``sim/reference.py``);
@@ -81,7 +81,7 @@ import numpy as np
 from plasticore import fixed as F
 from plasticore.core import ResetMode
 from plasticore.sim import Reference
-from plasticore.sim.stimulus import activity_config
+from plasticore.sim.workload import activity_config
 
 try:
     from plasticore.sim.fast import FastReference

@@ -14,6 +14,7 @@ The YoWASP tools come from the ``[synth]`` extra; Amaranth reads their names fro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,6 +23,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from plasticore.hdl import toolchain
+from plasticore.protocol import DEFAULT_BAUD
 
 from .top import BoardTop, get_board
 
@@ -88,7 +92,7 @@ def toolchain_env(family: str, env=None) -> dict:
         raise ToolchainError(f"The {family} build needs {', '.join(missing)}; install them "
                              f"with: pip install 'plasticore[synth]'")
     # Amaranth's own Verilog/RTLIL generation keeps its built-in Yosys (reproducible output).
-    env["AMARANTH_USE_YOSYS"] = "builtin"
+    env.update(toolchain.YOSYS_ENV)
     return env
 
 
@@ -102,7 +106,7 @@ def _commands(script: str) -> list[str]:
     return [line for line in script.splitlines() if line.startswith('"$')]
 
 
-def build(board: str, neurons: int | None = None, *, baud: int = 1_000_000,
+def build(board: str, neurons: int | None = None, *, baud: int = DEFAULT_BAUD,
           clock_hz: float | None = None, out: Path | str | None = None, seed: int = 1,
           design: str = "core", quiet: bool = False) -> dict:
     """Build the bitstream of ``board`` with ``neurons`` neurons into ``out``.
@@ -112,12 +116,10 @@ def build(board: str, neurons: int | None = None, *, baud: int = 1_000_000,
     """
     spec = get_board(board)
     tag = f"n{neurons or spec.neurons}" if design == "core" else design
-    out = Path(out or f"build/boards/{spec.name}-{tag}")
+    out = Path(out or toolchain.bitstream_dir(spec.name, tag))
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     env = None if spec.vendor_tools else toolchain_env(spec.family)
-    if env:
-        os.environ["AMARANTH_USE_YOSYS"] = "builtin"
 
     top = BoardTop(spec, neurons, baud=baud, clock_hz=clock_hz, design=design)
     n = top.neurons
@@ -136,7 +138,8 @@ def build(board: str, neurons: int | None = None, *, baud: int = 1_000_000,
         overrides["synth_opts"] = ["-dsp", "-spram"]
     t0 = time.time()
     _log(quiet, "[elaborate] Amaranth -> RTLIL ...")
-    plan = platform.prepare(top, name=NAME, **overrides)
+    with toolchain.builtin_yosys() if env else contextlib.nullcontext():
+        plan = platform.prepare(top, name=NAME, **overrides)
     plan.extract(out)
     _log(quiet, f"[elaborate] done in {time.time() - t0:.1f} s; build files in {out}")
     report = {"board": spec.name, "title": spec.title, "family": spec.family,

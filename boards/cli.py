@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from plasticore.protocol import DEFAULT_BAUD
+
 __all__ = ["add_board_commands"]
 
 BOARD_NAMES = ("icebreaker", "ulx3s", "cmod_a7")
@@ -75,7 +77,8 @@ def _cmd_program(args):
     spec = get_board(args.board)
     bitstream = args.bitstream
     if bitstream is None:
-        out = Path(args.out or f"build/boards/{spec.name}-n{args.neurons or spec.neurons}")
+        from plasticore.hdl.toolchain import bitstream_dir
+        out = Path(args.out or bitstream_dir(spec.name, f"n{args.neurons or spec.neurons}"))
         bitstream = out / ("plasticore.bin" if spec.family == "ice40" else "plasticore.bit")
     summary = {"board": spec.name, "bitstream": str(bitstream), "ok": False}
     if not Path(bitstream).exists():
@@ -110,8 +113,8 @@ def add_board_commands(sub):
     p.add_argument("--board", required=True, choices=BOARD_NAMES)
     p.add_argument("--neurons", type=_positive_int, default=None,
                    help="neurons of the core (default: the board's)")
-    p.add_argument("--baud", type=_positive_int, default=1_000_000,
-                   help="UART bit rate (default 1000000)")
+    p.add_argument("--baud", type=_positive_int, default=DEFAULT_BAUD,
+                   help=f"UART bit rate (default {DEFAULT_BAUD})")
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="core clock in MHz, made by the board's PLL (default: the board's)")
     p.add_argument("--out", type=Path, default=None,

@@ -22,6 +22,7 @@ from plasticore.core import CoreParams
 from plasticore.hdl.echo import EchoTop
 from plasticore.hdl.link import LinkTop
 from plasticore.hdl.uart import uart_divisor
+from plasticore.protocol import DEFAULT_BAUD
 
 from . import clocking
 
@@ -127,7 +128,7 @@ class BoardTop(Elaboratable):
     POR_CYC = 1024
 
     def __init__(self, board: Board | str, neurons: int | None = None, *,
-                 baud: int = 1_000_000, clock_hz: float | None = None, design: str = "core"):
+                 baud: int = DEFAULT_BAUD, clock_hz: float | None = None, design: str = "core"):
         self._MustUse__silence = True        # until constructed: no warning on a bad argument
         self.board = get_board(board) if isinstance(board, str) else board
         if design not in ("core", "echo"):

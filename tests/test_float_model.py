@@ -1,8 +1,9 @@
 r"""The integer reference agrees with a float64 model of the same equations, within error
 bounds derived from the formats.
 
-The float model (:mod:`plasticore.sim.floatmodel`) takes real parameters; the reference takes
-their quantisation (:func:`~plasticore.sim.floatmodel.quantise`, round to nearest).  Every
+The float model (:class:`plasticore.compiler.floatsim.FloatModel`, the one float model of the
+project, which :func:`plasticore.compiler.simulate` runs) takes real parameters; the
+reference takes their quantisation (``tests/support/quantise.py``, round to nearest).  Every
 quantity ``r`` of the reference is compared with ``scale * f`` of the float model, ``scale``
 being 2**16 for V and I, 2**12 for traces and ``1 / w_lsb`` for weights.
 
@@ -36,9 +37,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.quantise import V_SCALE, quantise
 
 from plasticore import fixed as F
-from plasticore.sim.floatmodel import V_SCALE, FloatModel, FloatParams, alpha, quantise
+from plasticore.compiler.floatsim import FloatModel, FloatParams, alpha
 from plasticore.sim.reference import Reference
 
 S = float(V_SCALE)             # raw LSBs of V / I per real unit

@@ -421,7 +421,7 @@ def test_snapshot_diff_names_the_difference():
 
 
 def test_deterministic():
-    from plasticore.sim.stimulus import random_config, random_forced
+    from support.stimulus import random_config, random_forced
     rng = np.random.default_rng(5)
     cfg = random_config(32, rng)
     forced = random_forced(50, 32, 0.1, rng)

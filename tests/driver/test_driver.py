@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import serial
+from support.stimulus import corner_values, random_config, random_forced
 
 from plasticore import fixed as F
 from plasticore import protocol as P
@@ -16,7 +17,6 @@ from plasticore.driver import (
     WrongDevice,
 )
 from plasticore.sim import Reference
-from plasticore.sim.stimulus import corner_values, random_config, random_forced
 
 
 def random_table(layout, n, rng):

@@ -32,12 +32,9 @@ class Shadow:
             flat = self.weights.reshape(-1)
             flat[start:start + len(data)] = np.frombuffer(data, np.int8)
         else:
-            size = P.wire_bytes(region)
-            words = [int.from_bytes(data[k:k + size], "little")
-                     for k in range(0, len(data), size)]
-            new = Table.unpack(NEURON_PARAMS, words)
+            new = Table.from_bytes(NEURON_PARAMS, data)
             for name in new.names:
-                self.params[name][start:start + len(words)] = new[name]
+                self.params[name][start:start + new.n] = new[name]
 
     def check(self, chip, case):
         assert np.array_equal(chip.read_weights(), self.weights), f"weights after case {case}"
@@ -52,8 +49,7 @@ def valid_write(rng, n):
     k = int(rng.integers(0, n))
     t = Table(NEURON_PARAMS, 1, threshold=int(rng.integers(-1000, 1000)),
               alpha_v=int(rng.integers(0, 32769)), refractory=int(rng.integers(0, 256)))
-    return P.WireRegion.NEURON_PARAMS, k, t.pack()[0].to_bytes(
-        P.wire_bytes(P.WireRegion.NEURON_PARAMS), "little")
+    return P.WireRegion.NEURON_PARAMS, k, t.to_bytes()
 
 
 def mutate(kind, line: bytes, rng) -> bytes:

@@ -3,6 +3,7 @@ run errors are driver errors."""
 
 import numpy as np
 import pytest
+from support.stimulus import random_forced
 
 from plasticore.driver import DriverError
 from plasticore.driver.runtime import (
@@ -12,7 +13,7 @@ from plasticore.driver.runtime import (
     open_session,
     run_program,
 )
-from plasticore.sim.stimulus import activity_config, random_forced
+from plasticore.sim.workload import activity_config
 
 
 def session_target(target, request, n):

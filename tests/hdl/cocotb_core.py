@@ -24,6 +24,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import Edge, FallingEdge
 from cocotb.utils import get_sim_time
+from support.coredriver import CoreTB
+from support.stimulus import corner_values, random_config, random_forced
 
 from plasticore import fixed as F
 from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, ResetMode, Table
@@ -31,8 +33,6 @@ from plasticore.hdl.access import Command, Phase, Region, Register
 from plasticore.hdl.core import Core, step_cycles
 from plasticore.protocol import contract_hash
 from plasticore.sim import Reference
-from plasticore.sim.coredriver import CoreTB
-from plasticore.sim.stimulus import corner_values, random_config, random_forced
 
 N = int(os.environ.get("PLASTICORE_N", "8"))
 NETWORKS = int(os.environ.get("PLASTICORE_NETWORKS", "2"))
@@ -265,7 +265,13 @@ async def access_port(dut):
     await tb.write(Region.FORCED, enumerate(bits.astype(int).tolist()))
     assert np.array_equal(await tb.read(Region.FORCED, range(N)), bits.astype(int))
 
-    # Control registers.
+    await _check_registers(tb)
+    await _check_out_of_range(tb, params, learn, state)
+    await _check_step_and_reset(tb, cfg, state, bits, params, learn)
+
+
+async def _check_registers(tb: CoreTB):
+    """Control registers."""
     await tb.write_register(Register.STEP_COUNT, 0xDEADBEEF)
     assert await tb.read_register(Register.STEP_COUNT) == 0xDEADBEEF
     for on in (1, 0, 1):
@@ -275,7 +281,9 @@ async def access_port(dut):
     await tb.write(Region.CONTROL, [(Register.INFO.value, 5)])       # read-only: ignored
     assert await tb.read_register(Register.INFO) == N
 
-    # Out-of-range addresses: writes are ignored, reads return 0.
+
+async def _check_out_of_range(tb: CoreTB, params, learn, state):
+    """Out-of-range addresses: writes are ignored, reads return 0."""
     oor = [(Region.NEURON_PARAMS, N), (Region.NEURON_STATE, N), (Region.SPIKES, N),
            (Region.CONTROL, len(Register))]
     if N * N < 1 << (N * N - 1).bit_length():
@@ -286,8 +294,11 @@ async def access_port(dut):
     assert await tb.read_params() == (params, learn)
     assert await tb.read_state() == state
 
-    # A step uses the forced bits and clears them; RESET zeroes state, spikes, forced and
-    # the counters, and keeps weights, parameters and the learning bit.
+
+async def _check_step_and_reset(tb: CoreTB, cfg, state, bits, params, learn):
+    """A step uses the forced bits and clears them; RESET zeroes state, spikes, forced and
+    the counters, and keeps weights, parameters and the learning bit.  Requests stall while
+    the core is busy."""
     ref = Reference(cfg, learning=True)
     ref.state = state
     await tb.write_register(Register.STEP_COUNT, 0)

@@ -22,6 +22,9 @@ from cocotb_tools.check_results import get_results
 from plasticore.sim import rtl
 
 HERE = Path(__file__).resolve().parent
+#: ``cocotb_core`` imports this folder's module and the verification helpers of
+#: ``tests/support``; the runner exports ``sys.path`` to the simulator.
+IMPORT_PATHS = (HERE, HERE.parent)
 
 
 def run(n, testcase=None, simulator="verilator", **env):
@@ -29,8 +32,9 @@ def run(n, testcase=None, simulator="verilator", **env):
     name is ``testcase`` (all if None); return the number of cocotb tests that ran."""
     if not rtl.have_simulator(simulator):
         pytest.skip(f"{simulator} is not installed here; install it to run this test.")
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))        # the runner exports sys.path to the simulator
+    for path in IMPORT_PATHS:
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
     runner, build_dir = rtl.build_core(n, simulator)
     extra = {"PLASTICORE_N": str(n), **{f"PLASTICORE_{k.upper()}": str(v)
                                         for k, v in env.items()}}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.sim import Simulator
+from support.stimulus import corner_values, random_config
 
 from plasticore import fixed as F
 from plasticore.core import NEURON_STATE, CoreParams, Table
@@ -14,7 +15,6 @@ from plasticore.hdl.arith import saturate
 from plasticore.hdl.neuron import EARLY, LATE, MID, NeuronUpdate
 from plasticore.hdl.synapse import SynapseUpdate
 from plasticore.sim import Reference
-from plasticore.sim.stimulus import corner_values, random_config
 
 
 def _run(dut, inputs, outputs, cycles, valid_out):

@@ -8,12 +8,12 @@ in test_uart.py and is left out to keep this fast); the same request bytes go to
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from support.stimulus import random_config
 
 from plasticore import protocol as P
 from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CoreParams, Table
 from plasticore.driver.virtual import VirtualChip
 from plasticore.hdl.link import Link
-from plasticore.sim.stimulus import random_config
 
 
 def run_gateware(n, lines, idle_cycles=60):
@@ -62,11 +62,6 @@ def access(region, start, count):
     return P.pack(P.ACCESS, {"region": region, "count": count, "start": start})
 
 
-def table_bytes(region, table):
-    size = P.wire_bytes(region)
-    return b"".join(w.to_bytes(size, "little") for w in table.pack())
-
-
 def compare(n, lines, skip_identity=False):
     virtual = VirtualChip(n)
     expect = [virtual.feed(line) for line in lines]
@@ -92,11 +87,11 @@ def test_load_read_back_and_learn():
         request(P.Opcode.WRITE, 1, access(P.WireRegion.WEIGHTS, 0, n * n) + w),
         request(P.Opcode.WRITE, 2, access(P.WireRegion.PLASTIC, 0, len(plastic)) + plastic),
         request(P.Opcode.WRITE, 3, access(P.WireRegion.NEURON_PARAMS, 0, n)
-                + table_bytes(P.WireRegion.NEURON_PARAMS, cfg.neurons)),
+                + cfg.neurons.to_bytes()),
         request(P.Opcode.WRITE, 4, access(P.WireRegion.LEARNING_PARAMS, 0, n)
-                + table_bytes(P.WireRegion.LEARNING_PARAMS, cfg.learning)),
+                + cfg.learning.to_bytes()),
         request(P.Opcode.WRITE, 5, access(P.WireRegion.NEURON_STATE, 2, 3)
-                + table_bytes(P.WireRegion.NEURON_STATE, _sub(state, 2, 5))),
+                + _sub(state, 2, 5).to_bytes()),
         request(P.Opcode.CONTROL, 6, b"\x01"),
         request(P.Opcode.RUN, 7, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 6})
                 + b"".join(P.encode_record(np.flatnonzero(rng.random(n) < 0.4), n)
@@ -181,7 +176,7 @@ def test_long_run_splits_answers_like_the_virtual_chip():
         request(P.Opcode.WRITE, 1, access(P.WireRegion.WEIGHTS, 0, n * n)
                 + cfg.weights.astype(np.int8).tobytes()),
         request(P.Opcode.WRITE, 2, access(P.WireRegion.NEURON_PARAMS, 0, n)
-                + table_bytes(P.WireRegion.NEURON_PARAMS, cfg.neurons)),
+                + cfg.neurons.to_bytes()),
         request(P.Opcode.RUN, 3, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": steps})
                 + records),
     ]
@@ -205,6 +200,6 @@ def test_learning_params_round_trip(n):
     t["w_min"] = -np.arange(n)
     lines = [b"\0",
              request(P.Opcode.WRITE, 1, access(P.WireRegion.LEARNING_PARAMS, 0, n)
-                     + table_bytes(P.WireRegion.LEARNING_PARAMS, t)),
+                     + t.to_bytes()),
              request(P.Opcode.READ, 2, access(P.WireRegion.LEARNING_PARAMS, 0, n))]
     compare(n, lines)

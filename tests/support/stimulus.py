@@ -1,4 +1,5 @@
-"""Random and corner-biased networks and inputs, for tests and benchmarks.
+"""Random and corner-biased networks and inputs, for the tests (and
+``benchmarks/core_cycles.py``).
 
 Uniform random values rarely hit the edges of a fixed-point datapath, and saturation bugs
 live there.  :func:`corner_values` draws each value from its format's corners (both rails,
@@ -14,7 +15,7 @@ import numpy as np
 from plasticore import fixed as F
 from plasticore.core import CoreConfig, CoreParams
 
-__all__ = ["corner_values", "random_config", "random_forced", "activity_config"]
+__all__ = ["corner_values", "random_config", "random_forced"]
 
 
 def corner_values(fmt: F.Format, size, rng: np.random.Generator, corner=0.3, lo=None, hi=None):
@@ -71,31 +72,3 @@ def random_config(n, rng: np.random.Generator, corner=0.2, plastic_p=0.7):
 def random_forced(steps, n, rate, rng: np.random.Generator):
     """Bool array (steps, n): each neuron forced to fire with probability ``rate`` per step."""
     return rng.random((steps, n)) < rate
-
-
-def activity_config(n, seed=0, all_plastic=True):
-    """A network that settles near 5 % of neurons spiking per step, for benchmarks: bias
-    drive, weak random excitatory/inhibitory weights, STDP on every synapse.
-
-    The firing is set mostly by the bias (a neuron alone fires every 14-22 steps); the
-    recurrent weights are scaled down (``w_shift = 2`` at N = 256) so that STDP, which moves
-    them across their whole range [-64, 64], changes the activity only slowly.  Measured
-    over 10,000 steps (seed 0): 5.1 % on average with N = 256 (4.7-5.7 % per quarter of the
-    run), 5.1 % with N = 64 and N = 1024; ``benchmarks/reference_vs_brian2.py`` prints it."""
-    rng = np.random.default_rng(seed)
-    cfg = CoreConfig(CoreParams(n))
-    p, lp = cfg.neurons, cfg.learning
-    p["threshold"] = 1 << 16
-    p["alpha_v"] = round(F.DECAY_ONE * np.exp(-1 / 20))
-    p["alpha_i"] = round(F.DECAY_ONE * np.exp(-1 / 5))
-    p["bias"] = rng.integers(5200, 7400, n)
-    p["refractory"] = 2
-    # the recurrent input grows with n (5 % of n spikes per step): keep it at N=256's scale
-    p["w_shift"] = int(np.clip(2 + round(np.log2(256 / n)), 0, F.W_SHIFT.max))
-    lp["alpha_x"] = lp["alpha_y"] = round(F.DECAY_ONE * np.exp(-1 / 20))
-    lp["x_inc"] = lp["y_inc"] = F.TRACE_ONE
-    lp["a_plus"], lp["a_minus"] = 16, 17
-    lp["w_min"], lp["w_max"] = -64, 64
-    cfg.weights = rng.integers(-64, 65, (n, n))
-    cfg.plastic[:] = all_plastic
-    return cfg.validate()

@@ -1,4 +1,5 @@
-"""cocotb driver of the core's access port (for ``tests/hdl`` and ``benchmarks``).
+"""cocotb driver of the core's access port (for ``tests/hdl`` and
+``benchmarks/core_cycles.py``, which put ``tests/`` on ``sys.path`` for the cocotb process).
 
 :class:`CoreTB` drives ``req``/``rsp`` of the generated Verilog of
 :class:`plasticore.hdl.core.Core` one word per cycle, loads a :class:`CoreConfig`, runs
@@ -24,6 +25,7 @@ from plasticore.core import (
     LEARNING_PARAMS,
     NEURON_PARAMS,
     NEURON_STATE,
+    SYNAPSE,
     CoreConfig,
     CoreParams,
     Table,
@@ -33,36 +35,10 @@ from plasticore.hdl.core import NEURON_WORD, Geometry
 
 __all__ = ["CoreTB"]
 
-
-def _fields(layout):
-    """(name, offset, width, signed) of every field of a layout of Formats / ints."""
-    out = []
-    for name, field in layout:
-        shape = field.shape
-        signed = isinstance(shape, F.Format) and shape.signed
-        out.append((name, field.offset, field.width, signed))
-    return out
-
-
-def _unpack(word, fields):
-    out = {}
-    for name, offset, width, signed in fields:
-        value = (word >> offset) & ((1 << width) - 1)
-        if signed and value >> (width - 1):
-            value -= 1 << width
-        out[name] = value
-    return out
-
-
-def _pack(values, fields):
-    word = 0
-    for name, offset, width, _ in fields:
-        word |= (int(values[name]) & ((1 << width) - 1)) << offset
-    return word
-
-
-_STATE_FIELDS = _fields(NEURON_STATE)
-_WORD_FIELDS = _fields(NEURON_WORD)
+#: The SYNAPSE fields, for packing and splitting whole weight matrices at once (N^2 words
+#: through :class:`~plasticore.core.Table` would take seconds at N = 256).
+_W, _P = SYNAPSE["weight"], SYNAPSE["plastic"]
+_W_MASK = (1 << _W.width) - 1
 
 
 class CoreTB:
@@ -162,7 +138,8 @@ class CoreTB:
         assert config.n == self.n, "the configuration is for a core of another size"
         await self.write(Region.NEURON_PARAMS, enumerate(config.neurons.pack()))
         await self.write(Region.LEARNING_PARAMS, enumerate(config.learning.pack()))
-        words = (config.weights.ravel() & 0xFF) | (config.plastic.ravel().astype(np.int64) << 8)
+        words = ((config.weights.ravel() & _W_MASK) << _W.offset
+                 | config.plastic.ravel().astype(np.int64) << _P.offset)
         await self.write(Region.SYNAPSE, enumerate(words.tolist()))
 
     async def set_learning(self, on: bool):
@@ -225,9 +202,9 @@ class CoreTB:
         return self._split_synapses(words)
 
     def _split_synapses(self, words):
-        w = words & 0xFF
-        w = np.where(w >= 128, w - 256, w).reshape(self.n, self.n)
-        return w, ((words >> 8) & 1).astype(bool).reshape(self.n, self.n)
+        w = (words >> _W.offset) & _W_MASK
+        w = np.where(w >> (_W.width - 1), w - (1 << _W.width), w).reshape(self.n, self.n)
+        return w, ((words >> _P.offset) & 1).astype(bool).reshape(self.n, self.n)
 
     # -- peek the memories (VPI) -----------------------------------------------------------
 
@@ -238,10 +215,8 @@ class CoreTB:
     def peek_spikes(self) -> np.ndarray:
         return self._peek_neurons()["spk"].astype(bool)
 
-    def _peek_neurons(self):
-        words = self._peek("neu", self.n)
-        return {name: np.array([_unpack(w, _WORD_FIELDS)[name] for w in words], np.int64)
-                for name, *_ in _WORD_FIELDS}
+    def _peek_neurons(self) -> Table:
+        return Table.unpack(NEURON_WORD, self._peek("neu", self.n))
 
     def _peek_pairs(self, name, width):
         """A per-neuron field kept in pair words (neurons 2q, 2q + 1 at address q)."""
@@ -252,12 +227,12 @@ class CoreTB:
 
     def peek_state(self) -> Table:
         t = Table(NEURON_STATE, self.n)
-        cols = self._peek_neurons()
+        neu = self._peek_neurons()
         acc = self._peek_pairs("pend", F.ACC.width)
-        cols["acc"] = np.where(acc >= 1 << (F.ACC.width - 1), acc - (1 << F.ACC.width), acc)
-        cols["x"] = self._peek_pairs("xtr", F.TRACE.width)
+        cols = {"acc": np.where(acc >= 1 << (F.ACC.width - 1), acc - (1 << F.ACC.width), acc),
+                "x": self._peek_pairs("xtr", F.TRACE.width)}
         for name in t.names:
-            t[name] = cols[name]
+            t[name] = cols[name] if name in cols else neu[name]
         return t
 
     def peek_weights(self):
