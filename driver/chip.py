@@ -341,7 +341,8 @@ class Chip:
         for k in range(0, count, per):
             c = min(per, count - k)
             head = P.pack(P.ACCESS, {"region": region, "count": c, "start": start + k})
-            reqs.append(_Request(P.Opcode.WRITE, head + data[k * size:(k + c) * size]))
+            reqs.append(_Request(P.Opcode.WRITE,  # type: ignore[arg-type]  # core.ResetMode
+                                 head + data[k * size:(k + c) * size]))
         self._transact(reqs)
 
     def read_region(self, region, start, count) -> bytes:
@@ -349,7 +350,7 @@ class Chip:
         size = P.wire_bytes(region)
         self._check_range(region, start, count)
         per = self._opened.max_payload // size
-        reqs = [_Request(P.Opcode.READ, P.pack(P.ACCESS, {
+        reqs = [_Request(P.Opcode.READ, P.pack(P.ACCESS, {  # type: ignore[arg-type]
             "region": region, "count": min(per, count - k), "start": start + k}))
             for k in range(0, count, per)]
         return b"".join(self._transact(reqs))
