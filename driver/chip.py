@@ -9,6 +9,7 @@ and turns every failure into a :class:`DriverError` subclass that names the prob
 
 from __future__ import annotations
 
+import errno
 import time
 from dataclasses import dataclass
 
@@ -87,6 +88,24 @@ class _Request:
     tries: int = 0
 
 
+def _open_failure(url: str, error: Exception) -> str:
+    """One line on why ``url`` did not open, naming it once (pyserial's own message repeats
+    the path up to three times) and saying what to try."""
+    code = getattr(error, "errno", None) or getattr(error.__context__, "errno", None)
+    if code == errno.ECONNREFUSED:
+        return (f"cannot open {url!r}: connection refused. Is a simulated board serving "
+                f"there? (plasticore sim prints the URL it serves)")
+    if isinstance(code, int) and code in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+        return (f"cannot open {url!r}: no such device. Is the board plugged in? "
+                f"(--target sim runs the simulated board)")
+    if isinstance(code, int) and code in (errno.EACCES, errno.EPERM):
+        return (f"cannot open {url!r}: permission denied (add yourself to the group that "
+                f"owns it, e.g. dialout)")
+    if isinstance(code, int) and code == errno.EBUSY:
+        return f"cannot open {url!r}: it is in use by another program"
+    return f"cannot open {url!r}: {error}"
+
+
 class Chip:
     """A session with one core.
 
@@ -124,7 +143,7 @@ class Chip:
             self.port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=0.02,
                                               write_timeout=self.timeout)
         except (serial.SerialException, ValueError, OSError) as e:
-            raise PortNotFound(f"cannot open {self.url!r}: {e}") from None
+            raise PortNotFound(_open_failure(self.url, e)) from None
         # A lone delimiter ends whatever partial frame the device may hold.
         self._write(b"\0")
         self.identity = self.identify()

@@ -177,6 +177,11 @@ def test_garbage_on_the_line_then_everything_works(connect):
 def test_no_such_port():
     with pytest.raises(PortNotFound, match="cannot open '/dev/plasticore-nonexistent'"):
         Chip("/dev/plasticore-nonexistent").open()
+    with pytest.raises(PortNotFound) as e:                 # the path once, and what to try
+        Chip("/dev/plasticore-nonexistent").open()
+    assert str(e.value).count("plasticore-nonexistent") == 1 and "plugged in" in str(e.value)
+    with pytest.raises(PortNotFound, match="connection refused. Is a simulated board"):
+        Chip("socket://127.0.0.1:1").open()
     with pytest.raises(PortNotFound, match="only option is neurons"):
         Chip("virtual://?size=3").open()
 
