@@ -71,6 +71,13 @@ class Identity:
     def kind_name(self):
         return {0: "gateware", 1: "virtual chip"}.get(self.kind, f"kind {self.kind}")
 
+    def __repr__(self):
+        # The hashes in hex, as `plasticore info` and `plasticore build` print them.
+        return (f"Identity(protocol={self.protocol}, neurons={self.neurons}, "
+                f"contract={self.contract:08x}, build={self.build:08x}, "
+                f"max_payload={self.max_payload}, rx_buffers={self.rx_buffers}, "
+                f"clock_hz={self.clock_hz}, kind={self.kind_name!r})")
+
 
 #: Requests that change nothing when executed twice: retried after a timeout.
 _IDEMPOTENT = {P.Opcode.IDENTIFY, P.Opcode.READ, P.Opcode.WRITE, P.Opcode.CONTROL,

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from plasticore import protocol as P
-from plasticore.driver import Chip
+from plasticore.driver import Chip, PortNotFound
 
 
 def pytest_generate_tests(metafunc):
@@ -52,7 +52,14 @@ def connect(target, request):
             options.setdefault("build", build)
         else:
             url = target
-        chip = Chip(url, **options).open()
+        try:
+            chip = Chip(url, **options).open()
+        except PortNotFound as e:
+            if url != target:
+                raise
+            # A board given with --target that is not there: one clear line, not the same
+            # failure in every test.
+            pytest.exit(f"--target {target}: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
         opened.append(chip)
         if chip.n != n:
             pytest.skip(f"{url} has {chip.n} neurons; this test needs {n}")
