@@ -1,14 +1,14 @@
-"""Command dispatcher and the link-level top: the protocol of :mod:`plasticore.protocol` on
-the core's access port.
+"""The link-level top: the protocol of :mod:`plasticore.protocol` on the core's access
+port, behind the frame layer and the UART.
 
 ::
 
     uart_rx -> UARTRx -> COBSDecoder -> CRCChecker -> Dispatcher <-> Core (access port)
     uart_tx <- UARTTx <- COBSEncoder (512-byte ring) <- CRCAppender <-'
 
-:class:`~.dispatch.Dispatcher` (in :mod:`.dispatch`) answers exactly the bytes that the virtual chip
-(:mod:`plasticore.driver.virtual`, the executable specification) answers for the same
-request stream; ``tests/link/test_dispatcher.py`` checks this.
+:class:`~.dispatch.Dispatcher` (:mod:`.dispatch`, re-exported here) answers exactly the
+bytes that the virtual chip (:mod:`plasticore.driver.virtual`, the executable specification)
+answers for the same request stream; ``tests/link/test_dispatcher.py`` checks this.
 """
 
 from __future__ import annotations
