@@ -44,12 +44,17 @@ __all__ = ["BUFFER_BYTES", "WORD_BYTES", "Answer", "RxBuffers", "ByteEngine", "D
 #: Bytes of one receive buffer: header + largest payload + CRC.
 BUFFER_BYTES = P.HEADER_BYTES + P.MAX_PAYLOAD + 2
 assert BUFFER_BYTES == 512
+#: Bits of a byte offset in one buffer.
+OFFSET_BITS = (BUFFER_BYTES - 1).bit_length()
 
 #: Bytes of the fetch register: the largest wire word (NEURON_PARAMS, 15 bytes), and above
 #: it the byte a fetch shifts in, so that bytes fetched last stay out of a request's data.
 WORD_BYTES = max(P.wire_bytes(r) for r in P.WireRegion) + 1
 assert WORD_BYTES == 16 and DATA_WIDTH <= 8 * (WORD_BYTES - 1)
 assert max(s.value for s in P.Status) < 16
+
+#: Bits of an answer's length that can be set (the rest of RESPONSE_HEADER.length is 0).
+LENGTH_BITS = P.MAX_PAYLOAD.bit_length()
 
 #: The u16 head of a spike record (:func:`plasticore.protocol.encode_record`).
 RECORD_HEAD = data.StructLayout({"count": P.DENSE.bit_length() - 1, "dense": 1})
@@ -139,7 +144,7 @@ class RxBuffers(wiring.Component):
         super().__init__({
             "sink": In(stream.Signature(TOKEN)),
             "uart_error": In(1), "reject": In(1),
-            "rd_offset": In(9), "rd_data": Out(8),
+            "rd_offset": In(OFFSET_BITS), "rd_data": Out(8),
             "ready": Out(1), "crc_error": Out(1), "overflow": Out(1),
             "length": Out(range(BUFFER_BYTES + 1)), "free": In(1),
             "pending": Out(1), "pending_status": Out(4), "pending_seq": Out(8), "take": In(1),
@@ -173,7 +178,7 @@ class RxBuffers(wiring.Component):
             with m.If(~receiving):
                 m.d.sync += [receiving.eq(1), discard.eq(full.bit_select(wbuf, 1)),
                              wptr.eq(1), overflow.eq(0), first.opcode.eq(tok.data)]
-                m.d.comb += [wr.en.eq(~full.bit_select(wbuf, 1)), wr.addr.eq(wbuf << 9),
+                m.d.comb += [wr.en.eq(~full.bit_select(wbuf, 1)), wr.addr.eq(wbuf << OFFSET_BITS),
                              wr.data.eq(tok.data)]
             with m.Else():
                 with m.If(wptr == 1):
@@ -182,7 +187,7 @@ class RxBuffers(wiring.Component):
                     m.d.sync += overflow.eq(1)
                 with m.Else():
                     m.d.sync += wptr.eq(wptr + 1)
-                    m.d.comb += [wr.en.eq(~discard), wr.addr.eq(Cat(wptr[:9], wbuf)),
+                    m.d.comb += [wr.en.eq(~discard), wr.addr.eq(Cat(wptr[:OFFSET_BITS], wbuf)),
                                  wr.data.eq(tok.data)]
         good_abort = Signal()
         m.d.comb += good_abort.eq(~tok.error & (wptr == P.HEADER_BYTES + 2)
@@ -265,7 +270,7 @@ class ByteEngine(wiring.Component):
             "fetch": In(1), "pad": In(1), "stop": In(1), "clear": In(1),
             "seek": In(1), "seek_to": In(range(BUFFER_BYTES + 1)),
             "offset": Out(range(BUFFER_BYTES + 1)),
-            "rd_offset": Out(9), "rd_data": In(8),
+            "rd_offset": Out(OFFSET_BITS), "rd_data": In(8),
             "word": Out(8 * WORD_BYTES),
             "emit": In(1), "end": In(1), "sel": In(Answer),
             "last_index": In(range(len(identity))),
@@ -285,7 +290,7 @@ class ByteEngine(wiring.Component):
             shift.eq(self.fetch & ~self.stop),
             offset_next.eq(Mux(self.seek, self.seek_to,
                                Mux(shift & ~self.pad, self.offset + 1, self.offset))),
-            self.rd_offset.eq(offset_next[:9]),
+            self.rd_offset.eq(offset_next[:OFFSET_BITS]),
             self.last.eq(k == self.last_index),
             advance.eq(shift | (self.emit & self.source.ready)),
             self.done.eq(advance & self.last),
@@ -487,13 +492,15 @@ class _Base:
 
     # -- the core -------------------------------------------------------------------------
     def core_req(self, name, write, reg, addr, dat, then):
-        """Issue one request; ``dat``: the low 9 bits of the data, above them the word."""
-        m, req = self.m, self.req
-        low = Const(dat, 9) if isinstance(dat, int) else Cat(dat, Const(0, 9 - len(dat)))
+        """Issue one request; ``dat``: the low bits of the data (a SYNAPSE word), above them
+        the fetched word."""
+        m, req, low_bits = self.m, self.req, SYNAPSE.size
+        low = (Const(dat, low_bits) if isinstance(dat, int)
+               else Cat(dat, Const(0, low_bits - len(dat))))
         with m.State(name):
             m.d.comb += [req.valid.eq(1), req.payload.write.eq(write),
                          req.payload.region.eq(reg), req.payload.addr.eq(addr),
-                         req.payload.data.eq(Cat(low, self.eng.word[9:DATA_WIDTH]))]
+                         req.payload.data.eq(Cat(low, self.eng.word[low_bits:DATA_WIDTH]))]
             with m.If(req.ready):
                 self.goto(then)
 
@@ -501,7 +508,7 @@ class _Base:
         """Read a word into ``rword`` (2 cycles if the core is idle); ``load``: a signal to
         raise while the response arrives."""
         m = self.m
-        self.core_req(name, 0, reg, addr, self.eng.word[:9], name + "_RSP")  # (data: any)
+        self.core_req(name, 0, reg, addr, self.eng.word[:SYNAPSE.size], name + "_RSP")  # any
         with m.State(name + "_RSP"):
             m.d.comb += self.rsp.ready.eq(1)
             if load is not None:
@@ -537,7 +544,7 @@ class _Checker(_Base):
             m.d.comb += eng.clear.eq(1)
             m.d.sync += [answer.seq.eq(head.seq), answer.status.eq(P.Status.OK),
                          answer.length.eq(0),
-                         self.fend.eq(P.HEADER_BYTES + head.length[:9]), self.bit.eq(0),
+                         self.fend.eq(P.HEADER_BYTES + head.length[:LENGTH_BITS]), self.bit.eq(0),
                          self.pass2.eq(0), self.writing.eq(head.opcode == P.Opcode.WRITE),
                          self.running.eq(head.opcode == P.Opcode.RUN)]
             frame_bytes = P.HEADER_BYTES + 2        # and the CRC
@@ -552,7 +559,7 @@ class _Checker(_Base):
                 self.fail(P.Status.BAD_LENGTH)
             with m.Else():
                 # Here length <= MAX_PAYLOAD, and the offset is at the payload.
-                self.opcode_states(head.opcode, head.length[:9])
+                self.opcode_states(head.opcode, head.length[:LENGTH_BITS])
         self.end_states()
 
     def opcode_states(self, opcode, length):
@@ -780,13 +787,14 @@ class _Access(_Walk):
         with m.Elif(self.writing):
             m.next = "ACCESS_AGAIN"
         with m.Else():
-            m.d.sync += self.answer.length.eq(eng.offset)
+            m.d.sync += self.answer.length.eq(eng.offset[:LENGTH_BITS])   # <= MAX_PAYLOAD
             m.next = "R_HDR"
 
     def write_states(self):
         """WRITE, second walk."""
         m, bit = self.m, self.bit
-        self.core_req("W_PARAM", 1, self.core_region, self.caddr[:self.aw], self.eng.word[:9],
+        self.core_req("W_PARAM", 1, self.core_region, self.caddr[:self.aw],
+                      self.eng.word[:SYNAPSE.size],
                       lambda: self.next_word("W_WORD"))
         with m.State("W_BIT"):
             with m.If(bit == 8):
@@ -980,8 +988,9 @@ class _Run(_Walk):
             with m.If(cnt == 0):
                 m.next = "RA_HDR"
             with m.Else():
-                length = answer.length[:9]                  # at most MAX_PAYLOAD
-                m.d.sync += [answer.length.eq((length + rec_bytes)[:9]), cnt.eq(cnt - 1)]
+                length = answer.length[:LENGTH_BITS]
+                m.d.sync += [answer.length.eq((length + rec_bytes)[:LENGTH_BITS]),
+                             cnt.eq(cnt - 1)]
         self.emit("RA_HDR", P.HEADER_BYTES, "RS_NEXT", Answer.HEADER)
         with m.State("RS_NEXT"):
             with m.If(rec_left == 0):
