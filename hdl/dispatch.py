@@ -421,7 +421,7 @@ class _Base:
         self.start_bad = Signal()               # an ACCESS start beyond every region
         self.left = Signal(16)                  # words / steps left
         self.caddr = Signal(cw)                 # core word address, bitmap byte, or index
-        self.cnt = Signal(15)                   # items left in a spike record
+        self.cnt = Signal(RECORD_HEAD["count"].width)   # items left in a spike record
         self.bit = Signal(range(9))
         self.status_load = Signal()             # rword: the STATUS answer
         self.head_load = Signal()               # rword: a dense record head
@@ -454,7 +454,8 @@ class _Base:
     def fetch(self, name, nbytes, then, *, underrun=None, padded=None):
         """Shift ``nbytes`` bytes from the buffer at the engine's offset into the top of its
         word, one per cycle, then go to ``then``.  ``underrun``: fail with this status if
-        the payload ends first.  ``padded``: shift in zeros instead while it holds."""
+        the payload ends first.  ``padded``: shift in zeros instead while it holds.  A
+        ``nbytes`` that is a Value is the index of the last byte (``nbytes - 1``)."""
         m, eng = self.m, self.eng
         with m.State(name):
             m.d.comb += [eng.fetch.eq(1), eng.last_index.eq(self._last_index(nbytes))]
@@ -472,7 +473,7 @@ class _Base:
 
     def emit(self, name, nbytes, then, sel=Answer.WORD):
         """Send bytes 0 .. nbytes-1 of ``sel``, one per cycle while ``source.ready``, then
-        go to ``then``."""
+        go to ``then`` (a Value ``nbytes`` is the last index, as for :meth:`fetch`)."""
         m, eng = self.m, self.eng
         with m.State(name):
             m.d.comb += [eng.emit.eq(1), eng.sel.eq(sel),
