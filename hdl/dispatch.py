@@ -6,7 +6,7 @@ access port.
                 +-----------+  rd_offset / rd_data  +------------+  source (answer bytes)
    sink ------->| RxBuffers |<--------------------->| ByteEngine |------------------------>
    (TOKEN)      +-----------+                       +------------+
-                  | ready, flen, pending, abort,       ^  fetch / emit strobes, word
+                  | ready, length, pending, abort,     ^  fetch / emit strobes, word
                   | counters                           |
                   v                                    |
                 +------------------------------------------+  req / rsp
@@ -46,6 +46,7 @@ BUFFER_BYTES = P.HEADER_BYTES + P.MAX_PAYLOAD + 2
 assert BUFFER_BYTES == 512
 #: Bits of a byte offset in one buffer.
 OFFSET_BITS = (BUFFER_BYTES - 1).bit_length()
+assert P.HEADER_BYTES + P.MAX_PAYLOAD < 1 << OFFSET_BITS
 
 #: Bytes of the fetch register: the largest wire word (NEURON_PARAMS, 15 bytes), and above
 #: it the byte a fetch shifts in, so that bytes fetched last stay out of a request's data.
@@ -177,7 +178,8 @@ class RxBuffers(wiring.Component):
         with m.If(self.sink.valid & ~tok.end):
             with m.If(~receiving):
                 m.d.sync += [receiving.eq(1), discard.eq(full.bit_select(wbuf, 1)),
-                             wptr.eq(1), overflow.eq(0), first.opcode.eq(tok.data)]
+                             wptr.eq(1), overflow.eq(0), first.opcode.eq(tok.data),
+                             first.seq.eq(0)]
                 m.d.comb += [wr.en.eq(~full.bit_select(wbuf, 1)), wr.addr.eq(wbuf << OFFSET_BITS),
                              wr.data.eq(tok.data)]
             with m.Else():
@@ -253,8 +255,10 @@ class ByteEngine(wiring.Component):
 
     Members
     -------
-    fetch, pad, stop, clear, seek : In(1); seek_to : In(10)
-    offset : Out(10)
+    fetch, pad, stop, clear, seek : In(1); seek_to : In(9)
+    offset : Out(9)
+        The byte of the read buffer that ``rd_data`` holds.  A request never reaches the
+        buffer's last bytes (it ends at ``HEADER_BYTES + MAX_PAYLOAD`` at most).
     rd_offset : Out(9); rd_data : In(8)
         The buffer read port (:class:`RxBuffers`).
     word : Out(8 * WORD_BYTES)
@@ -268,8 +272,7 @@ class ByteEngine(wiring.Component):
         self.identity = identity
         super().__init__({
             "fetch": In(1), "pad": In(1), "stop": In(1), "clear": In(1),
-            "seek": In(1), "seek_to": In(range(BUFFER_BYTES + 1)),
-            "offset": Out(range(BUFFER_BYTES + 1)),
+            "seek": In(1), "seek_to": In(OFFSET_BITS), "offset": Out(OFFSET_BITS),
             "rd_offset": Out(OFFSET_BITS), "rd_data": In(8),
             "word": Out(8 * WORD_BYTES),
             "emit": In(1), "end": In(1), "sel": In(Answer),
@@ -290,7 +293,7 @@ class ByteEngine(wiring.Component):
             shift.eq(self.fetch & ~self.stop),
             offset_next.eq(Mux(self.seek, self.seek_to,
                                Mux(shift & ~self.pad, self.offset + 1, self.offset))),
-            self.rd_offset.eq(offset_next[:OFFSET_BITS]),
+            self.rd_offset.eq(offset_next),
             self.last.eq(k == self.last_index),
             advance.eq(shift | (self.emit & self.source.ready)),
             self.done.eq(advance & self.last),
