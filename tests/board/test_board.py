@@ -217,10 +217,12 @@ def test_board_that_goes_away_mid_run(needs_board):
 
     top, divisor = board.board_top(8)
     sim = SimulatedBoard(top, divisor=divisor, name="link-n8").start()
+    chip = Chip(sim.url, neurons=8, timeout=2.0, retries=0)
     try:
-        chip = Chip(sim.url, neurons=8, timeout=2.0, retries=0).open()
+        chip.open()
         threading.Timer(0.3, sim.process.kill).start()
         with pytest.raises((Disconnected, NoAnswer), match="went away|no answer"):
             chip.run(200_000, None)
     finally:
+        chip.close()        # else the socket is closed by the collector: a ResourceWarning
         sim.stop()
