@@ -174,9 +174,14 @@ class Chip:
 
     def close(self):
         if self.port is not None:
+            # pyserial's socket:// close() skips the socket's close() when shutdown() fails,
+            # as it does on a peer that died: close it here too (a second close is harmless).
+            sock = getattr(self.port, "_socket", None)
             try:
                 self.port.close()
             finally:
+                if sock is not None:
+                    sock.close()
                 self.port = None
 
     def __enter__(self):
