@@ -194,6 +194,7 @@ class Core(wiring.Component):
             seq.mid_index.eq(neuron.mid_index), seq.late_index.eq(neuron.late_index),
             seq.entry.eq(mem.sl_r.data), seq.a_plus.eq(mem.plate.a_plus),
             seq.bounds_pair.eq(mem.bnd_r.data),
+            seq.host_addr.eq(self.req.payload.addr), seq.host_bank_addr.eq(access.syn_addr),
         ]
         self._read_addresses(m, mem, seq, access)
         self._neuron_inputs(m, mem, seq, neuron)
@@ -210,17 +211,15 @@ class Core(wiring.Component):
         run every cycle of a command; while idle only on a host read, so that the read data
         (the response) holds while the host is not ready for it."""
         idle = seq.phase == Phase.IDLE
-        req = self.req.payload
         for port in mem.read_ports:
             m.d.comb += port.en.eq(access.read | ~idle)
-        for port, addr in ((mem.pa_r, seq.neu_addr), (mem.neu_r, seq.neu_addr),
-                           (mem.pm_r, seq.pm_addr), (mem.pl_r, seq.pl_addr),
-                           (mem.sl_r, seq.sl_addr)):
-            m.d.comb += port.addr.eq(Mux(idle, req.addr, addr))
-        for port, addr in ((mem.acc_r, seq.acc_addr), (mem.x_r, seq.x_addr),
-                           (mem.bnd_r, seq.bnd_addr)):
-            m.d.comb += port.addr.eq(Mux(idle, req.addr >> 1, addr))
-        m.d.comb += mem.dep_r.addr.eq(seq.dep_addr)
+        m.d.comb += [
+            mem.pa_r.addr.eq(seq.neu_addr), mem.neu_r.addr.eq(seq.neu_addr),
+            mem.pm_r.addr.eq(seq.pm_addr), mem.pl_r.addr.eq(seq.pl_addr),
+            mem.sl_r.addr.eq(seq.sl_addr), mem.acc_r.addr.eq(seq.acc_addr),
+            mem.x_r.addr.eq(seq.x_addr), mem.bnd_r.addr.eq(seq.bnd_addr),
+            mem.dep_r.addr.eq(seq.dep_addr),
+        ]
 
     def _neuron_inputs(self, m, mem, seq, neuron):
         """The neuron datapath takes the words read for the neuron issued one cycle ago."""
@@ -348,7 +347,6 @@ class Core(wiring.Component):
         idle = seq.phase == Phase.IDLE
         req = self.req.payload
         baddr = self.geometry.bank_addr_shape
-        lane_addr = [Mux(idle, access.syn_addr, seq.lane_addr[la]) for la in range(2)]
         host_syn = access.write & (req.region == Region.SYNAPSE)
         bank_re = [Signal(name=f"syn{b}_re") for b in range(4)]
         bank_we = [Signal(name=f"syn{b}_we") for b in range(4)]
@@ -362,7 +360,7 @@ class Core(wiring.Component):
                     m.d.comb += lane_we.eq(1)
             with m.If(lanes[0].w_bank == b):
                 m.d.comb += [waddr.eq(lanes[0].w_addr), wdata.eq(lanes[0].w_data)]
-            raddr = Mux(seq.lane_bank[1] == b, lane_addr[1], lane_addr[0])
+            raddr = Mux(seq.lane_bank[1] == b, seq.lane_addr[1], seq.lane_addr[0])
             issued = seq.issue_s & ((seq.lane_bank[0] == b) | (seq.lane_bank[1] == b))
             m.d.comb += [
                 bank_re[b].eq(Mux(idle, access.read, issued)),

@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from plasticore import fixed as F
 from plasticore.core import CoreParams
 
-from .access import Command, Phase
+from .access import Command, Phase, request_layout
 from .core_memory import BOUNDS, Geometry, half
 from .neuron import NeuronUpdate
 from .synapse import SynapseUpdate
@@ -84,12 +84,15 @@ class Sequencer(wiring.Component):
         ``par_l.a_plus`` and the ``bounds`` pair word as read (column parameters).
     phase, busy, done, step_count, spike_count, cycles : Out
         Status (``phase`` for measurements; the counters for the CONTROL registers).
+    host_addr, host_bank_addr : In
+        The host's request address and, for a SYNAPSE request, its bank address.
     neu_addr, pm_addr, pl_addr, sl_addr, acc_addr, x_addr, dep_addr, bnd_addr : Out
-        Read addresses of the memories while busy (``neu_addr`` also for ``par_a``; 0 when
+        Read addresses of the memories (``neu_addr`` also for ``par_a``): while idle the
+        host's (``host_addr``, halved for the pair memories), while busy the pass's (0 when
         a memory is not read).
     issue_n, issue_clear, issue_s, issue_row, lane_bank, lane_addr : Out
         This cycle's issue: a neuron (to be cleared), or a lane pair of a row (column) with
-        its two banks and bank addresses.
+        its two banks and bank addresses (``host_bank_addr`` on both lanes while idle).
     rd_n, rd_clear, rd_s, rd_row, rd_index, rd_bank, rd_addr, rd_in, rd_amp, rd_min, rd_max : Out
         The issue of the previous cycle, beside the memories' read data: neuron index,
         lanes' banks and addresses, whether a lane is a real neuron (< N), and the column's
@@ -110,6 +113,7 @@ class Sequencer(wiring.Component):
             "step_count_we": In(1), "step_count_data": In(32),
             "spike": In(1), "mid_index": In(idx), "late_index": In(idx),
             "entry": In(idx), "a_plus": In(F.AMPLITUDE), "bounds_pair": In(2 * BOUNDS.size),
+            "host_addr": In(request_layout(params).members["addr"]), "host_bank_addr": In(baddr),
             "phase": Out(Phase), "busy": Out(1), "done": Out(1),
             "step_count": Out(32), "spike_count": Out(cnt), "cycles": Out(32),
             "neu_addr": Out(idx), "pm_addr": Out(idx), "pl_addr": Out(idx),
@@ -145,6 +149,16 @@ class Sequencer(wiring.Component):
         self._col_min = Signal(F.WEIGHT)
         self._col_max = Signal(F.WEIGHT)
         self._cycle_acc = Signal(32)
+        # Expressions shared by the row and column states.
+        k, q = self._k, self._q
+        self._last_pair = self._c == geo.pairs - 1
+        self._q_wrap = Mux(q == geo.pairs - 1, 0, q + 1)
+        # The spike-list entry after the current one; 0 past the end, so that no read ever
+        # addresses beyond a memory (Icarus would return X for it).
+        self._next_k = Mux(k + 1 < self.spike_count, k + 1, 0)
+        self._next_q0 = self._next_first_pair()
+        self._take = self._take_column()
+        self._host_reads(m)
         self._counters(m)
         self._issue_geometry(m)
         self._read_stage(m)
@@ -152,6 +166,15 @@ class Sequencer(wiring.Component):
         return m
 
     # -- counters, issue geometry, read-data stage ------------------------------------------------
+
+    def _host_reads(self, m):
+        """While idle the read ports serve the host (the passes' addresses override these
+        in the states that read)."""
+        with m.If(self.phase == Phase.IDLE):
+            m.d.comb += [port.eq(self.host_addr) for port in
+                         (self.neu_addr, self.pm_addr, self.pl_addr, self.sl_addr)]
+            m.d.comb += [port.eq(self.host_addr >> 1) for port in
+                         (self.acc_addr, self.bnd_addr, self.x_addr)]
 
     def _counters(self, m):
         with m.If(self.spike):
@@ -177,8 +200,9 @@ class Sequencer(wiring.Component):
                 self.lane_bank[la].eq(Cat(line[0] ^ la, half_sel)),
                 # Lanes past neuron N - 1 exist only when N is not a multiple of 4.
                 self._lane_in[la].eq(1 if geo.padded == geo.n else pair_index + la < geo.n),
-                self.lane_addr[la].eq(Mux(self.issue_row, self._rbase + (q >> 1),
-                                          self._cbase + la * geo.quads)),
+                self.lane_addr[la].eq(Mux(self.phase == Phase.IDLE, self.host_bank_addr,
+                                          Mux(self.issue_row, self._rbase + (q >> 1),
+                                              self._cbase + la * geo.quads))),
             ]
 
     def _read_stage(self, m):
@@ -317,16 +341,15 @@ class Sequencer(wiring.Component):
         """Issue the lane pairs of the line (row or column) of spike-list entry ``k``, one
         pair per cycle; then the next entry's line, prefetched (``entry``); after the last
         entry, drain into ``drain``.  ``extra`` are the state's own statements."""
-        geo, q, c, k = self.geometry, self._q, self._c, self._k
+        q, c, k = self._q, self._c, self._k
         with m.State(state):
             m.d.comb += [self.phase.eq(phase), self.issue_s.eq(1)]
             # Prefetch the next line's neuron (valid from the line's second cycle on).
-            next_k = Mux(k + 1 < self.spike_count, k + 1, 0)   # 0 past the end: no read
-            m.d.comb += self.sl_addr.eq(next_k)                # beyond a memory (Icarus: X)
-            m.d.sync += [c.eq(c + 1), q.eq(Mux(q == geo.pairs - 1, 0, q + 1))]
+            m.d.comb += self.sl_addr.eq(self._next_k)
+            m.d.sync += [c.eq(c + 1), q.eq(self._q_wrap)]
             last_pair = extra()
-            with m.If(c == geo.pairs - 1):
-                m.d.sync += [k.eq(k + 1), *self._start_line(self.entry, self._next_first_pair()),
+            with m.If(self._last_pair):
+                m.d.sync += [k.eq(k + 1), *self._start_line(self.entry, self._next_q0),
                              *last_pair]
                 with m.If(k + 1 == self.spike_count):
                     self._enter_drain(m, drain, SYNAPSE_DRAIN_CYC)
@@ -350,7 +373,7 @@ class Sequencer(wiring.Component):
 
     def _column_states(self, m):
         with self._prologue_state(m, "COLS_PRE", Phase.COLS, COL_PROLOGUE_CYC):
-            m.d.sync += [*self._start_line(self.entry, 0), *self._take_column()]
+            m.d.sync += [*self._start_line(self.entry, 0), *self._take]
             m.next = "COLS"
 
         def column():
@@ -359,7 +382,7 @@ class Sequencer(wiring.Component):
             m.d.comb += [self.x_addr.eq(q), *self._column_reads()]
             m.d.sync += self._cbase.eq(Mux(q == geo.pairs - 1, self._line >> 2,
                                            self._cbase + geo.pairs))
-            return self._take_column()
+            return self._take
         self._line_state(m, "COLS", Phase.COLS, "COLS_DRAIN", column)
         with self._drain_state(m, "COLS_DRAIN", Phase.COLS):
             m.next = "FINISH"
