@@ -49,8 +49,8 @@ class Sequencer(wiring.Component):
     Each pass is a pipelined loop, one issue per cycle: the neuron pass issues neuron
     ``index`` (``issue_n``); the row (column) pass issues the lane pair ``q`` of the line
     of spike-list entry ``k`` (``issue_s``, ``issue_row``).  A line starts at pair 0-3 and
-    wraps around (the rotation rule below); the next entry and, for columns, its learning
-    parameters are prefetched, so lines follow each other without a bubble.
+    wraps around (the rotation rule of :meth:`_next_first_pair`); the next entry and, for
+    columns, its learning parameters are prefetched, so lines follow each other without a bubble.
 
     Latency and throughput
     ----------------------
@@ -63,8 +63,10 @@ class Sequencer(wiring.Component):
         RESET         N issues + NEURON_DRAIN_CYC + FINISH_CYC
 
     ``busy`` is high from the cycle after ``start`` to the last cycle, in which ``done``
-    pulses; ``cycles`` then holds the number of busy cycles.  Each drain is the same
-    mechanism (:meth:`_drain`): a counter loaded at the last issue with the drain's length.
+    pulses; ``cycles`` then holds the number of busy cycles.  The four drains (RESET,
+    neuron, row, column) are one mechanism: :meth:`_enter_drain` loads a counter with the
+    drain's length at a pass's last issue, :meth:`_drain_state` counts it down; the two
+    prologues are one too (:meth:`_prologue_state`).
 
     Members
     -------
@@ -143,7 +145,7 @@ class Sequencer(wiring.Component):
         self._line = Signal(idx)
         self._rbase = Signal(geo.bank_addr_shape)
         self._cbase = Signal(geo.bank_addr_shape)
-        self._pre = Signal(range(max(ROW_PROLOGUE_CYC, COL_PROLOGUE_CYC)))
+        self._pre = Signal(range(max(ROW_PROLOGUE_CYC, COL_PROLOGUE_CYC) + 1))
         self._drain = Signal(range(max(NEURON_DRAIN_CYC, SYNAPSE_DRAIN_CYC)))
         self._col_amp = Signal(F.AMPLITUDE)
         self._col_min = Signal(F.WEIGHT)
