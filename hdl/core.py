@@ -99,8 +99,8 @@ class Core(wiring.Component):
     takes N + 5 cycles (:meth:`reset_cyc`): a neuron pass whose outputs are cleared.
     Access-port requests are accepted one per cycle while idle (a read's response follows
     one cycle after its request), except SYNAPSE requests when N is not a power of two,
-    which first divide their address by N (``index_width`` cycles, during which
-    ``req.ready`` is low); requests stall while ``busy``.
+    which first divide their address by N (``req.ready`` is low for ``index_width + 1``
+    cycles); requests stall while ``busy``.
 
     Limits
     ------

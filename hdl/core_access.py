@@ -23,14 +23,15 @@ class AddressDivider(wiring.Component):
 
     When N is a power of two, ``j`` and ``i`` are bit fields of ``addr`` and ``ok`` is
     always high (no logic).  Otherwise a restoring division, one quotient bit per cycle,
-    starts when ``request`` is high and no result is ready, and raises ``ok`` after
-    ``index_width`` cycles; ``addr`` must hold meanwhile.  ``taken`` (the request was
-    accepted) clears ``ok`` for the next request.
+    starts when ``request`` is high and no result is ready, and raises ``ok`` with the
+    result; ``addr`` must hold meanwhile.  ``taken`` (the request was accepted) clears
+    ``ok`` for the next request.
 
     Latency and throughput
     ----------------------
-    0 cycles when N = 2^k; else ``index_width`` cycles from ``request`` to ``ok``, one
-    division at a time (``index_width`` + 1 cycles per request, the accepting one included).
+    0 cycles when N = 2^k; else ``ok`` is high ``index_width + 1`` cycles after ``request``
+    rose (1 to load, ``index_width`` to divide), one division at a time: with ``taken`` in
+    the first ``ok`` cycle, ``index_width + 2`` cycles per request.
 
     Members
     -------
@@ -95,7 +96,8 @@ class AccessPort(wiring.Component):
     Latency and throughput
     ----------------------
     One request per cycle (with ``rsp.ready`` high), except SYNAPSE requests when N is not a
-    power of two (``index_width`` more cycles); a read's response 1 cycle after it was taken.
+    power of two (``index_width + 1`` more cycles); a read's response 1 cycle after it was
+    taken.
     ``req.ready`` depends on the payload (the divider), not on ``req.valid``.
 
     Members
