@@ -1,7 +1,7 @@
 """The core's memories: word layouts, where a synapse lives, and the memories themselves.
 
 :class:`CoreMemories` builds the memories *in the core's own module* (it is not a component):
-the cocotb peeks (:mod:`plasticore.sim.coredriver`) find them by name at the top of the
+the cocotb peeks (`tests/support/coredriver.py`) find them by name at the top of the
 core's Verilog (``syn0``-``syn3``, ``neu``, ``pend``, ``xtr``), and the board builds' Yosys
 commands select them as ``*.core/t:$memrd_v2``.
 """
