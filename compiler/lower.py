@@ -40,13 +40,14 @@ chosen and warnings; ``strict=True`` refuses a mapping whose errors exceed ``tol
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 
 from plasticore import fixed as F
 from plasticore.core import N_DEFAULT, CoreConfig, CoreParams, ResetMode
 
-from .network import CompileError, Network
+from .network import CompileError, InputPopulation, Network
 from .program import Program
 from .report import (
     RECURRENT_SPREAD,
@@ -99,7 +100,7 @@ def input_rasters(network: Network, steps=None):
     dt = network.dt
     if steps is None and network.duration is not None:
         steps = int(round(network.duration / dt))
-    inputs = [p for p in network.populations.values() if p.is_input]
+    inputs = [cast(InputPopulation, p) for p in network.populations.values() if p.is_input]
     if steps is None:
         lengths = [p.source.raster(p.size, dt, None, f"Input {p.name!r}")[0].shape[0]
                    for p in inputs if p.source is not None]

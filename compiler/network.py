@@ -52,9 +52,12 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn, Self, TypeAlias, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "CompileError", "Network", "LIF", "Population", "InputPopulation",
@@ -70,7 +73,7 @@ class CompileError(ValueError):
 
 # -- value checks --------------------------------------------------------------------------------
 
-def _finite(value, what, *, allow_inf=False):
+def _finite(value: object, what: str, *, allow_inf: bool = False) -> np.ndarray:
     """``value`` as a float64 scalar or array; NaN (and inf unless allowed) is an error."""
     try:
         a = np.asarray(value, dtype=np.float64)
@@ -83,7 +86,8 @@ def _finite(value, what, *, allow_inf=False):
     return a
 
 
-def _per_neuron(value, n, what, *, allow_inf=False):
+def _per_neuron(value: object, n: int, what: str, *,
+                allow_inf: bool = False) -> np.ndarray:
     """A scalar or an ``n``-entry array, returned as an ``n``-entry float64 array."""
     a = _finite(value, what, allow_inf=allow_inf)
     if a.ndim == 0:
@@ -94,7 +98,8 @@ def _per_neuron(value, n, what, *, allow_inf=False):
     return a.copy()
 
 
-def _positive_time(value, what, *, allow_inf=False, allow_zero=False):
+def _positive_time(value: object, what: str, *, allow_inf: bool = False,
+                   allow_zero: bool = False) -> np.ndarray:
     a = _finite(value, what, allow_inf=allow_inf)
     bad = (a < 0) if allow_zero else (a <= 0)
     if bad.any():
@@ -104,7 +109,7 @@ def _positive_time(value, what, *, allow_inf=False, allow_zero=False):
     return a
 
 
-def _name(value, what):
+def _name(value: object, what: str) -> str:
     if not isinstance(value, str) or not value or not value.replace("_", "").replace(
             "-", "").replace(".", "").isalnum():
         raise CompileError(f"{what} must be a non-empty name of letters, digits, '_', '-' "
@@ -112,7 +117,7 @@ def _name(value, what):
     return value
 
 
-def _count(value, what):
+def _count(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise CompileError(f"{what} must be a positive integer, not {value!r}.")
     return int(value)
@@ -145,16 +150,16 @@ class LIF:
     bias : float, volts per second
         Constant drive (see the module docstring).
     """
-    tau_mem: object = 20e-3
-    tau_syn: object = 5e-3
-    v_threshold: object = 1.0
-    v_rest: object = 0.0
-    v_reset: object = 0.0
+    tau_mem: ArrayLike = 20e-3
+    tau_syn: ArrayLike = 5e-3
+    v_threshold: ArrayLike = 1.0
+    v_rest: ArrayLike = 0.0
+    v_reset: ArrayLike = 0.0
     reset: str = "value"
-    tau_refrac: object = 0.0
-    bias: object = 0.0
+    tau_refrac: ArrayLike = 0.0
+    bias: ArrayLike = 0.0
 
-    def resolve(self, n, where):
+    def resolve(self, n: int, where: str) -> dict[str, np.ndarray]:
         """All parameters as ``n``-entry float64 arrays (``reset`` stays a string); raises
         :class:`CompileError` naming ``where`` and the parameter for a bad value."""
         if self.reset not in _RESET_MODES:
@@ -185,7 +190,7 @@ class LIF:
 class Population:
     """``size`` LIF neurons sharing a name.  Create with :meth:`Network.population`."""
 
-    def __init__(self, network, name, size, cell):
+    def __init__(self, network: Network, name: str, size: int, cell: LIF) -> None:
         self.network = network
         self.name = name
         self.size = size
@@ -194,11 +199,11 @@ class Population:
                                f"not {type(cell).__name__}.")
         self.cell = cell
         self.params = cell.resolve(size, f"Population {name!r}")
-        self.recorded = []
+        self.recorded: list[str] = []
 
     is_input = False
 
-    def record(self, *variables):
+    def record(self, *variables: str) -> Self:
         """Record ``"spikes"`` and/or ``"v"`` (membrane potential, volts) of every neuron."""
         allowed = ("spikes",) if self.is_input else ("spikes", "v")
         for var in variables:
@@ -209,10 +214,10 @@ class Population:
                 self.recorded.append(var)
         return self
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.size
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         kind = "InputPopulation" if self.is_input else "Population"
         return f"<{kind} {self.name!r} of {self.size}>"
 
@@ -226,7 +231,7 @@ class SpikeTimes:
     are one spike (counted as a warning in the report).
     """
 
-    def __init__(self, times):
+    def __init__(self, times: Iterable[ArrayLike]) -> None:
         self.times = [np.atleast_1d(_finite(t, "spike time")).astype(np.float64) for t in times]
         for k, t in enumerate(self.times):
             if t.ndim != 1:
@@ -234,13 +239,14 @@ class SpikeTimes:
             if t.size and t.min() < 0:
                 raise CompileError(f"Spike times must be >= 0 s, but neuron {k} has {t.min()}.")
 
-    def size(self):
+    def size(self) -> int:
         return len(self.times)
 
-    def raster(self, n, dt, steps, where):
+    def raster(self, n: int, dt: float, steps: int | None,
+               where: str) -> tuple[np.ndarray, list[str], float]:
         """``(raster, warnings, worst timing error in s)`` for ``steps`` steps (None: as
         long as the source)."""
-        notes = []
+        notes: list[str] = []
         if len(self.times) != n:
             raise CompileError(f"{where}: spike times are given for {len(self.times)} neurons, "
                                f"but the population has {n}.")
@@ -269,7 +275,7 @@ class SpikeRaster:
     """A boolean raster, shape ``(steps, n)``: ``raster[t, k]`` means neuron ``k`` fires in
     step ``t``."""
 
-    def __init__(self, raster):
+    def __init__(self, raster: ArrayLike) -> None:
         a = np.asarray(raster)
         if a.ndim != 2:
             raise CompileError(f"A spike raster must be a 2-D (steps, neurons) array, "
@@ -280,13 +286,14 @@ class SpikeRaster:
             a = a.astype(bool)
         self.array = a
 
-    def size(self):
+    def size(self) -> int:
         return self.array.shape[1]
 
-    def raster(self, n, dt, steps, where):
+    def raster(self, n: int, dt: float, steps: int | None,
+               where: str) -> tuple[np.ndarray, list[str], float]:
         """``(raster, warnings, worst timing error in s)`` for ``steps`` steps (None: as
         long as the source)."""
-        notes = []
+        notes: list[str] = []
         if self.array.shape[1] != n:
             raise CompileError(f"{where}: the spike raster has {self.array.shape[1]} columns, "
                                f"but the population has {n} neurons.")
@@ -309,7 +316,15 @@ class Poisson:
     at most 1), from ``numpy.random.default_rng(seed)``: the same seed gives the same spikes.
     """
 
-    def __init__(self, rate, seed, start=0.0, stop=None):
+    # Declared here: mypy takes an ``int`` never to be a ``numbers.Integral``, so it deems
+    # the rest of ``__init__`` unreachable after the seed check and infers nothing from it.
+    rate: np.ndarray
+    seed: int
+    start: float
+    stop: float | None
+
+    def __init__(self, rate: ArrayLike, seed: int, start: float = 0.0,
+                 stop: float | None = None) -> None:
         self.rate = _finite(rate, "Poisson rate")
         if (self.rate < 0).any():
             raise CompileError(f"Poisson rate must be >= 0 Hz, not {self.rate.min()}.")
@@ -319,13 +334,14 @@ class Poisson:
         self.start = float(_positive_time(start, "Poisson start", allow_zero=True))
         self.stop = None if stop is None else float(_positive_time(stop, "Poisson stop"))
 
-    def size(self):
+    def size(self) -> int | None:
         return None if self.rate.ndim == 0 else self.rate.shape[0]
 
-    def raster(self, n, dt, steps, where):
+    def raster(self, n: int, dt: float, steps: int | None,
+               where: str) -> tuple[np.ndarray, list[str], float]:
         """``(raster, warnings, worst timing error in s)`` for ``steps`` steps (None: as
         long as the source)."""
-        notes = []
+        notes: list[str] = []
         if steps is None:
             if self.stop is None:
                 raise CompileError(f"{where}: a Poisson input needs a stop time or a network "
@@ -349,7 +365,8 @@ class InputPopulation(Population):
 
     is_input = True
 
-    def __init__(self, network, name, size, source):
+    def __init__(self, network: Network, name: str, size: int,
+                 source: SpikeTimes | SpikeRaster | Poisson | None) -> None:
         self.network = network
         self.name = name
         self.size = size
@@ -360,18 +377,19 @@ class InputPopulation(Population):
             raise CompileError(f"Input population {name!r} has {size} neurons, but its spike "
                                f"source describes {source.size()}.")
         self.source = source
-        self.recorded = []
+        self.recorded: list[str] = []
 
 
 # -- connectivity ------------------------------------------------------------------------------
 
 class _Connector:
-    def build(self, n_pre, n_post, same, where):
+    def build(self, n_pre: int, n_post: int, same: bool,
+              where: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(weights, mask)``: float64 and bool arrays of shape (n_pre, n_post)."""
         raise NotImplementedError
 
 
-def _weight_matrix(weight, shape, where):
+def _weight_matrix(weight: ArrayLike, shape: tuple[int, int], where: str) -> np.ndarray:
     w = _finite(weight, f"{where}: weight")
     if w.ndim == 0:
         return np.full(shape, float(w))
@@ -385,11 +403,12 @@ class AllToAll(_Connector):
     """Every pre neuron to every post neuron with ``weight`` (scalar or (pre, post) array).
     ``allow_self_connections=False`` drops ``i -> i`` when a population projects to itself."""
 
-    def __init__(self, weight, allow_self_connections=True):
+    def __init__(self, weight: ArrayLike, allow_self_connections: bool = True) -> None:
         self.weight = weight
         self.allow_self_connections = allow_self_connections
 
-    def build(self, n_pre, n_post, same, where):
+    def build(self, n_pre: int, n_post: int, same: bool,
+              where: str) -> tuple[np.ndarray, np.ndarray]:
         w = _weight_matrix(self.weight, (n_pre, n_post), where)
         mask = np.ones((n_pre, n_post), bool)
         if same and not self.allow_self_connections:
@@ -400,10 +419,11 @@ class AllToAll(_Connector):
 class OneToOne(_Connector):
     """Pre neuron ``k`` to post neuron ``k`` with ``weight`` (scalar or one per pair)."""
 
-    def __init__(self, weight):
+    def __init__(self, weight: ArrayLike) -> None:
         self.weight = weight
 
-    def build(self, n_pre, n_post, same, where):
+    def build(self, n_pre: int, n_post: int, same: bool,
+              where: str) -> tuple[np.ndarray, np.ndarray]:
         if n_pre != n_post:
             raise CompileError(f"{where}: OneToOne needs populations of equal size, not "
                                f"{n_pre} and {n_post}.")
@@ -416,7 +436,14 @@ class FixedProbability(_Connector):
     """Each pair connected independently with probability ``p``, drawn from ``seed``
     (``numpy.random.default_rng``), with ``weight`` (scalar or (pre, post) array)."""
 
-    def __init__(self, p, weight, seed, allow_self_connections=True):
+    # Declared here for the reason given in Poisson.
+    p: float
+    weight: ArrayLike
+    seed: int
+    allow_self_connections: bool
+
+    def __init__(self, p: float, weight: ArrayLike, seed: int,
+                 allow_self_connections: bool = True) -> None:
         p = float(_finite(p, "connection probability"))
         if not 0 <= p <= 1:
             raise CompileError(f"Connection probability must be in [0, 1], not {p}.")
@@ -426,7 +453,8 @@ class FixedProbability(_Connector):
         self.p, self.weight, self.seed = p, weight, int(seed)
         self.allow_self_connections = allow_self_connections
 
-    def build(self, n_pre, n_post, same, where):
+    def build(self, n_pre: int, n_post: int, same: bool,
+              where: str) -> tuple[np.ndarray, np.ndarray]:
         w = _weight_matrix(self.weight, (n_pre, n_post), where)
         mask = np.random.default_rng(self.seed).random((n_pre, n_post)) < self.p
         if same and not self.allow_self_connections:
@@ -438,10 +466,11 @@ class Dense(_Connector):
     """A dense (pre, post) weight matrix: every pair is a synapse (zero weights included,
     which matters for learning projections, where they can grow)."""
 
-    def __init__(self, weights):
+    def __init__(self, weights: ArrayLike) -> None:
         self.weights = weights
 
-    def build(self, n_pre, n_post, same, where):
+    def build(self, n_pre: int, n_post: int, same: bool,
+              where: str) -> tuple[np.ndarray, np.ndarray]:
         w = _finite(self.weights, f"{where}: weight matrix")
         if w.shape != (n_pre, n_post):
             raise CompileError(f"{where}: the weight matrix has shape {w.shape}, but the "
@@ -452,10 +481,11 @@ class Dense(_Connector):
 class Sparse(_Connector):
     """A list of synapses ``(pre_index, post_index, weight)``."""
 
-    def __init__(self, synapses):
+    def __init__(self, synapses: Iterable[tuple[int, int, float]]) -> None:
         self.synapses = list(synapses)
 
-    def build(self, n_pre, n_post, same, where):
+    def build(self, n_pre: int, n_post: int, same: bool,
+              where: str) -> tuple[np.ndarray, np.ndarray]:
         w = np.zeros((n_pre, n_post))
         mask = np.zeros((n_pre, n_post), bool)
         for k, item in enumerate(self.synapses):
@@ -476,7 +506,13 @@ class Sparse(_Connector):
         return w, mask
 
 
-def _as_connector(conn, where):
+#: What :meth:`Network.connect` accepts as connectivity: a connector, a dense (pre, post) weight
+#: matrix or a list of ``(pre, post, weight)`` synapses.
+Connectivity: TypeAlias = (
+    "_Connector | np.ndarray | Sequence[Sequence[float]] | list[tuple[int, int, float]]")
+
+
+def _as_connector(conn: Connectivity, where: str) -> _Connector:
     if isinstance(conn, _Connector):
         return conn
     if isinstance(conn, (np.ndarray, list, tuple)) and np.ndim(conn) == 2 and not (
@@ -503,7 +539,7 @@ class STDP:
     w_min: float = 0.0
     w_max: float = 1.0
 
-    def check(self, where):
+    def check(self, where: str) -> Self:
         for name in ("tau_plus", "tau_minus"):
             _positive_time(getattr(self, name), f"{where}: STDP {name}")
         for name in ("A_plus", "A_minus", "w_min", "w_max"):
@@ -519,7 +555,7 @@ class STDP:
                                f"({self.w_max}).")
         return self
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, float]:
         return {k: float(getattr(self, k)) for k in
                 ("tau_plus", "tau_minus", "A_plus", "A_minus", "w_min", "w_max")}
 
@@ -531,7 +567,8 @@ class Projection:
     synapses) are built once, when the projection is made.
     """
 
-    def __init__(self, network, name, pre, post, connector, stdp):
+    def __init__(self, network: Network, name: str, pre: Population, post: Population,
+                 connector: Connectivity, stdp: STDP | None) -> None:
         self.network, self.name, self.pre, self.post = network, name, pre, post
         where = f"Projection {name!r}"
         if post.is_input:
@@ -548,9 +585,9 @@ class Projection:
                 raise CompileError(f"{where}: initial weight {w[out][0]} of a learning synapse "
                                    f"is outside the STDP bounds [{self.stdp.w_min}, "
                                    f"{self.stdp.w_max}].")
-        self.weights_every = None
+        self.weights_every: int | None = None
 
-    def record_weights(self, every=None):
+    def record_weights(self, every: int | None = None) -> Self:
         """Record the weights at the end of the run, and every ``every`` steps if given."""
         if every is not None:
             _count(every, f"Projection {self.name!r}: weight recording interval")
@@ -558,16 +595,19 @@ class Projection:
         return self
 
     @property
-    def learning(self):
+    def learning(self) -> bool:
         return self.stdp is not None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         rule = ", STDP" if self.stdp else ""
         return f"<Projection {self.name!r}: {self.pre.name} -> {self.post.name}{rule}>"
 
 
-def _bad_stdp(stdp, where):
+def _bad_stdp(stdp: object, where: str) -> NoReturn:
     raise CompileError(f"{where}: stdp must be an STDP rule, not {type(stdp).__name__}.")
+
+
+_PopT = TypeVar("_PopT", bound=Population)
 
 
 class Network:
@@ -590,37 +630,38 @@ class Network:
     >>> _ = exc.record("spikes", "v")
     """
 
-    def __init__(self, dt, duration=None, name="network"):
+    def __init__(self, dt: float, duration: float | None = None, name: str = "network") -> None:
         dt = float(_positive_time(dt, "Network dt"))
         self.dt = dt
         self.duration = None if duration is None else float(
             _positive_time(duration, "Network duration"))
         self.name = _name(name, "Network name")
-        self.populations = {}
-        self.projections = {}
+        self.populations: dict[str, Population] = {}
+        self.projections: dict[str, Projection] = {}
         #: Remarks of importers about approximations, copied into the report's warnings.
-        self.notes = []
+        self.notes: list[str] = []
 
-    def _add(self, pop):
+    def _add(self, pop: _PopT) -> _PopT:
         if pop.name in self.populations:
             raise CompileError(f"A population named {pop.name!r} already exists.")
         self.populations[pop.name] = pop
         return pop
 
-    def population(self, name, size, cell=None):
+    def population(self, name: str, size: int, cell: LIF | None = None) -> Population:
         """Add ``size`` LIF neurons with parameters ``cell`` (default ``LIF()``)."""
         _name(name, "Population name")
         return self._add(Population(self, name, _count(size, f"Size of population {name!r}"),
                                     LIF() if cell is None else cell))
 
-    def inputs(self, name, size, spikes=None):
+    def inputs(self, name: str, size: int,
+               spikes: SpikeTimes | SpikeRaster | Poisson | None = None) -> InputPopulation:
         """Add ``size`` input neurons fired by ``spikes`` (:class:`SpikeTimes`,
         :class:`SpikeRaster` or :class:`Poisson`; ``None``: silent)."""
         _name(name, "Input population name")
         return self._add(InputPopulation(self, name, _count(size, f"Size of input {name!r}"),
                                          spikes))
 
-    def _lookup(self, pop, role):
+    def _lookup(self, pop: Population | str, role: str) -> Population:
         if isinstance(pop, str):
             if pop not in self.populations:
                 raise CompileError(f"Unknown population {pop!r} as {role}; the network has "
@@ -632,7 +673,8 @@ class Network:
         raise CompileError(f"Unknown population {name!r} as {role}: it is not part of network "
                            f"{self.name!r}.")
 
-    def connect(self, pre, post, connectivity, stdp=None, name=None):
+    def connect(self, pre: Population | str, post: Population | str, connectivity: Connectivity,
+                stdp: STDP | None = None, name: str | None = None) -> Projection:
         """Add a projection; ``connectivity`` is a connector, a dense (pre, post) matrix or
         a list of ``(pre, post, weight)``.  ``stdp``: an :class:`STDP` rule to make it
         learn."""
@@ -647,14 +689,14 @@ class Network:
         self.projections[name] = proj
         return proj
 
-    def record(self, population, *variables):
+    def record(self, population: Population | str, *variables: str) -> Population:
         """Same as ``population.record(*variables)``; ``population`` may be a name."""
         return self._lookup(population, "recorded population").record(*variables)
 
     @property
-    def size(self):
+    def size(self) -> int:
         return sum(p.size for p in self.populations.values())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<Network {self.name!r}: {len(self.populations)} populations, "
                 f"{self.size} neurons, {len(self.projections)} projections, dt={self.dt}>")
