@@ -156,6 +156,6 @@ class QuantizationReport:
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<QuantizationReport drive_error={self.drive_error:.3g}, "
                 f"{len(self.entries)} entries, {len(self.warnings)} warnings>")
