@@ -34,9 +34,12 @@ import os
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from amaranth.lib import data
+from numpy.typing import ArrayLike
 
 from plasticore import protocol
 from plasticore.core import (
@@ -64,11 +67,11 @@ def _table_rows(table: Table) -> np.ndarray:
     return np.frombuffer(table.to_bytes(), np.uint8).reshape(-1, word_bytes(table.layout))
 
 
-def _rows_table(layout, rows) -> Table:
+def _rows_table(layout: data.StructLayout, rows: ArrayLike) -> Table:
     return Table.from_bytes(layout, np.ascontiguousarray(rows, np.uint8).tobytes())
 
 
-def _digest(arrays):
+def _digest(arrays: Mapping[str, np.ndarray]) -> str:
     h = hashlib.sha256()
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
@@ -143,9 +146,12 @@ class Program:
     ``contract_hash``.
     """
 
-    def __init__(self, *, config, dt, populations, projections, record, input_index,
-                 input_raster, lsb_per_volt, v_offset, weight_lsb, report, learning, name,
-                 contract_hash=None):
+    def __init__(self, *, config: CoreConfig, dt: float,
+                 populations: dict[str, dict[str, Any]],
+                 projections: dict[str, dict[str, Any]], record: dict[str, Any],
+                 input_index: ArrayLike, input_raster: ArrayLike, lsb_per_volt: ArrayLike,
+                 v_offset: ArrayLike, weight_lsb: ArrayLike, report: QuantizationReport,
+                 learning: bool, name: str, contract_hash: int | None = None) -> None:
         self.config = config
         self.dt = float(dt)
         self.populations = populations
@@ -189,7 +195,7 @@ class Program:
 
     # -- file format -------------------------------------------------------------------------
 
-    def _arrays(self):
+    def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {
             "neuron_words": _table_rows(self.config.neurons),
             "learning_words": _table_rows(self.config.learning),
@@ -291,6 +297,6 @@ class Program:
 
         return run_program(self, steps=steps, target=target, progress=progress)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<Program {self.name!r}: {len(self.populations)} populations on {self.n} "
                 f"neurons, {self.input_steps} input steps, learning={self.learning}>")
