@@ -40,14 +40,15 @@ chosen and warnings; ``strict=True`` refuses a mapping whose errors exceed ``tol
 from __future__ import annotations
 
 import math
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from plasticore import fixed as F
 from plasticore.core import N_DEFAULT, CoreConfig, CoreParams, ResetMode
 
-from .network import CompileError, InputPopulation, Network
+from .network import STDP, CompileError, InputPopulation, Network, Population, Projection
 from .program import Program
 from .report import (
     RECURRENT_SPREAD,
@@ -65,25 +66,25 @@ K_MAX = 18         # at most 2**18: keeps 32 thresholds of headroom in 24-bit V
 K_MIN = 8          # at least 2**8: 1/256 threshold resolution
 
 
-def _rint(x):
+def _rint(x: ArrayLike) -> np.ndarray:
     return np.rint(np.asarray(x, dtype=np.float64)).astype(np.int64)
 
 
-def _alpha(tau, dt):
+def _alpha(tau: ArrayLike, dt: float) -> np.ndarray:
     """exp(-dt/tau) with tau = inf -> 1 and tau = 0 -> 0."""
     tau = np.asarray(tau, np.float64)
     with np.errstate(divide="ignore"):
         return np.where(tau == 0, 0.0, np.exp(-dt / np.where(tau == 0, 1.0, tau)))
 
 
-def _tau_of_alpha(raw, dt):
+def _tau_of_alpha(raw: ArrayLike, dt: float) -> np.ndarray:
     a = np.asarray(raw, np.float64) / F.DECAY_ONE
     with np.errstate(divide="ignore"):
         return np.where(a >= 1, np.inf, np.where(a <= 0, 0.0, -dt / np.log(np.clip(a, 1e-300,
                                                                                  1))))
 
 
-def bias_gain(tau_mem, dt):
+def bias_gain(tau_mem: ArrayLike, dt: float) -> np.ndarray:
     """Per-step potential increment of a unit constant drive: tau (1 - exp(-dt/tau))."""
     tau = np.asarray(tau_mem, np.float64)
     finite = np.isfinite(tau)
@@ -93,7 +94,8 @@ def bias_gain(tau_mem, dt):
 
 # -- inputs ------------------------------------------------------------------------------------
 
-def input_rasters(network: Network, steps=None):
+def input_rasters(network: Network, steps: int | None = None
+                  ) -> tuple[dict[str, np.ndarray], int, list[str], float]:
     """The forced spikes of every input population, ``{name: bool (steps, size)}``, plus the
     warnings and the worst spike-time rounding (s).  ``steps`` defaults to
     ``round(duration / dt)``, or to the longest source when the network has no duration."""
@@ -105,6 +107,8 @@ def input_rasters(network: Network, steps=None):
         lengths = [p.source.raster(p.size, dt, None, f"Input {p.name!r}")[0].shape[0]
                    for p in inputs if p.source is not None]
         steps = max(lengths, default=0)
+    rasters: dict[str, np.ndarray]
+    notes: list[str]
     rasters, notes, timing = {}, [], 0.0
     for p in inputs:
         if p.source is None:
@@ -119,12 +123,13 @@ def input_rasters(network: Network, steps=None):
 
 # -- the compiler ------------------------------------------------------------------------------
 
-def _allocate(network, n):
+def _allocate(network: Network, n: int) -> dict[str, tuple[int, int]]:
     total = network.size
     if total > n:
         sizes = ", ".join(f"{p.name} ({p.size})" for p in network.populations.values())
         raise CompileError(f"Network {network.name!r} needs {total} neurons ({sizes}), but the "
                            f"target core has {n}.")
+    out: dict[str, tuple[int, int]]
     out, start = {}, 0
     for p in network.populations.values():
         out[p.name] = (start, start + p.size)
@@ -132,14 +137,15 @@ def _allocate(network, n):
     return out
 
 
-def _choose_scale(theta_max, wmax_abs, weights, where, report):
+def _choose_scale(theta_max: float, wmax_abs: float, weights: np.ndarray, where: str,
+                  report: QuantizationReport) -> tuple[int, int]:
     """Pick ``(k, w_shift)`` for a post population (see the module docstring)."""
-    def fits(k, s):
+    def fits(k: int, s: int) -> bool:
         lsb = weights * (2.0 ** k / theta_max) / 2.0 ** s
         r = np.rint(lsb)
         return r.size == 0 or (r.max() <= F.WEIGHT.max and r.min() >= F.WEIGHT.min)
 
-    def shift_for(k):
+    def shift_for(k: int) -> int | None:
         for s in range(F.W_SHIFT.max + 1):
             if fits(k, s):
                 return s
@@ -168,14 +174,14 @@ def _choose_scale(theta_max, wmax_abs, weights, where, report):
                        f"({limit * theta_max:.6g}).")
 
 
-def _has_loop(network):
+def _has_loop(network: Network) -> bool:
     """True if the projections between LIF populations contain a directed cycle."""
-    succ = {}
+    succ: dict[str, set[str]] = {}
     for pr in network.projections.values():
         succ.setdefault(pr.pre.name, set()).add(pr.post.name)
-    state = {}
+    state: dict[str, int] = {}
 
-    def visit(node):
+    def visit(node: str) -> bool:
         state[node] = 1
         for nxt in succ.get(node, ()):
             if state.get(nxt) == 1 or (nxt not in state and visit(nxt)):
@@ -220,10 +226,12 @@ def compile_network(network: Network, n: int = N_DEFAULT, *, strict: bool = Fals
                               image, report)
     for proj in network.projections.values():
         _lower_projection(proj, alloc, image, report)
+    # The projections of the rules learn, so their stdp is set (``type: ignore``: mypy cannot
+    # tell from ``Projection.learning``; the same in _learning_rules and _lower_population).
     for post_name, proj in rule_of_post.items():
-        _lower_rule(post_name, proj.stdp, alloc[post_name], network.dt, image, report)
+        _lower_rule(post_name, proj.stdp, alloc[post_name], network.dt, image, report)  # type: ignore[arg-type]
     for pre_name, proj in tau_plus_of_pre.items():
-        _lower_pre_trace(pre_name, proj.stdp, alloc[pre_name], network.dt, image, report)
+        _lower_pre_trace(pre_name, proj.stdp, alloc[pre_name], network.dt, image, report)  # type: ignore[arg-type]
     if strict:
         _check_strict(report, network.name, tolerance)
     return _program(network, image.config(core), alloc, rasters, in_steps, image, report,
@@ -238,7 +246,7 @@ class _Image:
               "reset_mode")
     LEARNING = ("alpha_x", "x_inc", "alpha_y", "y_inc", "a_plus", "a_minus", "w_min", "w_max")
 
-    def __init__(self, n):
+    def __init__(self, n: int) -> None:
         self.neuron = {name: np.zeros(n, np.int64) for name in self.NEURON}
         self.neuron["threshold"][:] = F.THRESHOLD.max
         self.learning = {name: np.zeros(n, np.int64) for name in self.LEARNING}
@@ -248,7 +256,7 @@ class _Image:
         self.v_offset = np.zeros(n)
         self.weight_lsb = np.zeros(n)
 
-    def config(self, core):
+    def config(self, core: CoreParams) -> CoreConfig:
         cfg = CoreConfig(core)
         for name in self.NEURON:
             cfg.neurons[name] = self.neuron[name]
@@ -259,7 +267,8 @@ class _Image:
         return cfg.validate()
 
 
-def _lower_inputs(network, steps, report):
+def _lower_inputs(network: Network, steps: int | None, report: QuantizationReport
+                  ) -> tuple[dict[str, np.ndarray], int]:
     rasters, in_steps, notes, timing = input_rasters(network, steps)
     report.warnings += list(network.notes) + notes
     report.timing_error = timing
@@ -269,9 +278,9 @@ def _lower_inputs(network, steps, report):
     return rasters, in_steps
 
 
-def _check_overlaps(network):
+def _check_overlaps(network: Network) -> None:
     """Two projections may not share a (pre, post) synapse."""
-    pairs = {}
+    pairs: dict[tuple[str, str], list[Projection]] = {}
     for proj in network.projections.values():
         key = (proj.pre.name, proj.post.name)
         for other in pairs.get(key, []):
@@ -283,29 +292,34 @@ def _check_overlaps(network):
         pairs.setdefault(key, []).append(proj)
 
 
-def _learning_rules(network):
+def _learning_rules(network: Network
+                    ) -> tuple[dict[str, Projection], dict[str, Projection]]:
     """``({post: first learning projection}, {pre: first learning projection})``: one rule
     per post population, one ``tau_plus`` per pre population."""
+    rule_of_post: dict[str, Projection]
+    tau_plus_of_pre: dict[str, Projection]
     rule_of_post, tau_plus_of_pre = {}, {}
     for proj in network.projections.values():
         if not proj.learning:
             continue
         first = rule_of_post.setdefault(proj.post.name, proj)
-        if first.stdp.as_dict() != proj.stdp.as_dict():
+        if first.stdp.as_dict() != proj.stdp.as_dict():  # type: ignore[union-attr]
             raise CompileError(
                 f"Learning projections {first.name!r} and {proj.name!r} both end in population "
                 f"{proj.post.name!r} but have different STDP rules ({first.stdp} vs {proj.stdp}); "
                 f"the core keeps one rule per post-synaptic neuron.")
         first = tau_plus_of_pre.setdefault(proj.pre.name, proj)
-        if first.stdp.tau_plus != proj.stdp.tau_plus:
+        if first.stdp.tau_plus != proj.stdp.tau_plus:  # type: ignore[union-attr]
             raise CompileError(
                 f"Learning projections {first.name!r} and {proj.name!r} both start in population "
-                f"{proj.pre.name!r} but have different tau_plus ({first.stdp.tau_plus} vs "
-                f"{proj.stdp.tau_plus}); the core keeps one pre-synaptic trace per neuron.")
+                f"{proj.pre.name!r} but have different tau_plus ({first.stdp.tau_plus} vs "  # type: ignore[union-attr]
+                f"{proj.stdp.tau_plus}); the core keeps one pre-synaptic trace per neuron.")  # type: ignore[union-attr]
     return rule_of_post, tau_plus_of_pre
 
 
-def _lower_population(pop, span, network, rule_proj, image, report):
+def _lower_population(pop: Population, span: tuple[int, int], network: Network,
+                      rule_proj: Projection | None, image: _Image,
+                      report: QuantizationReport) -> None:
     """Scale, threshold, reset, bias, time constants and refractory period of a LIF
     population with neurons ``span = (lo, hi)``."""
     lo, hi = span
@@ -315,7 +329,7 @@ def _lower_population(pop, span, network, rule_proj, image, report):
     theta_max = float((q["v_threshold"] - q["v_rest"]).max())
     ws = [pr.weights[pr.mask] for pr in network.projections.values() if pr.post.name == pop.name]
     if rule_proj is not None:
-        ws.append(np.array([rule_proj.stdp.w_min, rule_proj.stdp.w_max]))
+        ws.append(np.array([rule_proj.stdp.w_min, rule_proj.stdp.w_max]))  # type: ignore[union-attr]
     allw = np.concatenate(ws) if ws else np.zeros(0)
     wmax_abs = float(np.abs(allw).max()) if allw.size else 0.0
     k, s = _choose_scale(theta_max, wmax_abs, allw, where, report)
@@ -327,11 +341,13 @@ def _lower_population(pop, span, network, rule_proj, image, report):
     image.neuron["w_shift"][sl] = s
     _lower_potential(pop.name, where, q, k, scale, sl, network.dt, image, report)
     _lower_time_constants(pop.name, where, q, sl, network.dt, image, report)
-    image.neuron["reset_mode"][sl] = (ResetMode.SUBTRACT.value if pop.cell.reset == "subtract"
-                                      else ResetMode.VALUE.value)
+    # ``type: ignore``: mypy types the members as ints (see core.ResetMode).
+    image.neuron["reset_mode"][sl] = (ResetMode.SUBTRACT.value if pop.cell.reset == "subtract"  # type: ignore[attr-defined]
+                                      else ResetMode.VALUE.value)  # type: ignore[attr-defined]
 
 
-def _lower_potential(name, where, q, k, scale, sl, dt, image, report):
+def _lower_potential(name: str, where: str, q: dict[str, np.ndarray], k: int, scale: float,
+                     sl: slice, dt: float, image: _Image, report: QuantizationReport) -> None:
     """Threshold, reset value and bias, in potential LSBs."""
     theta = q["v_threshold"] - q["v_rest"]
     th_raw = _rint(theta * scale)
@@ -365,7 +381,8 @@ def _lower_potential(name, where, q, k, scale, sl, dt, image, report):
     report.add(name, "bias", "V/s", q["bias"], bias_real, bias_raw, rel=brel, drive=True)
 
 
-def _lower_time_constants(name, where, q, sl, dt, image, report):
+def _lower_time_constants(name: str, where: str, q: dict[str, np.ndarray], sl: slice,
+                          dt: float, image: _Image, report: QuantizationReport) -> None:
     """The decay factors of V and I, and the refractory period in steps."""
     for tau_name, field in (("tau_mem", "alpha_v"), ("tau_syn", "alpha_i")):
         tau = q[tau_name]
@@ -385,7 +402,8 @@ def _lower_time_constants(name, where, q, sl, dt, image, report):
     report.add(name, "tau_refrac", "s", q["tau_refrac"], steps_ref * dt, steps_ref)
 
 
-def _lower_projection(proj, alloc, image, report):
+def _lower_projection(proj: Projection, alloc: dict[str, tuple[int, int]], image: _Image,
+                      report: QuantizationReport) -> None:
     """The integer weights of ``proj`` at its post population's scale, and their errors."""
     pre_lo, pre_hi = alloc[proj.pre.name]
     post_lo, post_hi = alloc[proj.post.name]
@@ -402,7 +420,7 @@ def _lower_projection(proj, alloc, image, report):
         col = np.abs(req).sum(axis=0)
         drive = np.where(col > 0, err.sum(axis=0) / col, 0.0)
     worst = np.unravel_index(int(np.argmax(rel)), rel.shape) if rel.size else (0, 0)
-    summary = {
+    summary: dict[str, Any] = {
         "pre": proj.pre.name, "post": proj.post.name, "learning": proj.learning,
         "synapses": int(proj.mask.sum()), "rounded_to_zero": int(zero.sum()),
         "clipped": 0, "worst_abs_error": float(err.max()) if err.size else 0.0,
@@ -424,7 +442,8 @@ def _lower_projection(proj, alloc, image, report):
         image.plastic[block] |= proj.mask
 
 
-def _lower_rule(post_name, rule, span, dt, image, report):
+def _lower_rule(post_name: str, rule: STDP, span: tuple[int, int], dt: float, image: _Image,
+                report: QuantizationReport) -> None:
     """The post-synaptic half of an STDP rule: ``tau_minus``, amplitudes and bounds."""
     lo, hi = span
     sc = report.scales[post_name]
@@ -445,7 +464,8 @@ def _lower_rule(post_name, rule, span, dt, image, report):
                    rel=abs(raw * lsb - value) / span_w)
 
 
-def _lower_amplitude(where, name, value, lsb, report):
+def _lower_amplitude(where: str, name: str, value: float, lsb: float,
+                     report: QuantizationReport) -> int:
     raw = int(_rint(value / lsb * (1 << F.AMP_FRAC)))
     if not F.AMPLITUDE.contains(raw):
         raise CompileError(
@@ -463,7 +483,8 @@ def _lower_amplitude(where, name, value, lsb, report):
     return raw
 
 
-def _lower_pre_trace(pre_name, rule, span, dt, image, report):
+def _lower_pre_trace(pre_name: str, rule: STDP, span: tuple[int, int], dt: float,
+                     image: _Image, report: QuantizationReport) -> None:
     """The pre-synaptic trace of a population that feeds learning projections."""
     lo, hi = span
     a_x = _rint(_alpha(rule.tau_plus, dt) * F.DECAY_ONE)
@@ -472,7 +493,7 @@ def _lower_pre_trace(pre_name, rule, span, dt, image, report):
                _tau_of_alpha(a_x, dt), a_x)
 
 
-def _check_strict(report, name, tolerance):
+def _check_strict(report: QuantizationReport, name: str, tolerance: float) -> None:
     bad = [e for e in report.entries if e["rel_error"] > tolerance]
     bad += [{"where": proj, "parameter": "weights (drive)", "rel_error": w["drive_error"]}
             for proj, w in report.weights.items() if w["drive_error"] > tolerance]
@@ -486,7 +507,9 @@ def _check_strict(report, name, tolerance):
                            f"than the tolerance {tolerance:g}: " + "; ".join(parts) + ".")
 
 
-def _program(network, cfg, alloc, rasters, in_steps, image, report, learning):
+def _program(network: Network, cfg: CoreConfig, alloc: dict[str, tuple[int, int]],
+             rasters: dict[str, np.ndarray], in_steps: int, image: _Image,
+             report: QuantizationReport, learning: bool) -> Program:
     inputs = [pp for pp in network.populations.values() if pp.is_input]
     in_index = np.concatenate([np.arange(*alloc[pp.name]) for pp in inputs]) if inputs else \
         np.zeros(0, np.int64)
