@@ -33,17 +33,20 @@ reference are then the ones the :class:`~plasticore.compiler.QuantizationReport`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Self
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .lower import _alpha, bias_gain, input_rasters
-from .network import CompileError, Network
+from .network import STDP, CompileError, Network
 
 __all__ = ["alpha", "FloatParams", "FloatModel", "simulate", "FloatResults"]
 
 
-def alpha(tau):
+def alpha(tau: ArrayLike) -> np.ndarray:
     """Per-step retention ``exp(-1/tau)`` of a time constant ``tau`` in steps
     (``inf``: no decay, 1.0; ``0``: forget every step, 0.0)."""
     return _alpha(tau, 1.0)
@@ -78,13 +81,14 @@ class FloatParams:
                                 w_min=-1.0, w_max=1.0)
 
     @classmethod
-    def make(cls, n, weights=None, plastic=None, **per_neuron):
+    def make(cls, n: int, weights: ArrayLike | None = None, plastic: ArrayLike | None = None,
+             **per_neuron: ArrayLike) -> Self:
         """Build from scalars or arrays (broadcast to ``(n,)``); unspecified fields take
         the defaults of :attr:`_PER_NEURON_DEFAULTS`."""
         unknown = set(per_neuron) - set(cls._PER_NEURON_DEFAULTS)
         if unknown:
             raise TypeError(f"unknown parameters {sorted(unknown)}")
-        kw = {}
+        kw: dict[str, np.ndarray] = {}
         for name, default in cls._PER_NEURON_DEFAULTS.items():
             dtype = (np.int64 if name == "refractory" else
                      bool if name == "subtract" else np.float64)
@@ -94,7 +98,7 @@ class FloatParams:
         pl = np.zeros((n, n), bool) if plastic is None else np.array(plastic, bool)
         return cls(n=n, weights=w, plastic=pl, **kw)
 
-    def copy(self):
+    def copy(self) -> FloatParams:
         return FloatParams(**{f.name: (getattr(self, f.name).copy()
                                        if isinstance(getattr(self, f.name), np.ndarray)
                                        else getattr(self, f.name)) for f in fields(self)})
@@ -106,21 +110,21 @@ class FloatModel:
 
     STATE = ("v", "i", "acc", "ref", "x", "y", "y_dec")
 
-    def __init__(self, params: FloatParams, learning: bool = False):
+    def __init__(self, params: FloatParams, learning: bool = False) -> None:
         self.p = params.copy()
         self.n = params.n
         self.learning = bool(learning)
         self.weights = self.p.weights            # mutated in place by learning
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         n = self.n
         self.t = 0
         self.spikes = np.zeros(n, bool)
         self.v, self.i, self.acc, self.x, self.y, self.y_dec = (np.zeros(n) for _ in range(6))
         self.ref = np.zeros(n, np.int64)
 
-    def step(self, forced=None):
+    def step(self, forced: ArrayLike | None = None) -> np.ndarray:
         p = self.p
         force = np.zeros(self.n, bool)
         if forced is not None:
@@ -159,7 +163,8 @@ class FloatModel:
         self.t += 1
         return spike
 
-    def run(self, steps, forced=None, record=("spikes",)):
+    def run(self, steps: int, forced: np.ndarray | Sequence[ArrayLike] | None = None,
+            record: Sequence[str] = ("spikes",)) -> dict[str, np.ndarray]:
         """Run ``steps`` steps; returns a dict ``name -> (steps, n)`` array with ``spikes``
         and the requested state fields (out of :attr:`STATE`)."""
         fields_ = [r for r in record if r != "spikes"]
@@ -181,15 +186,17 @@ class FloatResults:
     """``spikes[pop]`` bool (steps, size) for every population, ``v[pop]`` volts (steps,
     size) for every LIF population, ``weights[proj]`` float (pre, post) at the end."""
 
-    def __init__(self, spikes, v, weights):
+    def __init__(self, spikes: dict[str, np.ndarray], v: dict[str, np.ndarray],
+                 weights: dict[str, np.ndarray]) -> None:
         self.spikes, self.v, self.weights = spikes, v, weights
 
-    def spike_counts(self):
+    def spike_counts(self) -> dict[str, np.ndarray]:
         return {k: s.sum(axis=0) for k, s in self.spikes.items()}
 
 
-def _ranges(network):
+def _ranges(network: Network) -> tuple[dict[str, tuple[int, int]], int]:
     """``{population: (first, end)}``: the neurons of each population, in order."""
+    starts: dict[str, tuple[int, int]]
     starts, k = {}, 0
     for p in network.populations.values():
         starts[p.name] = (k, k + p.size)
@@ -197,7 +204,8 @@ def _ranges(network):
     return starts, k
 
 
-def _neuron_params(network, starts, n):
+def _neuron_params(network: Network, starts: dict[str, tuple[int, int]],
+                   n: int) -> dict[str, np.ndarray]:
     """Per-neuron real parameters of the LIF populations (potentials relative to
     ``v_rest``); input neurons never fire on their own (threshold ``inf``)."""
     dt = network.dt
@@ -219,7 +227,8 @@ def _neuron_params(network, starts, n):
     return kw
 
 
-def _synapse_params(network, starts, n):
+def _synapse_params(network: Network, starts: dict[str, tuple[int, int]],
+                    n: int) -> dict[str, np.ndarray]:
     """Weights, plasticity bits and STDP parameters; traces jump by 1.0, and the weights of
     columns without a rule are unbounded."""
     dt = network.dt
@@ -232,7 +241,7 @@ def _synapse_params(network, starts, n):
         kw["weights"][r0:r1, c0:c1] += np.where(pr.mask, pr.weights, 0.0)
         if pr.learning:
             kw["plastic"][r0:r1, c0:c1] |= pr.mask
-            s = pr.stdp
+            s: STDP = pr.stdp  # type: ignore[assignment]  # a learning projection's rule
             kw["alpha_x"][r0:r1] = _alpha(s.tau_plus, dt)
             kw["alpha_y"][c0:c1] = _alpha(s.tau_minus, dt)
             kw["a_plus"][c0:c1], kw["a_minus"][c0:c1] = s.A_plus, s.A_minus
@@ -240,7 +249,8 @@ def _synapse_params(network, starts, n):
     return kw
 
 
-def simulate(network: Network, steps=None, learning=None):
+def simulate(network: Network, steps: int | None = None,
+             learning: bool | None = None) -> FloatResults:
     """Simulate ``network`` in float64 for ``steps`` steps (default: its input length).
 
     ``learning``: ``None`` (on if any projection has an STDP rule), ``True`` or ``False``.
@@ -260,13 +270,15 @@ def simulate(network: Network, steps=None, learning=None):
     learn = bool(params.plastic.any()) if learning is None else bool(learning)
     model = FloatModel(params, learning=learn)
     rec = model.run(steps, forced, record=("spikes", "v"))
+    spikes: dict[str, np.ndarray]
+    volts: dict[str, np.ndarray]
     spikes, volts = {}, {}
     for p in network.populations.values():
         lo, hi = starts[p.name]
         spikes[p.name] = rec["spikes"][:, lo:hi]
         if not p.is_input:
             volts[p.name] = p.params["v_rest"] + rec["v"][:, lo:hi]
-    weights = {}
+    weights: dict[str, np.ndarray] = {}
     for pr in network.projections.values():
         (r0, r1), (c0, c1) = starts[pr.pre.name], starts[pr.post.name]
         weights[pr.name] = np.where(pr.mask, model.weights[r0:r1, c0:c1], 0.0)
