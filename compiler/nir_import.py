@@ -37,8 +37,12 @@ core's one-step delay, and a potential exactly at threshold fires (NIR: ``v > v_
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .network import (
     LIF,
@@ -51,12 +55,20 @@ from .network import (
     SpikeTimes,
 )
 
+if TYPE_CHECKING:
+    from nir import Affine, Linear, NIRGraph, NIRNode
+
+    from .network import Population
+
 __all__ = ["from_nir", "METHODS"]
 
 METHODS = ("exp", "euler")
 
+#: The spikes of an ``Input`` node: a spike source or a bool (steps, n) raster.
+_InputSpikes: TypeAlias = "SpikeTimes | SpikeRaster | Poisson | ArrayLike"
 
-def _nir():
+
+def _nir() -> ModuleType:
     try:
         import nir
     except ImportError:                                      # pragma: no cover
@@ -64,7 +76,7 @@ def _nir():
     return nir
 
 
-def _arr(node_name, node, field, n=None):
+def _arr(node_name: str, node: NIRNode, field: str, n: int | None = None) -> np.ndarray:
     a = np.asarray(getattr(node, field), dtype=np.float64)
     where = f"NIR node {node_name!r} ({type(node).__name__})"
     if a.ndim == 0 and n is not None:
@@ -79,7 +91,8 @@ def _arr(node_name, node, field, n=None):
     return a
 
 
-def _alpha_and_tau(tau, dt, method, where):
+def _alpha_and_tau(tau: np.ndarray, dt: float, method: str,
+                   where: str) -> tuple[np.ndarray, np.ndarray]:
     """The per-step decay ``alpha`` of ``method`` and the tau the description needs so that
     ``exp(-dt / tau) == alpha``."""
     if (tau <= 0).any():
@@ -95,7 +108,8 @@ def _alpha_and_tau(tau, dt, method, where):
     return alpha, np.where(np.isinf(tau), np.inf, eq)
 
 
-def _neuron(name, node, dt, method, reset, refractory):
+def _neuron(name: str, node: NIRNode, dt: float, method: str, reset: str,
+            refractory: float) -> tuple[int, LIF, np.ndarray, np.ndarray]:
     """Return ``(size, LIF parameters, weight factor per neuron, bias factor per neuron,
     description)``."""
     nir = _nir()
@@ -135,7 +149,8 @@ def _neuron(name, node, dt, method, reset, refractory):
     raise AssertionError(name)
 
 
-def _as_source(name, spikes):
+def _as_source(name: str,
+               spikes: _InputSpikes | None) -> SpikeTimes | SpikeRaster | Poisson | None:
     if spikes is None or isinstance(spikes, (SpikeTimes, SpikeRaster, Poisson)):
         return spikes
     a = np.asarray(spikes)
@@ -145,8 +160,11 @@ def _as_source(name, spikes):
                        f"or a 2-D boolean raster (steps, neurons), not {type(spikes).__name__}.")
 
 
-def from_nir(graph, dt, *, inputs=None, stdp=None, method="exp", reset="value",
-             refractory=0.0, duration=None, record_v=False, name=None):
+def from_nir(graph: NIRGraph | str | os.PathLike[str], dt: float, *,
+             inputs: Mapping[str, _InputSpikes] | None = None,
+             stdp: Mapping[str, STDP] | None = None, method: str = "exp", reset: str = "value",
+             refractory: float = 0.0, duration: float | None = None, record_v: bool = False,
+             name: str | None = None) -> Network:
     """Build a :class:`Network` from a NIR graph (a ``nir.NIRGraph`` or a path to a ``.nir``
     file).
 
@@ -204,7 +222,7 @@ def from_nir(graph, dt, *, inputs=None, stdp=None, method="exp", reset="value",
     return net
 
 
-def _read_graph(nir, graph):
+def _read_graph(nir: ModuleType, graph: NIRGraph | str | os.PathLike[str]) -> NIRGraph:
     if isinstance(graph, (str, os.PathLike)):
         path = os.fspath(graph)
         try:
@@ -224,17 +242,28 @@ class _Builder:
     (``linears``: weight, bias, sources, targets), ``Output`` nodes, per-neuron weight and
     bias factors, and the summed connections (``pairs``, ``names``, ``learn``)."""
 
-    def __init__(self, nir, graph, net, method, reset, refractory):
+    def __init__(self, nir: ModuleType, graph: NIRGraph, net: Network, method: str, reset: str,
+                 refractory: float) -> None:
         self.nir, self.graph, self.net = nir, graph, net
         self.method, self.reset, self.refractory = method, reset, refractory
+        self.neurons: dict[str, Population]
+        self.linears: dict[str, dict[str, Any]]
+        self.outputs: list[str]
         self.neurons, self.linears, self.outputs = {}, {}, []
+        self.factor: dict[str, np.ndarray]
+        self.bias_factor: dict[str, np.ndarray]
         self.factor, self.bias_factor = {}, {}
+        self.direct: list[tuple[str, str]]
+        self.recorded: list[str]
         self.direct, self.recorded = [], []
+        self.pairs: dict[tuple[str, str], np.ndarray]
+        self.names: dict[tuple[str, str], list[str]]
+        self.learn: dict[tuple[str, str], str]
         self.pairs, self.names, self.learn = {}, {}, {}
 
     # -- nodes ----------------------------------------------------------------------------
 
-    def add_node(self, node_name, node, inputs):
+    def add_node(self, node_name: str, node: NIRNode, inputs: dict[str, _InputSpikes]) -> None:
         nir, net = self.nir, self.net
         where = f"NIR node {node_name!r}"
         if isinstance(node, nir.Input):
@@ -258,7 +287,7 @@ class _Builder:
                                f"map; supported: Input, Output, LIF, CubaLIF, IF, Linear, "
                                f"Affine.")
 
-    def _linear(self, where, node):
+    def _linear(self, where: str, node: Linear | Affine) -> dict[str, Any]:
         w = np.asarray(node.weight, np.float64)
         if w.ndim != 2:
             raise CompileError(f"{where} ({type(node).__name__}) has a weight of shape "
@@ -275,7 +304,7 @@ class _Builder:
 
     # -- edges ----------------------------------------------------------------------------
 
-    def add_edge(self, a, b):
+    def add_edge(self, a: str, b: str) -> None:
         for end in (a, b):
             if end not in self.graph.nodes:
                 raise CompileError(f"NIR edge ({a!r}, {b!r}) names node {end!r}, which is not "
@@ -300,13 +329,13 @@ class _Builder:
                 self._no_edge_from_output(a, b)
                 self.direct.append((a, b))
 
-    def _no_edge_from_output(self, a, b):
+    def _no_edge_from_output(self, a: str, b: str) -> None:
         if a in self.outputs:
             raise CompileError(f"NIR Output node {a!r} has an outgoing edge to {b!r}.")
 
     # -- connections ----------------------------------------------------------------------
 
-    def sum_linear(self, lname, lin, stdp):
+    def sum_linear(self, lname: str, lin: dict[str, Any], stdp: Mapping[str, STDP]) -> None:
         """Add a linear node's weights (times the target's factor) to each (source, target)
         pair it joins; fold an Affine bias into the target's bias."""
         if not lin["src"] or not lin["dst"]:
@@ -330,7 +359,7 @@ class _Builder:
             if lin["b"] is not None:
                 self._add_bias(lname, dst, lin["b"] * self.bias_factor[dst] * len(lin["src"]))
 
-    def _add_bias(self, lname, dst, extra):
+    def _add_bias(self, lname: str, dst: str, extra: np.ndarray) -> None:
         pop = self.neurons[dst]
         params = dict(pop.cell.__dict__)
         params["bias"] = np.asarray(params["bias"]) + extra
@@ -339,7 +368,7 @@ class _Builder:
             self.net.notes.append(f"The bias of Affine {lname!r} enters CubaLIF {dst!r} "
                                   f"at its steady state.")
 
-    def sum_direct(self):
+    def sum_direct(self) -> None:
         """Neuron-to-neuron edges without a linear node: one-to-one, weight 1."""
         for a, b in self.direct:
             if self.neurons[a].size != self.neurons[b].size:
@@ -349,7 +378,7 @@ class _Builder:
             self.pairs[key] = self.pairs.get(key, 0) + np.diag(self.factor[b])
             self.names.setdefault(key, []).append(f"{a}->{b}")
 
-    def learning_rule(self, key, stdp):
+    def learning_rule(self, key: tuple[str, str], stdp: Mapping[str, STDP]) -> STDP:
         """The STDP rule of a learning connection, in the core's weight unit."""
         src, dst = key
         lname = self.learn[key]
@@ -369,7 +398,7 @@ class _Builder:
                     s.w_max * f)
 
 
-def _replace_cell(net, pop, cell):
+def _replace_cell(net: Network, pop: Population, cell: LIF) -> Population:
     """Swap the parameters of a population that has no projections yet."""
     from .network import Population
     new = Population(net, pop.name, pop.size, cell)
