@@ -18,7 +18,7 @@ from plasticore.argtypes import add_json_options, non_negative_float, positive_i
 
 if TYPE_CHECKING:
     from .loader import NirOptions
-    from .network import Network
+    from .network import STDP, Network, Poisson, SpikeRaster, SpikeTimes
 
 __all__ = ["add_compiler_commands", "nir_options"]
 
@@ -66,7 +66,8 @@ def nir_options(args: argparse.Namespace) -> NirOptions:
     one."""
     from .loader import NirOptions
 
-    inputs = {}
+    inputs: dict[str, SpikeRaster | SpikeTimes | Poisson] = {}
+    source: SpikeRaster | Poisson
     for item in args.input or []:
         name, source = _input_raster(item)
         inputs[name] = source
@@ -78,7 +79,7 @@ def nir_options(args: argparse.Namespace) -> NirOptions:
                       reset=args.reset, duration=args.duration, record_v=args.record_v)
 
 
-def _input_raster(item):
+def _input_raster(item: str) -> tuple[str, SpikeRaster]:
     import numpy as np
 
     from .network import CompileError, SpikeRaster
@@ -93,7 +94,7 @@ def _input_raster(item):
                            f"{name!r}: {e}.") from None
 
 
-def _poisson(item):
+def _poisson(item: str) -> tuple[str, Poisson]:
     from .network import CompileError, Poisson
 
     name, _, spec = item.partition("=")
@@ -104,7 +105,7 @@ def _poisson(item):
         raise CompileError(f"--poisson takes NAME=RATE_HZ[:SEED], not {item!r}.") from None
 
 
-def _stdp(item):
+def _stdp(item: str) -> tuple[str, STDP]:
     from .network import STDP, CompileError
 
     node, _, spec = item.partition(":")
