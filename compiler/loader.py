@@ -17,6 +17,7 @@ import dataclasses
 import os
 import runpy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,7 +137,7 @@ def _load_python(path: str) -> Network:
                        f"(a plasticore.compiler.Network) nor a build() function.")
 
 
-def _call_build(path: str, build: Any) -> Network:
+def _call_build(path: str, build: Callable[[], object]) -> Network:
     try:
         net = build()
     except ValueError:
