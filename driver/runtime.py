@@ -124,7 +124,8 @@ def reference_model(config: CoreConfig, learning: bool = False, *,
 class ReferenceSession(Session):
     """The ``ref`` target: a :class:`~plasticore.sim.Reference` (``model``)."""
 
-    def __init__(self, config: CoreConfig, learning: bool = False, *, fast: bool = False):
+    def __init__(self, config: CoreConfig, learning: bool = False, *,
+                 fast: bool = False) -> None:
         self.model = reference_model(config, learning, fast=fast)
         self.target, self.device, self.n = "ref", "reference model", config.n
 
@@ -155,7 +156,7 @@ class ReferenceSession(Session):
 class ChipSession(Session):
     """A target reached through the protocol: a :class:`~plasticore.driver.Chip`."""
 
-    def __init__(self, chip: Chip, target: str):
+    def __init__(self, chip: Chip, target: str) -> None:
         self.chip, self.target = chip, target
         self.device = chip.identity.kind_name if chip.identity is not None else "unknown"
         self.n = chip.n
@@ -283,7 +284,7 @@ class Results:
                  spikes: dict[str, np.ndarray], v: dict[str, np.ndarray],
                  v_raw: dict[str, np.ndarray], weights: dict[str, np.ndarray],
                  weights_raw: dict[str, np.ndarray], weight_history: dict[str, np.ndarray],
-                 wall_s: float, contract_hash: int):
+                 wall_s: float, contract_hash: int) -> None:
         self.program_name, self.dt, self.steps, self.target = program_name, dt, steps, target
         self.spikes, self.v, self.v_raw = spikes, v, v_raw
         self.weights, self.weights_raw, self.weight_history = weights, weights_raw, \
@@ -309,7 +310,8 @@ class Results:
             rows = program.population_indices(pr["pre"])
             cols = program.population_indices(pr["post"])
 
-            def block(w, mask=pr["mask"], rows=rows, cols=cols):
+            def block(w: np.ndarray, mask: np.ndarray = pr["mask"], rows: np.ndarray = rows,
+                      cols: np.ndarray = cols) -> np.ndarray:
                 return np.where(mask, w[np.ix_(rows, cols)], 0)
 
             weights_raw[name] = block(final_weights)
