@@ -10,8 +10,12 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from plasticore.argtypes import add_json_options, positive_int
+
+if TYPE_CHECKING:
+    from .runtime import Progress
 
 __all__ = ["add_driver_commands", "progress_printer"]
 
@@ -35,7 +39,7 @@ def add_driver_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_run)
 
 
-def progress_printer(total: int, every_s: float = 1.0):
+def progress_printer(total: int, every_s: float = 1.0) -> Progress:
     """``progress(done, total)`` that prints to stderr at most every ``every_s`` seconds
     (and at the end of a run longer than that)."""
     state = {"last": time.perf_counter(), "t0": time.perf_counter()}
