@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 from plasticore.protocol import DEFAULT_BAUD
 
@@ -32,7 +33,7 @@ def describe_target(target: str) -> str:
 
 @contextlib.contextmanager
 def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: float = 5.0,
-              board_options: dict | None = None) -> Iterator[Chip]:
+              board_options: dict[str, Any] | None = None) -> Iterator[Chip]:
     """Context manager: an open :class:`Chip` of ``neurons`` neurons on ``target``.
 
     For ``sim`` the simulated board is built (cached) and started for the duration;
