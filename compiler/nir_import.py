@@ -110,8 +110,7 @@ def _alpha_and_tau(tau: np.ndarray, dt: float, method: str,
 
 def _neuron(name: str, node: NIRNode, dt: float, method: str, reset: str,
             refractory: float) -> tuple[int, LIF, np.ndarray, np.ndarray]:
-    """Return ``(size, LIF parameters, weight factor per neuron, bias factor per neuron,
-    description)``."""
+    """Return ``(size, LIF parameters, weight factor per neuron, bias factor per neuron)``."""
     nir = _nir()
     where = f"NIR node {name!r} ({type(node).__name__})"
     if isinstance(node, nir.IF):
