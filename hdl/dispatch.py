@@ -85,6 +85,14 @@ def _at_most(value, limit: int):
     return value <= limit
 
 
+def _below(value, limit: int):
+    """``value < limit`` for a small constant ``limit``, as a test of the high bits and a
+    match of the low ones: LUT logic only, where a comparator takes a carry chain that the
+    iCE40 packs into logic cells of its own (one per bit)."""
+    low = max(1, (limit - 1).bit_length())
+    return (value[low:] == 0) & value[:low].matches(*range(limit))
+
+
 def _word_ok(layout: data.StructLayout, word):
     """True if ``word`` (a wire word of ``layout``) has zero padding and every decay factor
     at most 1.0: the checks the virtual chip makes before it writes."""
@@ -555,10 +563,10 @@ class _Checker(_Base):
             with m.If(rx.crc_error):
                 m.d.sync += answer.seq.eq(0)
                 self.fail(P.Status.BAD_CRC)
-            with m.Elif(rx.overflow | (rx.length < frame_bytes)
+            with m.Elif(rx.overflow | _below(rx.length, frame_bytes)
                         | (head.length > P.MAX_PAYLOAD)
                         | (rx.length != head.length + frame_bytes)):
-                with m.If(~rx.overflow & (rx.length < P.HEADER_BYTES)):
+                with m.If(~rx.overflow & _below(rx.length, P.HEADER_BYTES)):
                     m.d.sync += answer.seq.eq(0)
                 self.fail(P.Status.BAD_LENGTH)
             with m.Else():
