@@ -148,7 +148,8 @@ class Table:
     65536
     """
 
-    def __init__(self, layout: data.StructLayout, n: int, **fields: npt.ArrayLike) -> None:
+    def __init__(self, layout: data.StructLayout, n: int,
+                 **fields: npt.ArrayLike | enum.Enum) -> None:
         self.layout = layout
         self.n = int(n)
         self._fields: dict[str, np.ndarray] = {}
