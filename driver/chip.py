@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import errno
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 import serial
+from amaranth.lib import data as amaranth_data
 
 from plasticore import protocol as P
 from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CoreConfig, Table
@@ -51,7 +55,7 @@ class Disconnected(DriverError):
 class RequestRejected(DriverError):
     """The device refused a request; ``status`` says why."""
 
-    def __init__(self, message, status):
+    def __init__(self, message: str, status: P.Status | int) -> None:
         super().__init__(message)
         self.status = status
 
@@ -68,10 +72,10 @@ class Identity:
     kind: int
 
     @property
-    def kind_name(self):
+    def kind_name(self) -> str:
         return {0: "gateware", 1: "virtual chip"}.get(self.kind, f"kind {self.kind}")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         # The hashes in hex, as `plasticore info` and `plasticore build` print them.
         return (f"Identity(protocol={self.protocol}, neurons={self.neurons}, "
                 f"contract={self.contract:08x}, build={self.build:08x}, "
@@ -130,20 +134,20 @@ class Chip:
         If given, :meth:`open` refuses a device of another size or gateware build.
     """
 
-    def __init__(self, url, *, baud=P.DEFAULT_BAUD, timeout=2.0, retries=3, neurons=None,
-                 build=None):
+    def __init__(self, url: str, *, baud: int = P.DEFAULT_BAUD, timeout: float = 2.0,
+                 retries: int = 3, neurons: int | None = None, build: int | None = None) -> None:
         self.url, self.baud, self.timeout, self.retries = url, baud, timeout, retries
         self.expect_neurons, self.expect_build = neurons, build
-        self.port = None
+        self.port: serial.SerialBase | None = None
         self.identity: Identity | None = None
         self._decoder = P.FrameDecoder(max_frame=2 * (P.MAX_PAYLOAD + 16))
-        self._frames = []
+        self._frames: list[bytes | P.FramingError] = []
         self._seq = 0
         self.stats = {"sent": 0, "retries": 0, "bad_frames": 0}
 
     # -- session ----------------------------------------------------------------------------
 
-    def open(self):
+    def open(self) -> Self:
         """Open the port, resynchronise the line and identify the device."""
         import plasticore.driver  # noqa: F401  (registers the virtual:// URL scheme)
         try:
@@ -172,7 +176,7 @@ class Chip:
                               f"{self.expect_build:08x}")
         return self
 
-    def close(self):
+    def close(self) -> None:
         if self.port is not None:
             # pyserial's socket:// close() skips the socket's close() when shutdown() fails,
             # as it does on a peer that died: close it here too (a second close is harmless).
@@ -184,10 +188,10 @@ class Chip:
                     sock.close()
                 self.port = None
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self.open() if self.port is None else self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
@@ -203,7 +207,7 @@ class Chip:
 
     # -- bytes ------------------------------------------------------------------------------
 
-    def _write(self, data):
+    def _write(self, data: bytes) -> None:
         if self.port is None:
             raise DriverError("the session is closed; call open() first")
         try:
@@ -214,8 +218,10 @@ class Chip:
         except (serial.SerialException, OSError) as e:
             raise Disconnected(f"{self.url} went away while sending: {e}") from None
 
-    def _poll(self):
+    def _poll(self) -> bool:
         """Read what has arrived; append decoded frames to the queue."""
+        if self.port is None:
+            raise DriverError("the session is closed; call open() first")
         try:
             data = self.port.read(max(1, self.port.in_waiting))
         except (serial.SerialException, OSError, TypeError) as e:
@@ -226,7 +232,7 @@ class Chip:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def _send(self, req: _Request):
+    def _send(self, req: _Request) -> None:
         self._seq = (self._seq + 1) & 0xFF
         req.seq = self._seq
         req.tries += 1
@@ -236,7 +242,7 @@ class Chip:
         self._write(P.encode_frame(header + req.payload))
         self.stats["sent"] += 1
 
-    def _next_response(self, deadline):
+    def _next_response(self, deadline: float) -> tuple[P.Status | int, int, bytes] | None:
         """The next decoded response (status, seq, payload), or None at the deadline."""
         while True:
             while self._frames:
@@ -255,13 +261,15 @@ class Chip:
             if not self._poll():
                 time.sleep(0)
 
-    def _transact(self, requests, on_more=None, on_final=None):
+    def _transact(self, requests: Sequence[_Request],
+                  on_more: Callable[[int, bytes], object] | None = None,
+                  on_final: Callable[[int, bytes], object] | None = None) -> list[bytes]:
         """Run ``requests`` in order, up to ``rx_buffers`` in flight; return their final
         payloads.  ``on_more(index, payload)`` receives the partial answers (MORE) and
         ``on_final(index, payload)`` each final one as it arrives."""
         window = self.identity.rx_buffers if self.identity else 1
-        results = [None] * len(requests)
-        pending = []            # indices in flight, oldest first
+        results: list[Any] = [None] * len(requests)   # all bytes by the end of the loop
+        pending: list[int] = []     # indices in flight, oldest first
         nxt = 0
         while nxt < len(requests) or pending:
             while nxt < len(requests) and len(pending) < window:
@@ -301,7 +309,7 @@ class Chip:
                 if req.tries <= self.retries:
                     self._resend(requests, pending)
                     continue
-                raise LinkError(f"{self.url} reported {status.name} for {req.opcode.name} "
+                raise LinkError(f"{self.url} reported {status.name} for {req.opcode.name} "  # type: ignore[union-attr]
                                 f"{req.tries} times; the line is corrupting frames")
             if status != P.Status.OK:
                 name = status.name if isinstance(status, P.Status) else f"status {status}"
@@ -313,7 +321,7 @@ class Chip:
                 on_final(k, body)
         return results
 
-    def _resend(self, requests, pending):
+    def _resend(self, requests: Sequence[_Request], pending: Iterable[int]) -> None:
         """Resend every request in flight, oldest first (later ones may have been refused
         as out of order or be waiting behind a lost one)."""
         self.stats["retries"] += 1
@@ -321,7 +329,7 @@ class Chip:
         for j in pending:
             self._send(requests[j])
 
-    def request(self, opcode, payload=b""):
+    def request(self, opcode: P.Opcode | int, payload: bytes = b"") -> bytes:
         """Send one request and return the payload of its final answer."""
         return self._transact([_Request(P.Opcode(opcode), bytes(payload))])[0]
 
@@ -334,11 +342,11 @@ class Chip:
                               f"plasticore core answers {P.IDENTITY_BYTES}")
         return Identity(**P.unpack(P.IDENTITY, raw))
 
-    def reset(self):
+    def reset(self) -> None:
         """Zero all neuron state, spikes and the step counter; weights and parameters stay."""
         self.request(P.Opcode.RESET)
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return P.unpack(P.STATUS_WORD, self.request(P.Opcode.STATUS))
 
     @property
@@ -346,18 +354,18 @@ class Chip:
         return bool(self.status()["learning"])
 
     @learning.setter
-    def learning(self, on: bool):
+    def learning(self, on: bool) -> None:
         self.request(P.Opcode.CONTROL, P.pack(P.CONTROL, {"learning": int(bool(on))}))
 
     # -- regions ----------------------------------------------------------------------------
 
-    def _check_range(self, region, start, count):
+    def _check_range(self, region: P.WireRegion, start: int, count: int) -> None:
         total = P.region_words(region, self.n)
         if start < 0 or count < 0 or start + count > total:
             raise ValueError(f"words {start} .. {start + count - 1} are outside region "
                              f"{region.name}, which has {total} words")
 
-    def write_region(self, region, start, data: bytes):
+    def write_region(self, region: P.WireRegion | int, start: int, data: bytes) -> None:
         """Write whole words of ``region`` from ``start``; split into as many frames as
         needed and pipelined."""
         region = P.WireRegion(region)
@@ -376,7 +384,7 @@ class Chip:
                                  head + data[k * size:(k + c) * size]))
         self._transact(reqs)
 
-    def read_region(self, region, start, count) -> bytes:
+    def read_region(self, region: P.WireRegion | int, start: int, count: int) -> bytes:
         region = P.WireRegion(region)
         size = P.wire_bytes(region)
         self._check_range(region, start, count)
@@ -386,15 +394,15 @@ class Chip:
             for k in range(0, count, per)]
         return b"".join(self._transact(reqs))
 
-    def _write_table(self, region, table: Table):
+    def _write_table(self, region: P.WireRegion, table: Table) -> None:
         if table.n != self.n:
             raise ValueError(f"a table of {table.n} neurons does not fit a core of {self.n}")
         self.write_region(region, 0, table.to_bytes())
 
-    def _read_table(self, region, layout) -> Table:
+    def _read_table(self, region: P.WireRegion, layout: amaranth_data.StructLayout) -> Table:
         return Table.from_bytes(layout, self.read_region(region, 0, self.n))
 
-    def write_weights(self, weights):
+    def write_weights(self, weights: npt.ArrayLike) -> None:
         w = np.asarray(weights)
         if w.shape != (self.n, self.n):
             raise ValueError(f"weights must have shape ({self.n}, {self.n}), not {w.shape}")
@@ -406,48 +414,48 @@ class Chip:
         raw = self.read_region(P.WireRegion.WEIGHTS, 0, self.n * self.n)
         return np.frombuffer(raw, np.int8).astype(np.int64).reshape(self.n, self.n)
 
-    def _write_bits(self, region, bits, total):
+    def _write_bits(self, region: P.WireRegion, bits: npt.ArrayLike, total: int) -> None:
         padded = np.zeros(P.region_words(region, self.n) * 8, bool)
         padded[:total] = np.asarray(bits, bool).reshape(-1)
         self.write_region(region, 0, np.packbits(padded, bitorder="little").tobytes())
 
-    def _read_bits(self, region, total):
+    def _read_bits(self, region: P.WireRegion, total: int) -> np.ndarray:
         raw = self.read_region(region, 0, P.region_words(region, self.n))
         return np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little")[:total] \
             .astype(bool)
 
-    def write_plastic(self, plastic):
+    def write_plastic(self, plastic: npt.ArrayLike) -> None:
         p = np.asarray(plastic)
         if p.shape != (self.n, self.n):
             raise ValueError(f"plasticity bits must have shape ({self.n}, {self.n}), "
                              f"not {p.shape}")
-        self._write_bits(P.WireRegion.PLASTIC, p, self.n * self.n)
+        self._write_bits(P.WireRegion.PLASTIC, p, self.n * self.n)  # type: ignore[arg-type]
 
     def read_plastic(self) -> np.ndarray:
-        return self._read_bits(P.WireRegion.PLASTIC, self.n * self.n).reshape(self.n, self.n)
+        return self._read_bits(P.WireRegion.PLASTIC, self.n * self.n).reshape(self.n, self.n)  # type: ignore[arg-type]
 
     def read_spikes(self) -> np.ndarray:
-        return self._read_bits(P.WireRegion.SPIKES, self.n)
+        return self._read_bits(P.WireRegion.SPIKES, self.n)  # type: ignore[arg-type]
 
-    def write_neuron_params(self, table):
-        self._write_table(P.WireRegion.NEURON_PARAMS, table)
+    def write_neuron_params(self, table: Table) -> None:
+        self._write_table(P.WireRegion.NEURON_PARAMS, table)  # type: ignore[arg-type]
 
     def read_neuron_params(self) -> Table:
-        return self._read_table(P.WireRegion.NEURON_PARAMS, NEURON_PARAMS)
+        return self._read_table(P.WireRegion.NEURON_PARAMS, NEURON_PARAMS)  # type: ignore[arg-type]
 
-    def write_learning_params(self, table):
-        self._write_table(P.WireRegion.LEARNING_PARAMS, table)
+    def write_learning_params(self, table: Table) -> None:
+        self._write_table(P.WireRegion.LEARNING_PARAMS, table)  # type: ignore[arg-type]
 
     def read_learning_params(self) -> Table:
-        return self._read_table(P.WireRegion.LEARNING_PARAMS, LEARNING_PARAMS)
+        return self._read_table(P.WireRegion.LEARNING_PARAMS, LEARNING_PARAMS)  # type: ignore[arg-type]
 
-    def write_state(self, table):
-        self._write_table(P.WireRegion.NEURON_STATE, table)
+    def write_state(self, table: Table) -> None:
+        self._write_table(P.WireRegion.NEURON_STATE, table)  # type: ignore[arg-type]
 
     def read_state(self) -> Table:
-        return self._read_table(P.WireRegion.NEURON_STATE, NEURON_STATE)
+        return self._read_table(P.WireRegion.NEURON_STATE, NEURON_STATE)  # type: ignore[arg-type]
 
-    def load(self, config: CoreConfig, *, verify=False):
+    def load(self, config: CoreConfig, *, verify: bool = False) -> None:
         """Upload a compiled program: weights, plasticity bits, neuron and learning
         parameters; then reset the state.  ``verify`` reads everything back."""
         config.validate()
@@ -464,7 +472,7 @@ class Chip:
             if back != config:
                 raise LinkError(f"{self.url} reads back a different program than was loaded")
 
-    def clear(self):
+    def clear(self) -> None:
         """Zero every memory (weights, plasticity bits, parameters, state), switch learning
         off and reset: the state of a freshly configured core."""
         self.load(CoreConfig(self.n))
@@ -481,7 +489,8 @@ class Chip:
 
     # -- running ----------------------------------------------------------------------------
 
-    def run(self, steps, inputs=None, progress=None) -> Record:
+    def run(self, steps: int, inputs: np.ndarray | Sequence[Iterable[int]] | None = None,
+            progress: Callable[[int, int], object] | None = None) -> Record:
         """Run ``steps`` timesteps, forcing ``inputs`` (None, a bool array (steps, n), or
         ``steps`` lists of neuron indices); return the spikes of every step.
 
@@ -499,7 +508,7 @@ class Chip:
         got = [0] * len(reqs)
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
 
-        def take(k, body):
+        def take(k: int, body: bytes) -> None:
             offset = 0
             while offset < len(body):
                 try:
@@ -530,7 +539,8 @@ class Chip:
                 raise LinkError(f"{self.url} answered {got[k]} of {counts[k]} steps of a RUN")
         return Record(spikes)
 
-    def _run_requests(self, records, first):
+    def _run_requests(self, records: Sequence[bytes],
+                      first: int) -> tuple[list[_Request], list[int]]:
         """RUN requests carrying ``records`` from step ``first`` on, as large as the payload
         allows, and the number of steps in each: ``(requests, counts)``."""
         limit = self._opened.max_payload - P.RUN_HEADER_BYTES
@@ -538,7 +548,9 @@ class Chip:
         # kept short: the answers start flowing after 8 steps' worth of input, not after a
         # full frame (~5 ms at 1 Mbaud), and the window fills while they run.
         ramp = [8, 64]
-        reqs, counts, chunk = [], [], []
+        reqs: list[_Request] = []
+        counts: list[int] = []
+        chunk: list[bytes] = []
         size = 0
         for rec in [*records, None]:
             most = ramp[len(reqs)] if len(reqs) < len(ramp) else None
@@ -546,7 +558,7 @@ class Chip:
                 head = P.pack(P.RUN_HEADER, {"first_step": (first + sum(counts)) & 0xFFFFFFFF,
                                              "steps": len(chunk)})
                 if chunk:
-                    reqs.append(_Request(P.Opcode.RUN, head + b"".join(chunk)))
+                    reqs.append(_Request(P.Opcode.RUN, head + b"".join(chunk)))  # type: ignore[arg-type]
                     counts.append(len(chunk))
                 chunk, size = [], 0
             if rec is not None:
@@ -554,7 +566,7 @@ class Chip:
                 size += len(rec)
         return reqs, counts
 
-    def abort(self, quiet=0.3):
+    def abort(self, quiet: float = 0.3) -> int:
         """Stop a RUN in progress (at its next answer) and drop the RUNs queued behind it,
         then drain every answer still on its way, so the session can go on.  Returns the
         number of answers drained."""
@@ -575,7 +587,8 @@ class Chip:
             drained += 1
             seen = seen or (resp[1] == seq and resp[0] == P.Status.OK)
 
-    def _input_records(self, steps, inputs):
+    def _input_records(self, steps: int,
+                       inputs: np.ndarray | Sequence[Iterable[int]] | None) -> list[bytes]:
         n = self.n
         if inputs is None:
             return [P.encode_record((), n)] * steps

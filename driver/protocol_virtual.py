@@ -20,7 +20,11 @@ __all__ = ["Serial"]
 class Serial(SerialBase):
     """A serial port whose other end is a virtual chip."""
 
-    def open(self):
+    is_open: bool       # set by SerialBase (untyped) and by open() and close()
+    chip: VirtualChip
+    _out: bytearray
+
+    def open(self) -> None:
         if self.is_open:
             raise SerialException("Port is already open.")
         if self._port is None:
@@ -41,38 +45,38 @@ class Serial(SerialBase):
         self._out = bytearray()
         self.is_open = True
 
-    def close(self):
+    def close(self) -> None:
         self.is_open = False
         super().close()
 
-    def _reconfigure_port(self, *args, **kwargs):
+    def _reconfigure_port(self, *args: object, **kwargs: object) -> None:
         pass
 
     @property
-    def in_waiting(self):
+    def in_waiting(self) -> int:
         if not self.is_open:
             raise PortNotOpenError()
         return len(self._out)
 
-    def read(self, size=1):
+    def read(self, size: int = 1) -> bytes:
         if not self.is_open:
             raise PortNotOpenError()
         data = bytes(self._out[:size])
         del self._out[:size]
         return data
 
-    def write(self, data):
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         if not self.is_open:
             raise PortNotOpenError()
         data = bytes(data)
         self._out += self.chip.feed(data)
         return len(data)
 
-    def reset_input_buffer(self):
+    def reset_input_buffer(self) -> None:
         self._out.clear()
 
-    def reset_output_buffer(self):
+    def reset_output_buffer(self) -> None:
         pass
 
-    def flush(self):
+    def flush(self) -> None:
         pass

@@ -51,7 +51,9 @@ def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: f
 
         top, divisor = board_top(neurons, **(board_options or {}))
         with SimulatedBoard(top, divisor=divisor, name=f"link-n{neurons}") as board:
-            with Chip(board.url, neurons=neurons, timeout=timeout, build=top.build) as chip:
+            # board.url is a str once the board has started (None only before)
+            with Chip(board.url, neurons=neurons, timeout=timeout,  # type: ignore[arg-type]
+                      build=top.build) as chip:
                 yield chip
         return
     with Chip(target, neurons=neurons, baud=baud, timeout=timeout) as chip:

@@ -9,6 +9,8 @@ with the URL ``virtual://?neurons=N`` (see :mod:`plasticore.driver.protocol_virt
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from plasticore import protocol as P
@@ -32,7 +34,7 @@ _TABLES = {P.WireRegion.NEURON_PARAMS: NEURON_PARAMS,
 class RequestError(Exception):
     """A request that is answered with an error status and not executed."""
 
-    def __init__(self, status: P.Status):
+    def __init__(self, status: P.Status) -> None:
         super().__init__(status.name)
         self.status = status
 
@@ -40,7 +42,7 @@ class RequestError(Exception):
 class VirtualChip:
     """A core of ``neurons`` neurons, all memories zero, learning off, as after power-up."""
 
-    def __init__(self, neurons: int = 256):
+    def __init__(self, neurons: int = 256) -> None:
         self.n = CoreParams(neurons).n
         self.ref = Reference(CoreConfig(self.n))
         self.forced = np.zeros(self.n, bool)
@@ -59,24 +61,24 @@ class VirtualChip:
                 out += P.encode_frame(header + payload)
         return bytes(out)
 
-    def handle(self, frame):
+    def handle(self, frame: bytes | P.FramingError) -> list[tuple[P.Status, int, bytes]]:
         """Responses ``[(status, seq, payload), ...]`` to one decoded frame (bytes, or a
         :class:`~plasticore.protocol.FramingError` for a frame that failed its checks)."""
         self.counters["frames"] += 1
         if isinstance(frame, P.FramingError):
             self.counters["crc_errors"] += 1
-            return [(P.Status.BAD_CRC, 0, b"")]
+            return [(P.Status.BAD_CRC, 0, b"")]  # type: ignore[list-item]
         if len(frame) < P.HEADER_BYTES:
             self.counters["rejected"] += 1
-            return [(P.Status.BAD_LENGTH, frame[1] if len(frame) > 1 else 0, b"")]
+            return [(P.Status.BAD_LENGTH, frame[1] if len(frame) > 1 else 0, b"")]  # type: ignore[list-item]
         raw = int.from_bytes(frame[:P.HEADER_BYTES], "little")
         opcode, seq, length = raw & 0xFF, (raw >> 8) & 0xFF, raw >> 16
         payload = frame[P.HEADER_BYTES:]
         try:
             if length != len(payload) or length > P.MAX_PAYLOAD:
-                raise RequestError(P.Status.BAD_LENGTH)
-            if opcode not in {op.value for op in P.Opcode}:
-                raise RequestError(P.Status.UNKNOWN_OPCODE)
+                raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
+            if opcode not in {op.value for op in P.Opcode}:  # type: ignore[attr-defined]
+                raise RequestError(P.Status.UNKNOWN_OPCODE)  # type: ignore[arg-type]
             handler = getattr(self, f"_do_{P.Opcode(opcode).name.lower()}")
             return [(status, seq, body) for status, body in handler(payload)]
         except RequestError as e:
@@ -85,70 +87,70 @@ class VirtualChip:
 
     # -- commands -------------------------------------------------------------------------
 
-    def _expect(self, payload, size):
+    def _expect(self, payload: bytes, size: int) -> None:
         if len(payload) != size:
-            raise RequestError(P.Status.BAD_LENGTH)
+            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
 
-    def _do_identify(self, payload):
+    def _do_identify(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 0)
-        yield P.Status.OK, P.pack(P.IDENTITY, {
+        yield P.Status.OK, P.pack(P.IDENTITY, {  # type: ignore[misc]
             "protocol": P.PROTOCOL_VERSION, "neurons": self.n, "contract": P.contract_hash(),
             "build": 0, "max_payload": P.MAX_PAYLOAD, "rx_buffers": P.RX_BUFFERS,
             "clock_hz": 0, "kind": 1})
 
-    def _do_reset(self, payload):
+    def _do_reset(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 0)
         self.ref.reset()
         self.forced[:] = False
-        yield P.Status.OK, b""
+        yield P.Status.OK, b""  # type: ignore[misc]
 
-    def _do_control(self, payload):
+    def _do_control(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 1)
         if payload[0] & 0xFE:
-            raise RequestError(P.Status.BAD_VALUE)
+            raise RequestError(P.Status.BAD_VALUE)  # type: ignore[arg-type]
         self.ref.learning = bool(payload[0] & 1)
-        yield P.Status.OK, b""
+        yield P.Status.OK, b""  # type: ignore[misc]
 
-    def _do_status(self, payload):
+    def _do_status(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 0)
         c = self.counters
-        yield P.Status.OK, P.pack(P.STATUS_WORD, {
+        yield P.Status.OK, P.pack(P.STATUS_WORD, {  # type: ignore[misc]
             "step": self.ref.t & 0xFFFFFFFF, "learning": int(self.ref.learning),
             **{k: v & 0xFFFF for k, v in c.items()}})
 
-    def _do_abort(self, payload):
+    def _do_abort(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 0)
-        yield P.Status.OK, b""
+        yield P.Status.OK, b""  # type: ignore[misc]
 
-    def _access(self, payload, writing):
+    def _access(self, payload: bytes, writing: bool) -> tuple[P.WireRegion, int, int, int]:
         if len(payload) < P.ACCESS_BYTES:
-            raise RequestError(P.Status.BAD_LENGTH)
+            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
         raw = int.from_bytes(payload[:P.ACCESS_BYTES], "little")
         region, count, start = raw & 0xFF, (raw >> 8) & 0xFFFF, raw >> 24
-        if region not in {r.value for r in P.WireRegion}:
-            raise RequestError(P.Status.BAD_ADDRESS)
+        if region not in {r.value for r in P.WireRegion}:  # type: ignore[attr-defined]
+            raise RequestError(P.Status.BAD_ADDRESS)  # type: ignore[arg-type]
         region = P.WireRegion(region)
         size = P.wire_bytes(region)
         if writing and len(payload) != P.ACCESS_BYTES + count * size:
-            raise RequestError(P.Status.BAD_LENGTH)
+            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
         if not writing and (len(payload) != P.ACCESS_BYTES or count * size > P.MAX_PAYLOAD):
-            raise RequestError(P.Status.BAD_LENGTH)
+            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
         if start + count > P.region_words(region, self.n):
-            raise RequestError(P.Status.BAD_ADDRESS)
+            raise RequestError(P.Status.BAD_ADDRESS)  # type: ignore[arg-type]
         return region, start, count, size
 
-    def _do_read(self, payload):
+    def _do_read(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         region, start, count, size = self._access(payload, writing=False)
-        yield P.Status.OK, self.read_region(region, start, count)
+        yield P.Status.OK, self.read_region(region, start, count)  # type: ignore[misc]
 
-    def _do_write(self, payload):
+    def _do_write(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         region, start, count, size = self._access(payload, writing=True)
         self.write_region(region, start, payload[P.ACCESS_BYTES:])
-        yield P.Status.OK, b""
+        yield P.Status.OK, b""  # type: ignore[misc]
 
-    def _do_run(self, payload):
+    def _do_run(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         if len(payload) < P.RUN_HEADER_BYTES:
-            raise RequestError(P.Status.BAD_LENGTH)
+            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
         head = P.unpack(P.RUN_HEADER, payload)
         records, offset = [], P.RUN_HEADER_BYTES
         try:
@@ -156,11 +158,11 @@ class VirtualChip:
                 idx, offset = P.decode_record(payload, offset, self.n)
                 records.append(idx)
         except ValueError:
-            raise RequestError(P.Status.BAD_VALUE) from None
+            raise RequestError(P.Status.BAD_VALUE) from None  # type: ignore[arg-type]
         if offset != len(payload):
-            raise RequestError(P.Status.BAD_LENGTH)
+            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
         if head["first_step"] != self.ref.t & 0xFFFFFFFF:
-            raise RequestError(P.Status.OUT_OF_SEQUENCE)
+            raise RequestError(P.Status.OUT_OF_SEQUENCE)  # type: ignore[arg-type]
         k = 0
         split = P.run_answer_split(len(records), self.n)
         for j, count in enumerate(split):
@@ -171,11 +173,11 @@ class VirtualChip:
                 self.forced[:] = False
                 body += P.encode_dense(np.flatnonzero(spikes), self.n)
             k += count
-            yield (P.Status.MORE if j < len(split) - 1 else P.Status.OK), bytes(body)
+            yield (P.Status.MORE if j < len(split) - 1 else P.Status.OK), bytes(body)  # type: ignore[misc]
 
     # -- regions as bytes -------------------------------------------------------------------
 
-    def read_region(self, region, start, count):
+    def read_region(self, region: P.WireRegion, start: int, count: int) -> bytes:
         n, ref = self.n, self.ref
         if region == P.WireRegion.WEIGHTS:
             w = ref.weights.reshape(-1)[start:start + count]
@@ -193,9 +195,10 @@ class VirtualChip:
             sub[name] = table[name][start:start + count]
         return sub.to_bytes()
 
-    def write_region(self, region, start, data):
+    def write_region(self, region: P.WireRegion, start: int, data: bytes) -> None:
         """Write words; raises RequestError(BAD_VALUE) and changes nothing if any is bad."""
         n, ref = self.n, self.ref
+        target: np.ndarray | Table   # the bits of PLASTIC or SPIKES, or a parameter table
         if region == P.WireRegion.WEIGHTS:
             w = np.frombuffer(data, np.int8).astype(np.int64)
             ref.weights.reshape(-1)[start:start + w.size] = w
@@ -205,7 +208,7 @@ class VirtualChip:
             bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little").astype(bool)
             lo = start * 8
             if bits[max(0, total - lo):].any():
-                raise RequestError(P.Status.BAD_VALUE)   # bits past the last synapse/neuron
+                raise RequestError(P.Status.BAD_VALUE)  # type: ignore[arg-type]  # bits past the last synapse/neuron
             bits = bits[:max(0, total - lo)]
             target = ref.plastic.reshape(-1) if region == P.WireRegion.PLASTIC else ref.spikes
             target[lo:lo + bits.size] = bits
@@ -215,7 +218,7 @@ class VirtualChip:
             # its format, which a whole word can hold only in a decay factor above 1.0.
             table = Table.from_bytes(_TABLES[region], data)
         except ValueError:
-            raise RequestError(P.Status.BAD_VALUE) from None
+            raise RequestError(P.Status.BAD_VALUE) from None  # type: ignore[arg-type]
         sl = slice(start, start + table.n)
         if region == P.WireRegion.NEURON_STATE:
             for name in table.names:
@@ -227,7 +230,7 @@ class VirtualChip:
                 target[name][sl] = table[name]
             self._rebuild(neurons, learning)
 
-    def _rebuild(self, neurons, learning):
+    def _rebuild(self, neurons: Table, learning: Table) -> None:
         """A new reference with new parameters and the old weights, state and counter."""
         old = self.ref
         cfg = CoreConfig(self.n, neurons, learning, old.weights, old.plastic)

@@ -19,9 +19,13 @@ row = pre-synaptic neuron, column = post-synaptic neuron.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
+import numpy.typing as npt
+from amaranth.hdl import ShapeLike
 from amaranth.lib import data, enum
 
 from . import fixed as F
@@ -57,7 +61,7 @@ class CoreParams:
     """
     n: int = N_DEFAULT
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)):
             raise TypeError(f"Number of neurons must be an integer, not {self.n!r}")
         if not N_MIN <= self.n <= N_MAX:
@@ -66,11 +70,11 @@ class CoreParams:
         object.__setattr__(self, "n", int(self.n))
 
     @property
-    def synapses(self):
+    def synapses(self) -> int:
         return self.n * self.n
 
     @property
-    def index_width(self):
+    def index_width(self) -> int:
         """Bits of a neuron index."""
         return max(1, (self.n - 1).bit_length())
 
@@ -120,11 +124,11 @@ def word_bytes(layout: data.Layout) -> int:
     return (data.Layout.cast(layout).size + 7) // 8
 
 
-def _field_range(shape):
+def _field_range(shape: ShapeLike) -> tuple[int, int]:
     if isinstance(shape, F.Format):
         return shape.min, shape.max
     if isinstance(shape, type) and issubclass(shape, enum.Enum):
-        values = [m.value for m in shape]
+        values = [m.value for m in shape]  # type: ignore[attr-defined]  # see ResetMode
         return min(values), max(values)
     width = data.Layout.cast(shape).size if isinstance(shape, data.Layout) else int(shape)
     return 0, (1 << width) - 1
@@ -144,27 +148,28 @@ class Table:
     65536
     """
 
-    def __init__(self, layout, n, **fields):
+    def __init__(self, layout: data.StructLayout, n: int,
+                 **fields: npt.ArrayLike | enum.Enum) -> None:
         self.layout = layout
         self.n = int(n)
-        self._fields = {}
+        self._fields: dict[str, np.ndarray] = {}
         for name, _ in layout:
             self._fields[name] = np.zeros(self.n, dtype=np.int64)
         for name, value in fields.items():
             self[name] = value
 
     @property
-    def names(self):
+    def names(self) -> list[str]:
         return list(self._fields)
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> np.ndarray:
         try:
             return self._fields[name]
         except KeyError:
             raise KeyError(f"{name!r} is not a field of this layout; fields are "
                            f"{', '.join(self._fields)}") from None
 
-    def __setitem__(self, name, value):
+    def __setitem__(self, name: str, value: npt.ArrayLike | enum.Enum) -> None:
         arr = self[name]
         shape = self.layout[name].shape
         if isinstance(value, enum.Enum):
@@ -177,33 +182,33 @@ class Table:
         checked = fmt.check(np.broadcast_to(value, arr.shape), what=f"field {name!r}")
         arr[:] = checked
 
-    def validate(self):
+    def validate(self) -> None:
         """Raise :class:`~plasticore.fixed.RangeError` if any field holds an illegal value
         (possible only if the arrays were modified in place)."""
         for name in self._fields:
             self[name] = self._fields[name].copy()
 
-    def copy(self):
+    def copy(self) -> Table:
         t = Table(self.layout, self.n)
         for name, arr in self._fields.items():
             t._fields[name][:] = arr
         return t
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return (isinstance(other, Table) and other.layout == self.layout and other.n == self.n
                 and all(np.array_equal(self[k], other[k]) for k in self._fields))
 
-    def row(self, index):
+    def row(self, index: int) -> dict[str, int]:
         """The fields of neuron ``index`` as a dict of ints."""
         return {name: int(arr[index]) for name, arr in self._fields.items()}
 
-    def pack(self):
+    def pack(self) -> list[int]:
         """One integer word per neuron, packed through the Amaranth layout."""
         self.validate()
         return [int(self.layout.const(self.row(k)).as_bits()) for k in range(self.n)]
 
     @classmethod
-    def unpack(cls, layout, words):
+    def unpack(cls, layout: data.StructLayout, words: Iterable[int]) -> Self:
         """Inverse of :meth:`pack`."""
         words = list(words)
         t = cls(layout, len(words))
@@ -222,7 +227,7 @@ class Table:
         return b"".join(w.to_bytes(size, "little") for w in self.pack())
 
     @classmethod
-    def from_bytes(cls, layout, raw) -> Table:
+    def from_bytes(cls, layout: data.StructLayout, raw: bytes) -> Self:
         """Inverse of :meth:`to_bytes`.  Raises :class:`ValueError` if ``raw`` is not a
         whole number of words or a word has padding bits set, and
         :class:`~plasticore.fixed.RangeError` if a field holds an illegal value."""
@@ -236,7 +241,7 @@ class Table:
                 raise ValueError(f"word {k} has bits set above its layout's {layout.size} bits")
         return cls.unpack(layout, words)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Table {self.n} x {len(self._fields)} fields: {', '.join(self._fields)}>"
 
 
@@ -255,7 +260,9 @@ class CoreConfig:
     :class:`~plasticore.fixed.RangeError` or :class:`ValueError` naming the problem.
     """
 
-    def __init__(self, core=None, neurons=None, learning=None, weights=None, plastic=None):
+    def __init__(self, core: CoreParams | int | None = None, neurons: Table | None = None,
+                 learning: Table | None = None, weights: npt.ArrayLike | None = None,
+                 plastic: npt.ArrayLike | None = None) -> None:
         self.core = core if isinstance(core, CoreParams) else CoreParams(core or N_DEFAULT)
         n = self.core.n
         self.neurons = neurons if neurons is not None else Table(NEURON_PARAMS, n)
@@ -267,10 +274,10 @@ class CoreConfig:
         self.validate()
 
     @property
-    def n(self):
+    def n(self) -> int:
         return self.core.n
 
-    def validate(self):
+    def validate(self) -> Self:
         n = self.core.n
         for name, table, layout in (("neurons", self.neurons, NEURON_PARAMS),
                                     ("learning", self.learning, LEARNING_PARAMS)):
@@ -283,11 +290,11 @@ class CoreConfig:
         F.WEIGHT.check(self.weights, "weights")
         return self
 
-    def copy(self):
+    def copy(self) -> CoreConfig:
         return CoreConfig(self.core, self.neurons.copy(), self.learning.copy(),
                           self.weights.copy(), self.plastic.copy())
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return (isinstance(other, CoreConfig) and self.core == other.core
                 and self.neurons == other.neurons and self.learning == other.learning
                 and np.array_equal(self.weights, other.weights)

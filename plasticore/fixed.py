@@ -16,8 +16,11 @@ Python, NumPy and Amaranth.  No value wraps: every narrowing is an explicit satu
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
-from amaranth.hdl import Const, ShapeCastable, Value, signed, unsigned
+import numpy.typing as npt
+from amaranth.hdl import Const, Shape, ShapeCastable, Value, ValueLike, signed, unsigned
 
 __all__ = [
     "Format", "RangeError",
@@ -57,7 +60,8 @@ class Format(ShapeCastable):
     :class:`RangeError` instead: values the user asked for are never silently changed.
     """
 
-    def __init__(self, name, width, signed, *, frac=0, lo=None, hi=None):
+    def __init__(self, name: str, width: int, signed: bool, *, frac: int = 0,
+                 lo: int | None = None, hi: int | None = None) -> None:
         if not isinstance(width, int) or width < 1:
             raise TypeError(f"Format width must be a positive integer, not {width!r}")
         self.name = name
@@ -73,16 +77,16 @@ class Format(ShapeCastable):
 
     # -- Amaranth shape protocol ------------------------------------------------------------
 
-    def as_shape(self):
+    def as_shape(self) -> Shape:
         return signed(self.width) if self.signed else unsigned(self.width)
 
-    def __call__(self, target):
+    def __call__(self, target: ValueLike) -> Value:
         return Value.cast(target).as_signed() if self.signed else Value.cast(target)
 
-    def const(self, init):
+    def const(self, init: int | None) -> Const:
         return Const(0 if init is None else int(init), self.as_shape())
 
-    def from_bits(self, raw):
+    def from_bits(self, raw: int) -> int:
         raw = int(raw)
         if self.signed and raw >= 1 << (self.width - 1):
             raw -= 1 << self.width
@@ -91,22 +95,34 @@ class Format(ShapeCastable):
     # -- integer arithmetic ----------------------------------------------------------------
 
     @property
-    def one(self):
+    def one(self) -> int:
         """The raw integer that represents 1.0."""
         return 1 << self.frac
 
-    def saturate(self, x):
+    @overload
+    def saturate(self, x: int) -> int: ...
+    @overload
+    def saturate(self, x: np.ndarray) -> np.ndarray: ...
+
+    def saturate(self, x: int | np.ndarray) -> int | np.ndarray:
         """Clamp ``x`` (int or integer array) to ``[min, max]``: the core's only narrowing."""
         if isinstance(x, np.ndarray):
             return np.clip(x, self.min, self.max)
         return min(max(int(x), self.min), self.max)
 
-    def contains(self, x):
+    def contains(self, x: npt.ArrayLike) -> bool:
         """True if every element of ``x`` lies in ``[min, max]``."""
         a = np.asarray(x)
         return bool(a.size == 0 or (a.min() >= self.min and a.max() <= self.max))
 
-    def check(self, x, what=None):
+    @overload
+    def check(self, x: int, what: str | None = None) -> int: ...
+    @overload
+    def check(self, x: np.ndarray, what: str | None = None) -> np.ndarray: ...
+    @overload
+    def check(self, x: npt.ArrayLike, what: str | None = None) -> int | np.ndarray: ...
+
+    def check(self, x: npt.ArrayLike, what: str | None = None) -> int | np.ndarray:
         """Return ``x`` as int64 array (or int) if it is integral and in range, else raise.
 
         ``what`` names the value in the error message (``"threshold of neuron 3"``); the
@@ -125,26 +141,26 @@ class Format(ShapeCastable):
             raise RangeError(f"{what} = {int(bad)} is outside {self.describe()}")
         return int(a) if a.ndim == 0 else a.astype(np.int64)
 
-    def to_real(self, raw):
+    def to_real(self, raw: npt.ArrayLike) -> np.ndarray:
         """Real value of a raw integer (float or float array)."""
         return np.asarray(raw, dtype=np.float64) / (1 << self.frac)
 
-    def describe(self):
+    def describe(self) -> str:
         kind = "signed" if self.signed else "unsigned"
         q = f", {self.frac} fraction bits" if self.frac else ""
         return f"{self.name}: {kind} {self.width}-bit{q}, range [{self.min}, {self.max}]"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Format({self.name!r}, {self.width}, signed={self.signed}, frac={self.frac}, " \
                f"lo={self.min}, hi={self.max})"
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Format) and self._key() == other._key()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._key())
 
-    def _key(self):
+    def _key(self) -> tuple[str, int, bool, int, int, int]:
         return (self.name, self.width, self.signed, self.frac, self.min, self.max)
 
 
@@ -196,7 +212,14 @@ FORMATS = {name: obj for name, obj in globals().items() if isinstance(obj, Forma
 
 # -- operations ------------------------------------------------------------------------------
 
-def decay(x, alpha):
+@overload
+def decay(x: int, alpha: int) -> int: ...
+@overload
+def decay(x: np.ndarray, alpha: int | np.ndarray) -> np.ndarray: ...
+@overload
+def decay(x: int, alpha: np.ndarray) -> np.ndarray: ...
+
+def decay(x: int | np.ndarray, alpha: int | np.ndarray) -> int | np.ndarray:
     r"""Multiply ``x`` by ``alpha / 2**15`` and truncate toward zero.
 
     .. math:: \mathrm{decay}(x, \alpha) = \operatorname{sgn}(x)\,
@@ -213,7 +236,14 @@ def decay(x, alpha):
     return (x * alpha + (DECAY_ONE - 1 if x < 0 else 0)) >> DECAY_FRAC
 
 
-def stdp_delta(amplitude, trace):
+@overload
+def stdp_delta(amplitude: int, trace: int) -> int: ...
+@overload
+def stdp_delta(amplitude: np.ndarray, trace: int | np.ndarray) -> np.ndarray: ...
+@overload
+def stdp_delta(amplitude: int, trace: np.ndarray) -> np.ndarray: ...
+
+def stdp_delta(amplitude: int | np.ndarray, trace: int | np.ndarray) -> int | np.ndarray:
     r"""Weight change of one STDP update, in weight LSBs, rounded to nearest (ties up).
 
     .. math:: \Delta w = \left\lfloor (A \cdot x + 2^{15}) / 2^{16} \right\rfloor

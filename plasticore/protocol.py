@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from amaranth.lib import data, enum
 from amaranth.lib.crc import catalog
@@ -106,12 +108,12 @@ class FrameDecoder:
     skipped, so a sender may flush the line with a 0x00 at any time.
     """
 
-    def __init__(self, max_frame: int = 1 << 16):
+    def __init__(self, max_frame: int = 1 << 16) -> None:
         self.max_frame = max_frame
         self._buf = bytearray()
         self._overflow = False
 
-    def feed(self, chunk: bytes) -> list:
+    def feed(self, chunk: bytes) -> list[bytes | FramingError]:
         chunk = bytes(chunk)
         frames: list[bytes | FramingError] = []
         start = 0
@@ -127,13 +129,13 @@ class FrameDecoder:
             self._overflow = False
             start = end + 1
 
-    def _append(self, part):
+    def _append(self, part: bytes) -> None:
         if len(self._buf) + len(part) > self.max_frame:
             self._overflow = True
         else:
             self._buf += part
 
-    def _finish(self):
+    def _finish(self) -> bytes | FramingError:
         if self._overflow:
             return FramingError(f"frame longer than {self.max_frame} bytes")
         try:
@@ -155,11 +157,11 @@ PROTOCOL_VERSION = 1
 DEFAULT_BAUD = 1_000_000
 
 
-def _layout_description(layout: data.StructLayout):
+def _layout_description(layout: data.StructLayout) -> list[tuple[str, int, int]]:
     return [(name, field.offset, field.width) for name, field in layout]
 
 
-def contract_description() -> dict:
+def contract_description() -> dict[str, Any]:
     """Everything two builds must agree on to exchange words, as plain data."""
     return {
         "protocol": PROTOCOL_VERSION,
@@ -325,16 +327,16 @@ STATUS_WORD = data.StructLayout({
 STATUS_BYTES = STATUS_WORD.size // 8
 
 
-def pack(layout: data.StructLayout, fields: dict) -> bytes:
+def pack(layout: data.StructLayout, fields: Mapping[str, Any]) -> bytes:
     """``fields`` as the little-endian bytes of ``layout`` (its size rounded up to bytes)."""
     return int(layout.const(fields).as_bits()).to_bytes((layout.size + 7) // 8, "little")
 
 
-def unpack(layout: data.StructLayout, raw: bytes) -> dict:
+def unpack(layout: data.StructLayout, raw: bytes) -> dict[str, Any]:
     """Inverse of :func:`pack`: a dict of ints, enum fields as their members (or as the raw
     int if the value is not a member: a peer may send anything)."""
     bits = int.from_bytes(raw[:(layout.size + 7) // 8], "little")
-    out = {}
+    out: dict[str, Any] = {}
     for name, field in layout:
         value = (bits >> field.offset) & ((1 << field.width) - 1)
         shape = field.shape
@@ -357,7 +359,7 @@ def unpack(layout: data.StructLayout, raw: bytes) -> dict:
 DENSE = 0x8000
 
 
-def encode_record(indices, n: int) -> bytes:
+def encode_record(indices: Iterable[int], n: int) -> bytes:
     """Record of the sorted, distinct neuron ``indices`` of a core of ``n`` neurons."""
     idx = sorted({int(k) for k in indices})
     if idx and (idx[0] < 0 or idx[-1] >= n):
@@ -371,7 +373,7 @@ def encode_record(indices, n: int) -> bytes:
     return (DENSE | len(idx)).to_bytes(2, "little") + bits.to_bytes(bitmap_bytes, "little")
 
 
-def decode_record(raw: bytes, offset: int, n: int):
+def decode_record(raw: bytes, offset: int, n: int) -> tuple[list[int], int]:
     """``(indices, next_offset)`` of the record at ``offset``; ValueError if malformed."""
     if offset + 2 > len(raw):
         raise ValueError("spike record truncated in its head")
@@ -401,7 +403,7 @@ def record_bytes_max(n: int) -> int:
     return 2 + (n + 7) // 8
 
 
-def encode_dense(indices, n: int) -> bytes:
+def encode_dense(indices: Iterable[int], n: int) -> bytes:
     """The dense record of ``indices``: what a core answers for every step of a RUN."""
     bits = 0
     idx = {int(k) for k in indices}

@@ -39,9 +39,11 @@ the same step therefore potentiate and do not depress, as in Brian2's
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from plasticore import fixed as F
 from plasticore.core import NEURON_STATE, CoreConfig, ResetMode, Table
@@ -49,7 +51,7 @@ from plasticore.core import NEURON_STATE, CoreConfig, ResetMode, Table
 __all__ = ["Reference", "Snapshot", "Record"]
 
 
-def _decay(x, alpha):
+def _decay(x: np.ndarray, alpha: np.ndarray | int) -> np.ndarray:
     """:func:`plasticore.fixed.decay` of an int64 array, with fewer temporaries: the same
     integers (``x >> 63`` is -1 where ``x < 0``, so ``2**15 - 1`` is added there)."""
     p = x * alpha
@@ -58,7 +60,7 @@ def _decay(x, alpha):
     return p
 
 
-def _clip(x, lo, hi):
+def _clip(x: np.ndarray, lo: np.ndarray | int, hi: np.ndarray | int) -> np.ndarray:
     """``np.clip(x, lo, hi)`` in place, and much cheaper: both are ``min(max(x, lo), hi)``
     (so also when ``lo > hi``)."""
     np.maximum(x, lo, out=x)
@@ -66,7 +68,7 @@ def _clip(x, lo, hi):
     return x
 
 
-def _saturate(x, fmt):
+def _saturate(x: np.ndarray, fmt: F.Format) -> np.ndarray:
     """``fmt.saturate(x)`` of an int64 array, in place."""
     return _clip(x, fmt.min, fmt.max)
 
@@ -79,12 +81,12 @@ class Snapshot:
     state: Table             # NEURON_STATE: v, i, acc, ref, x, y
     weights: np.ndarray      # int64 (n, n)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return (isinstance(other, Snapshot) and self.t == other.t
                 and np.array_equal(self.spikes, other.spikes) and self.state == other.state
                 and np.array_equal(self.weights, other.weights))
 
-    def diff(self, other):
+    def diff(self, other: Snapshot) -> list[str]:
         """Human-readable list of the differences to ``other`` (empty if equal)."""
         out = []
         if self.t != other.t:
@@ -108,7 +110,7 @@ class Record:
     weights: list[np.ndarray] = field(default_factory=list)
 
     @property
-    def spike_times(self):
+    def spike_times(self) -> list[tuple[int, ...]]:
         """List of (step, neuron) pairs, steps counted from 0 within this run."""
         return [tuple(map(int, p)) for p in np.argwhere(self.spikes)]
 
@@ -125,7 +127,7 @@ class Reference:
         Run-time learning switch (see :attr:`learning`).
     """
 
-    def __init__(self, config: CoreConfig, learning: bool = False):
+    def __init__(self, config: CoreConfig, learning: bool = False) -> None:
         config.validate()
         self.config = config.copy()
         self.n = config.n
@@ -148,7 +150,7 @@ class Reference:
 
     # -- state ----------------------------------------------------------------------------
 
-    def reset(self):
+    def reset(self) -> None:
         """Zero all neuron state, the pending input, the spikes and the step counter.
         Weights and parameters are kept."""
         n = self.n
@@ -166,7 +168,7 @@ class Reference:
         return t
 
     @state.setter
-    def state(self, table: Table):
+    def state(self, table: Table) -> None:
         if table.layout is not NEURON_STATE or table.n != self.n:
             raise ValueError(f"state must be a NEURON_STATE table of {self.n} neurons")
         table.validate()
@@ -178,7 +180,7 @@ class Reference:
 
     # -- one timestep -----------------------------------------------------------------------
 
-    def _forced_mask(self, forced):
+    def _forced_mask(self, forced: npt.ArrayLike | None) -> np.ndarray:
         mask = np.zeros(self.n, bool)
         if forced is None:
             return mask
@@ -194,7 +196,7 @@ class Reference:
         mask[f.astype(np.int64)] = True
         return mask
 
-    def step(self, forced=None):
+    def step(self, forced: npt.ArrayLike | None = None) -> np.ndarray:
         """Run one timestep.  ``forced``: neuron indices (or an n-entry bool mask) that fire
         this step regardless of their potential.  Returns the spike mask of this step.
 
@@ -266,7 +268,9 @@ class Reference:
 
     # -- many timesteps --------------------------------------------------------------------
 
-    def run(self, steps, forced=None, record=("spikes",), weights_every=0, progress=None):
+    def run(self, steps: int, forced: np.ndarray | Sequence[npt.ArrayLike] | None = None,
+            record: Iterable[str] = ("spikes",), weights_every: int = 0,
+            progress: Callable[[int, int], object] | None = None) -> Record:
         """Run ``steps`` timesteps and record what is asked for.
 
         forced
