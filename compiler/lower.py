@@ -342,8 +342,8 @@ def _lower_population(pop: Population, span: tuple[int, int], network: Network,
     _lower_potential(pop.name, where, q, k, scale, sl, network.dt, image, report)
     _lower_time_constants(pop.name, where, q, sl, network.dt, image, report)
     # ``type: ignore``: mypy types the members as ints (see core.ResetMode).
-    image.neuron["reset_mode"][sl] = (ResetMode.SUBTRACT.value if pop.cell.reset == "subtract"  # type: ignore[attr-defined]
-                                      else ResetMode.VALUE.value)  # type: ignore[attr-defined]
+    image.neuron["reset_mode"][sl] = (ResetMode.SUBTRACT.value if pop.cell.reset == "subtract"
+                                      else ResetMode.VALUE.value)
 
 
 def _lower_potential(name: str, where: str, q: dict[str, np.ndarray], k: int, scale: float,

@@ -309,7 +309,7 @@ class Chip:
                 if req.tries <= self.retries:
                     self._resend(requests, pending)
                     continue
-                raise LinkError(f"{self.url} reported {status.name} for {req.opcode.name} "  # type: ignore[union-attr]
+                raise LinkError(f"{self.url} reported {status.name} for {req.opcode.name} "
                                 f"{req.tries} times; the line is corrupting frames")
             if status != P.Status.OK:
                 name = status.name if isinstance(status, P.Status) else f"status {status}"
@@ -380,7 +380,7 @@ class Chip:
         for k in range(0, count, per):
             c = min(per, count - k)
             head = P.pack(P.ACCESS, {"region": region, "count": c, "start": start + k})
-            reqs.append(_Request(P.Opcode.WRITE,  # type: ignore[arg-type]  # core.ResetMode
+            reqs.append(_Request(P.Opcode.WRITE,
                                  head + data[k * size:(k + c) * size]))
         self._transact(reqs)
 
@@ -389,7 +389,7 @@ class Chip:
         size = P.wire_bytes(region)
         self._check_range(region, start, count)
         per = self._opened.max_payload // size
-        reqs = [_Request(P.Opcode.READ, P.pack(P.ACCESS, {  # type: ignore[arg-type]
+        reqs = [_Request(P.Opcode.READ, P.pack(P.ACCESS, {
             "region": region, "count": min(per, count - k), "start": start + k}))
             for k in range(0, count, per)]
         return b"".join(self._transact(reqs))
@@ -429,31 +429,31 @@ class Chip:
         if p.shape != (self.n, self.n):
             raise ValueError(f"plasticity bits must have shape ({self.n}, {self.n}), "
                              f"not {p.shape}")
-        self._write_bits(P.WireRegion.PLASTIC, p, self.n * self.n)  # type: ignore[arg-type]
+        self._write_bits(P.WireRegion.PLASTIC, p, self.n * self.n)
 
     def read_plastic(self) -> np.ndarray:
-        return self._read_bits(P.WireRegion.PLASTIC, self.n * self.n).reshape(self.n, self.n)  # type: ignore[arg-type]
+        return self._read_bits(P.WireRegion.PLASTIC, self.n * self.n).reshape(self.n, self.n)
 
     def read_spikes(self) -> np.ndarray:
-        return self._read_bits(P.WireRegion.SPIKES, self.n)  # type: ignore[arg-type]
+        return self._read_bits(P.WireRegion.SPIKES, self.n)
 
     def write_neuron_params(self, table: Table) -> None:
-        self._write_table(P.WireRegion.NEURON_PARAMS, table)  # type: ignore[arg-type]
+        self._write_table(P.WireRegion.NEURON_PARAMS, table)
 
     def read_neuron_params(self) -> Table:
-        return self._read_table(P.WireRegion.NEURON_PARAMS, NEURON_PARAMS)  # type: ignore[arg-type]
+        return self._read_table(P.WireRegion.NEURON_PARAMS, NEURON_PARAMS)
 
     def write_learning_params(self, table: Table) -> None:
-        self._write_table(P.WireRegion.LEARNING_PARAMS, table)  # type: ignore[arg-type]
+        self._write_table(P.WireRegion.LEARNING_PARAMS, table)
 
     def read_learning_params(self) -> Table:
-        return self._read_table(P.WireRegion.LEARNING_PARAMS, LEARNING_PARAMS)  # type: ignore[arg-type]
+        return self._read_table(P.WireRegion.LEARNING_PARAMS, LEARNING_PARAMS)
 
     def write_state(self, table: Table) -> None:
-        self._write_table(P.WireRegion.NEURON_STATE, table)  # type: ignore[arg-type]
+        self._write_table(P.WireRegion.NEURON_STATE, table)
 
     def read_state(self) -> Table:
-        return self._read_table(P.WireRegion.NEURON_STATE, NEURON_STATE)  # type: ignore[arg-type]
+        return self._read_table(P.WireRegion.NEURON_STATE, NEURON_STATE)
 
     def load(self, config: CoreConfig, *, verify: bool = False) -> None:
         """Upload a compiled program: weights, plasticity bits, neuron and learning
@@ -558,7 +558,7 @@ class Chip:
                 head = P.pack(P.RUN_HEADER, {"first_step": (first + sum(counts)) & 0xFFFFFFFF,
                                              "steps": len(chunk)})
                 if chunk:
-                    reqs.append(_Request(P.Opcode.RUN, head + b"".join(chunk)))  # type: ignore[arg-type]
+                    reqs.append(_Request(P.Opcode.RUN, head + b"".join(chunk)))
                     counts.append(len(chunk))
                 chunk, size = [], 0
             if rec is not None:
@@ -602,7 +602,7 @@ class Chip:
         return [P.encode_record(row, n) for row in inputs]
 
 
-_STATUS_TEXT = {
+_STATUS_TEXT: dict[P.Status | int, str] = {
     P.Status.BAD_LENGTH: "the payload length does not fit the request",
     P.Status.BAD_ADDRESS: "an address outside the core",
     P.Status.UNKNOWN_OPCODE: "the device does not know this request",

@@ -67,19 +67,19 @@ class VirtualChip:
         self.counters["frames"] += 1
         if isinstance(frame, P.FramingError):
             self.counters["crc_errors"] += 1
-            return [(P.Status.BAD_CRC, 0, b"")]  # type: ignore[list-item]
+            return [(P.Status.BAD_CRC, 0, b"")]
         if len(frame) < P.HEADER_BYTES:
             self.counters["rejected"] += 1
-            return [(P.Status.BAD_LENGTH, frame[1] if len(frame) > 1 else 0, b"")]  # type: ignore[list-item]
-        raw = int.from_bytes(frame[:P.HEADER_BYTES], "little")
-        opcode, seq, length = raw & 0xFF, (raw >> 8) & 0xFF, raw >> 16
+            return [(P.Status.BAD_LENGTH, frame[1] if len(frame) > 1 else 0, b"")]
+        head = P.unpack(P.REQUEST_HEADER, frame)
+        opcode, seq, length = head["opcode"], head["seq"], head["length"]
         payload = frame[P.HEADER_BYTES:]
         try:
             if length != len(payload) or length > P.MAX_PAYLOAD:
-                raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
-            if opcode not in {op.value for op in P.Opcode}:  # type: ignore[attr-defined]
-                raise RequestError(P.Status.UNKNOWN_OPCODE)  # type: ignore[arg-type]
-            handler = getattr(self, f"_do_{P.Opcode(opcode).name.lower()}")
+                raise RequestError(P.Status.BAD_LENGTH)
+            if not isinstance(opcode, P.Opcode):      # unpack leaves an unknown code an int
+                raise RequestError(P.Status.UNKNOWN_OPCODE)
+            handler = getattr(self, f"_do_{opcode.name.lower()}")
             return [(status, seq, body) for status, body in handler(payload)]
         except RequestError as e:
             self.counters["rejected"] += 1
@@ -89,11 +89,11 @@ class VirtualChip:
 
     def _expect(self, payload: bytes, size: int) -> None:
         if len(payload) != size:
-            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
+            raise RequestError(P.Status.BAD_LENGTH)
 
     def _do_identify(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 0)
-        yield P.Status.OK, P.pack(P.IDENTITY, {  # type: ignore[misc]
+        yield P.Status.OK, P.pack(P.IDENTITY, {
             "protocol": P.PROTOCOL_VERSION, "neurons": self.n, "contract": P.contract_hash(),
             "build": 0, "max_payload": P.MAX_PAYLOAD, "rx_buffers": P.RX_BUFFERS,
             "clock_hz": 0, "kind": 1})
@@ -102,55 +102,54 @@ class VirtualChip:
         self._expect(payload, 0)
         self.ref.reset()
         self.forced[:] = False
-        yield P.Status.OK, b""  # type: ignore[misc]
+        yield P.Status.OK, b""
 
     def _do_control(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 1)
         if payload[0] & 0xFE:
-            raise RequestError(P.Status.BAD_VALUE)  # type: ignore[arg-type]
+            raise RequestError(P.Status.BAD_VALUE)
         self.ref.learning = bool(payload[0] & 1)
-        yield P.Status.OK, b""  # type: ignore[misc]
+        yield P.Status.OK, b""
 
     def _do_status(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 0)
         c = self.counters
-        yield P.Status.OK, P.pack(P.STATUS_WORD, {  # type: ignore[misc]
+        yield P.Status.OK, P.pack(P.STATUS_WORD, {
             "step": self.ref.t & 0xFFFFFFFF, "learning": int(self.ref.learning),
             **{k: v & 0xFFFF for k, v in c.items()}})
 
     def _do_abort(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 0)
-        yield P.Status.OK, b""  # type: ignore[misc]
+        yield P.Status.OK, b""
 
     def _access(self, payload: bytes, writing: bool) -> tuple[P.WireRegion, int, int, int]:
         if len(payload) < P.ACCESS_BYTES:
-            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
-        raw = int.from_bytes(payload[:P.ACCESS_BYTES], "little")
-        region, count, start = raw & 0xFF, (raw >> 8) & 0xFFFF, raw >> 24
-        if region not in {r.value for r in P.WireRegion}:  # type: ignore[attr-defined]
-            raise RequestError(P.Status.BAD_ADDRESS)  # type: ignore[arg-type]
-        region = P.WireRegion(region)
+            raise RequestError(P.Status.BAD_LENGTH)
+        access = P.unpack(P.ACCESS, payload)
+        region, count, start = access["region"], access["count"], access["start"]
+        if not isinstance(region, P.WireRegion):      # unpack leaves an unknown code an int
+            raise RequestError(P.Status.BAD_ADDRESS)
         size = P.wire_bytes(region)
         if writing and len(payload) != P.ACCESS_BYTES + count * size:
-            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
+            raise RequestError(P.Status.BAD_LENGTH)
         if not writing and (len(payload) != P.ACCESS_BYTES or count * size > P.MAX_PAYLOAD):
-            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
+            raise RequestError(P.Status.BAD_LENGTH)
         if start + count > P.region_words(region, self.n):
-            raise RequestError(P.Status.BAD_ADDRESS)  # type: ignore[arg-type]
+            raise RequestError(P.Status.BAD_ADDRESS)
         return region, start, count, size
 
     def _do_read(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         region, start, count, size = self._access(payload, writing=False)
-        yield P.Status.OK, self.read_region(region, start, count)  # type: ignore[misc]
+        yield P.Status.OK, self.read_region(region, start, count)
 
     def _do_write(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         region, start, count, size = self._access(payload, writing=True)
         self.write_region(region, start, payload[P.ACCESS_BYTES:])
-        yield P.Status.OK, b""  # type: ignore[misc]
+        yield P.Status.OK, b""
 
     def _do_run(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         if len(payload) < P.RUN_HEADER_BYTES:
-            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
+            raise RequestError(P.Status.BAD_LENGTH)
         head = P.unpack(P.RUN_HEADER, payload)
         records, offset = [], P.RUN_HEADER_BYTES
         try:
@@ -158,11 +157,11 @@ class VirtualChip:
                 idx, offset = P.decode_record(payload, offset, self.n)
                 records.append(idx)
         except ValueError:
-            raise RequestError(P.Status.BAD_VALUE) from None  # type: ignore[arg-type]
+            raise RequestError(P.Status.BAD_VALUE) from None
         if offset != len(payload):
-            raise RequestError(P.Status.BAD_LENGTH)  # type: ignore[arg-type]
+            raise RequestError(P.Status.BAD_LENGTH)
         if head["first_step"] != self.ref.t & 0xFFFFFFFF:
-            raise RequestError(P.Status.OUT_OF_SEQUENCE)  # type: ignore[arg-type]
+            raise RequestError(P.Status.OUT_OF_SEQUENCE)
         k = 0
         split = P.run_answer_split(len(records), self.n)
         for j, count in enumerate(split):
@@ -173,7 +172,7 @@ class VirtualChip:
                 self.forced[:] = False
                 body += P.encode_dense(np.flatnonzero(spikes), self.n)
             k += count
-            yield (P.Status.MORE if j < len(split) - 1 else P.Status.OK), bytes(body)  # type: ignore[misc]
+            yield (P.Status.MORE if j < len(split) - 1 else P.Status.OK), bytes(body)
 
     # -- regions as bytes -------------------------------------------------------------------
 
@@ -208,7 +207,7 @@ class VirtualChip:
             bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little").astype(bool)
             lo = start * 8
             if bits[max(0, total - lo):].any():
-                raise RequestError(P.Status.BAD_VALUE)  # type: ignore[arg-type]  # bits past the last synapse/neuron
+                raise RequestError(P.Status.BAD_VALUE)
             bits = bits[:max(0, total - lo)]
             target = ref.plastic.reshape(-1) if region == P.WireRegion.PLASTIC else ref.spikes
             target[lo:lo + bits.size] = bits
@@ -218,7 +217,7 @@ class VirtualChip:
             # its format, which a whole word can hold only in a decay factor above 1.0.
             table = Table.from_bytes(_TABLES[region], data)
         except ValueError:
-            raise RequestError(P.Status.BAD_VALUE) from None  # type: ignore[arg-type]
+            raise RequestError(P.Status.BAD_VALUE) from None
         sl = slice(start, start + table.n)
         if region == P.WireRegion.NEURON_STATE:
             for name in table.names:

@@ -21,12 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import numpy.typing as npt
 from amaranth.hdl import ShapeLike
-from amaranth.lib import data, enum
+from amaranth.lib import data
+
+if TYPE_CHECKING:
+    # mypy does not see amaranth.lib.enum.Enum as an enum (amaranth ships no type
+    # information: its members would be plain ints); the standard one has the same members.
+    import enum
+else:
+    from amaranth.lib import enum
 
 from . import fixed as F
 
@@ -41,10 +48,7 @@ N_MAX = 1024
 N_DEFAULT = 256
 
 
-# mypy does not recognise amaranth.lib.enum.Enum as an enum (it types the members as plain
-# ints and rejects ``shape=``): the ``type: ignore`` comments on this and the protocol's enums,
-# and where a member's ``.value`` is read, are for that alone.
-class ResetMode(enum.Enum, shape=1):  # type: ignore[call-arg]
+class ResetMode(enum.Enum, shape=1):
     """What a spike does to the membrane potential."""
     #: ``V <- v_reset``
     VALUE = 0
@@ -128,7 +132,7 @@ def _field_range(shape: ShapeLike) -> tuple[int, int]:
     if isinstance(shape, F.Format):
         return shape.min, shape.max
     if isinstance(shape, type) and issubclass(shape, enum.Enum):
-        values = [m.value for m in shape]  # type: ignore[attr-defined]  # see ResetMode
+        values = [m.value for m in shape]
         return min(values), max(values)
     width = data.Layout.cast(shape).size if isinstance(shape, data.Layout) else int(shape)
     return 0, (1 << width) - 1
@@ -172,14 +176,12 @@ class Table:
     def __setitem__(self, name: str, value: npt.ArrayLike | enum.Enum) -> None:
         arr = self[name]
         shape = self.layout[name].shape
-        if isinstance(value, enum.Enum):
-            value = value.value
-        value = np.asarray(value)
-        if value.dtype == object:
-            value = np.vectorize(lambda v: v.value if isinstance(v, enum.Enum) else v)(value)
+        values = np.asarray(value.value if isinstance(value, enum.Enum) else value)
+        if values.dtype == object:
+            values = np.vectorize(lambda v: v.value if isinstance(v, enum.Enum) else v)(values)
         lo, hi = _field_range(shape)
         fmt = shape if isinstance(shape, F.Format) else F.Format(name, 64, True, lo=lo, hi=hi)
-        checked = fmt.check(np.broadcast_to(value, arr.shape), what=f"field {name!r}")
+        checked = fmt.check(np.broadcast_to(values, arr.shape), what=f"field {name!r}")
         arr[:] = checked
 
     def validate(self) -> None:

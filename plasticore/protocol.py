@@ -24,9 +24,16 @@ from __future__ import annotations
 import binascii
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from amaranth.lib import data, enum
+from amaranth.lib import data
+
+if TYPE_CHECKING:
+    # mypy does not see amaranth.lib.enum.Enum as an enum (amaranth ships no type
+    # information: its members would be plain ints); the standard one has the same members.
+    import enum
+else:
+    from amaranth.lib import enum
 from amaranth.lib.crc import catalog
 
 from . import core, fixed
@@ -179,7 +186,7 @@ def contract_description() -> dict[str, Any]:
             "identity": _layout_description(IDENTITY),
             "status": _layout_description(STATUS_WORD),
         },
-        "enums": {e.__name__: [(m.name, m.value) for m in e]  # type: ignore[union-attr]
+        "enums": {e.__name__: [(m.name, m.value) for m in e]
                   for e in (core.ResetMode, Opcode, Status, WireRegion)},
         "link": {"max_payload": MAX_PAYLOAD, "rx_buffers": RX_BUFFERS, "dense": DENSE},
     }
@@ -205,7 +212,7 @@ MAX_PAYLOAD = 506
 RX_BUFFERS = 2
 
 
-class Opcode(enum.Enum, shape=8):  # type: ignore[call-arg]  # see core.ResetMode
+class Opcode(enum.Enum, shape=8):
     """What a request asks for.  Payloads are little-endian; layouts below."""
     #: -> IDENTITY.
     IDENTIFY = 0x01
@@ -228,7 +235,7 @@ class Opcode(enum.Enum, shape=8):  # type: ignore[call-arg]  # see core.ResetMod
     ABORT = 0x08
 
 
-class Status(enum.Enum, shape=8):  # type: ignore[call-arg]  # see core.ResetMode
+class Status(enum.Enum, shape=8):
     """First byte of every response."""
     OK = 0x00
     #: Partial response of a RUN; more follow.
@@ -252,7 +259,7 @@ class Status(enum.Enum, shape=8):  # type: ignore[call-arg]  # see core.ResetMod
     OUT_OF_SEQUENCE = 0x09
 
 
-class WireRegion(enum.Enum, shape=8):  # type: ignore[call-arg]  # see core.ResetMode
+class WireRegion(enum.Enum, shape=8):
     """Memory regions as the protocol addresses them (a word = WIRE_BYTES[region] bytes)."""
     #: Signed 8-bit weight of synapse ``j * N + i`` (row j = pre, column i = post).
     WEIGHTS = 0
@@ -341,7 +348,7 @@ def unpack(layout: data.StructLayout, raw: bytes) -> dict[str, Any]:
         value = (bits >> field.offset) & ((1 << field.width) - 1)
         shape = field.shape
         if isinstance(shape, type) and issubclass(shape, enum.Enum):
-            out[name] = shape._value2member_map_.get(value, value)  # type: ignore[attr-defined]
+            out[name] = shape._value2member_map_.get(value, value)
         elif isinstance(shape, fixed.Format):
             out[name] = shape.from_bits(value)
         else:

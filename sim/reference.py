@@ -137,7 +137,7 @@ class Reference:
         self._th, self._vr, self._bias = p["threshold"], p["v_reset"], p["bias"]
         self._av, self._ai = p["alpha_v"], p["alpha_i"]
         self._tref, self._ws = p["refractory"], p["w_shift"]
-        self._sub = p["reset_mode"] == ResetMode.SUBTRACT.value  # type: ignore[attr-defined]
+        self._sub = p["reset_mode"] == ResetMode.SUBTRACT.value
         self._any_sub = bool(self._sub.any())
         self._ax, self._xinc = lp["alpha_x"], lp["x_inc"]
         self._ay, self._yinc = lp["alpha_y"], lp["y_inc"]
