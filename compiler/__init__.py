@@ -11,7 +11,8 @@
 * :mod:`.program` -- :class:`Program`, the compiled image, and its ``.npz`` file format;
 * :mod:`.floatsim` -- :func:`simulate`, the float64 simulation of a description;
 * :mod:`.nir_import` -- :func:`from_nir`, NIR graphs to descriptions;
-* :mod:`.cli` -- the ``plasticore compile`` command.
+* :mod:`.nir_export` -- :func:`to_nir`, programs (and learned weights) to NIR graphs;
+* :mod:`.cli` -- the ``plasticore compile`` and ``plasticore export`` commands.
 
 The compiler only compiles: running a program on a target and decoding what it records is
 :mod:`plasticore.driver.runtime` (:meth:`Program.run` is a shortcut to it).  Names are
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         SpikeRaster,
         SpikeTimes,
     )
+    from .nir_export import to_nir
     from .nir_import import from_nir
     from .program import FORMAT_VERSION, Program
     from .report import QuantizationReport
@@ -64,6 +66,7 @@ _HOME = {
     "QuantizationReport": "report",
     "FORMAT_VERSION": "program", "Program": "program",
     "from_nir": "nir_import",
+    "to_nir": "nir_export",
 }
 #: Names that moved to the runtime (plasticore.driver.runtime); kept as deprecated aliases.
 _MOVED = {"Results", "run_program"}
@@ -73,7 +76,7 @@ __all__ = [
     "InputPopulation", "Network", "NirOptions", "OneToOne", "Poisson", "Population",
     "Projection", "QuantizationReport", "Sparse", "SpikeRaster", "SpikeTimes",
     "FORMAT_VERSION", "Program", "compile", "compile_network", "from_nir", "load_network",
-    "simulate",
+    "simulate", "to_nir",
 ]
 
 

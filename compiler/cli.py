@@ -1,4 +1,5 @@
-"""The ``plasticore compile`` command: a network file to a program file, with the report.
+"""The ``plasticore compile`` command (a network file to a program file, with the report)
+and ``plasticore export`` (a program, optionally with learned weights, to a NIR file).
 
 Kept beside the compiler so that :mod:`plasticore.cli` only registers it; nothing heavy is
 imported until the command runs.  The work is library API: :func:`~.loader.load_network`
@@ -17,14 +18,17 @@ from typing import TYPE_CHECKING
 from plasticore.argtypes import add_json_options, non_negative_float, positive_int
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .loader import NirOptions
     from .network import STDP, Network, Poisson, SpikeRaster, SpikeTimes
+    from .program import Program
 
 __all__ = ["add_compiler_commands", "nir_options"]
 
 
 def add_compiler_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``compile`` on ``subparsers``."""
+    """Register ``compile`` and ``export`` on ``subparsers``."""
     p = subparsers.add_parser(
         "compile", help="compile a network (.py or .nir) to a program file",
         description="Compile NETWORK to a program (.npz) for `plasticore run`.  A .py file "
@@ -58,6 +62,22 @@ def add_compiler_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="Poisson spikes at RATE Hz for Input node NAME (repeatable)")
     add_json_options(p, "with --json: also the report")
     p.set_defaults(func=_cmd_compile)
+    _add_export(subparsers)
+
+
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export", help="export a program (or learned weights) as a NIR graph",
+        description="Write PROGRAM's realised network as a NIR graph (see docs/compiler.md, "
+                    "NIR export).  --weights takes a results file (plasticore run -o) or an "
+                    "int (n, n) .npy weight matrix, row = pre.  Errors write nothing.")
+    p.add_argument("program", metavar="PROGRAM", help="a program file (.npz)")
+    p.add_argument("--nir", required=True, metavar="OUT.nir", help="NIR file to write")
+    p.add_argument("--weights", default=None, metavar="RESULTS_OR_NPY",
+                   help="learned weights: a results .npz or an int (n, n) .npy")
+    p.add_argument("--method", choices=("exp", "euler"), default="exp",
+                   help="the discretisation the graph will be imported with (default exp)")
+    p.set_defaults(func=_cmd_export)
 
 
 def nir_options(args: argparse.Namespace) -> NirOptions:
@@ -160,4 +180,68 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         print(program.report.format())
     if args.json:
         print(json.dumps(summary))
+    return 0
+
+
+def _export_weights(path: str, program: Program) -> np.ndarray:
+    """The (n, n) weight words of ``--weights``: an ``.npy`` matrix, or the final weights
+    of a results file placed into the program's own."""
+    import numpy as np
+
+    from .network import CompileError
+
+    if not os.path.isfile(path):
+        raise CompileError(f"Weights file {path!r} does not exist.")
+    if path.endswith(".npy"):
+        try:
+            return np.asarray(np.load(path, allow_pickle=False))
+        except (OSError, ValueError) as e:
+            raise CompileError(f"Cannot read the weight matrix {path!r}: {e}.") from None
+    from plasticore.driver.runtime import Results
+
+    res = Results.load(path)
+    w = np.array(program.config.weights, np.int64)
+    for name, raw in res.weights_raw.items():
+        if name not in program.projections:
+            raise CompileError(f"Results {path!r} hold weights of projection {name!r}, which "
+                               f"program {program.name!r} does not have.")
+        pr = program.projections[name]
+        rows = program.population_indices(pr["pre"])
+        cols = program.population_indices(pr["post"])
+        if np.shape(raw) != (rows.size, cols.size):
+            raise CompileError(f"Results {path!r}: the weights of {name!r} have shape "
+                               f"{np.shape(raw)}, not ({rows.size}, {cols.size}).")
+        block = w[np.ix_(rows, cols)]
+        w[np.ix_(rows, cols)] = np.where(pr["mask"], raw, block)
+    return w
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import tempfile
+
+    import nir
+
+    from .network import CompileError
+    from .nir_export import to_nir
+    from .program import Program
+
+    if not os.path.isfile(args.program):
+        raise CompileError(f"Program file {args.program!r} does not exist.")
+    program = Program.load(args.program)
+    weights = _export_weights(args.weights, program) if args.weights else None
+    graph = to_nir(program, weights, method=args.method)
+    folder = os.path.dirname(os.path.abspath(args.nir))
+    try:
+        fd, tmp = tempfile.mkstemp(suffix=".nir", dir=folder)
+        os.close(fd)
+        try:
+            nir.write(tmp, graph)
+            os.replace(tmp, args.nir)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as e:
+        raise CompileError(f"Cannot write NIR file {args.nir!r}: {e.strerror}.") from None
+    print(f"exported {program.name!r} -> {args.nir} ({len(graph.nodes)} nodes, "
+          f"{len(graph.edges)} edges)")
     return 0
