@@ -31,16 +31,20 @@ Conversion (``method`` must be the one the graph will be imported with):
   rounds back to the same integer and keeps the scale; every other value is exact to a few
   ulps, far from a rounding boundary.
 
-NIR cannot carry, and the round trip therefore needs alongside: STDP rules and the
-plastic bits (``stdp=`` of ``from_nir``, in the exported weight unit, i.e. volts), the
+NIR cannot carry, and the round trip therefore needs alongside: STDP rules (``stdp=`` of
+``from_nir``, in the exported weight unit, i.e. volts; the learning words then match) and
+the plastic bits (the importer's projection learns on every (pre, post) pair of a learning
+node, so a sparse learning projection comes back plastic on its whole block), the
 reset mode (``reset=``, one for the whole graph: a program mixing value and subtract
 resets cannot be reproduced), the refractory period (``refractory=``, one for the whole
 graph), the input spikes (``inputs=``), ``record("v")`` and weight recording.  A
 population with synaptic current but no membrane leak (``alpha_v = 1``, ``alpha_i > 0``)
 or with mixed leaky/non-leaky or mixed current/no-current neurons has no NIR node and is
-an error.  Learned weights (``weights=``) reproduce exactly if, with the rule's bounds passed
-through ``stdp=``, they select the program's weight scale (they always do when the bounds
-dominate).
+an error.  ``nir.write`` / ``nir.read`` list the nodes by name, and ``from_nir`` allocates
+populations in node order: after a file round trip each population's words are the same,
+at neurons allocated in name order.  Learned weights (``weights=``) reproduce exactly if,
+with the rule's bounds passed through ``stdp=``, they select the program's weight scale
+(they always do when the bounds dominate).
 """
 
 from __future__ import annotations
