@@ -27,9 +27,9 @@ Conversion (``method`` must be the one the graph will be imported with):
   resets are ``v_rest + raw / lsb_per_volt``; an ``Affine`` bias is the per-step increment.
 * Deliberate off-grid values: the compiler picks each population's weight scale from its
   largest weight, and an exactly realised weight of -64 (or -128) LSB would let it pick a
-  finer scale on import.  Those weights are exported 0.4 LSB further from zero, which
-  rounds back to the same integer and keeps the scale; every other value is exact to a few
-  ulps, far from a rounding boundary.
+  finer scale on import.  Those weights are exported 0.4 LSB off that value (outwards at
+  -64, inwards at the -128 rail), which rounds back to the same integer and keeps the
+  scale; every other value is exact to a few ulps, far from a rounding boundary.
 
 NIR cannot carry, and the round trip therefore needs alongside: STDP rules (``stdp=`` of
 ``from_nir``, in the exported weight unit, i.e. volts; the learning words then match) and
@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = ["to_nir"]
 
-#: Weights of exactly these LSB values are exported this much further from zero (docstring).
+#: Weights of exactly these LSB values are exported as these values (module docstring).
 _NUDGE = {-64: -64.4, -128: -127.6}
 
 
