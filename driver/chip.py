@@ -106,13 +106,13 @@ def _open_failure(url: str, error: Exception) -> str:
     if code == errno.ECONNREFUSED:
         return (f"cannot open {url!r}: connection refused. Is a simulated board serving "
                 f"there? (plasticore sim prints the URL it serves)")
-    if isinstance(code, int) and code in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+    if code in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
         return (f"cannot open {url!r}: no such device. Is the board plugged in? "
                 f"(--target sim runs the simulated board)")
-    if isinstance(code, int) and code in (errno.EACCES, errno.EPERM):
+    if code in (errno.EACCES, errno.EPERM):
         return (f"cannot open {url!r}: permission denied (add yourself to the group that "
                 f"owns it, e.g. dialout)")
-    if isinstance(code, int) and code == errno.EBUSY:
+    if code == errno.EBUSY:
         return f"cannot open {url!r}: it is in use by another program"
     return f"cannot open {url!r}: {error}"
 
@@ -380,8 +380,7 @@ class Chip:
         for k in range(0, count, per):
             c = min(per, count - k)
             head = P.pack(P.ACCESS, {"region": region, "count": c, "start": start + k})
-            reqs.append(_Request(P.Opcode.WRITE,
-                                 head + data[k * size:(k + c) * size]))
+            reqs.append(_Request(P.Opcode.WRITE, head + data[k * size:(k + c) * size]))
         self._transact(reqs)
 
     def read_region(self, region: P.WireRegion | int, start: int, count: int) -> bytes:

@@ -106,9 +106,10 @@ class VirtualChip:
 
     def _do_control(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 1)
-        if payload[0] & 0xFE:
+        control = P.unpack(P.CONTROL, payload)
+        if control["reserved"]:
             raise RequestError(P.Status.BAD_VALUE)
-        self.ref.learning = bool(payload[0] & 1)
+        self.ref.learning = bool(control["learning"])
         yield P.Status.OK, b""
 
     def _do_status(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
@@ -207,7 +208,7 @@ class VirtualChip:
             bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little").astype(bool)
             lo = start * 8
             if bits[max(0, total - lo):].any():
-                raise RequestError(P.Status.BAD_VALUE)
+                raise RequestError(P.Status.BAD_VALUE)   # bits past the last synapse/neuron
             bits = bits[:max(0, total - lo)]
             target = ref.plastic.reshape(-1) if region == P.WireRegion.PLASTIC else ref.spikes
             target[lo:lo + bits.size] = bits
