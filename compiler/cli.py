@@ -52,7 +52,11 @@ def add_compiler_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="input duration, seconds")
     g.add_argument("--method", choices=("exp", "euler"), default="exp",
                    help="alpha = exp(-dt/tau) (default) or 1 - dt/tau")
-    g.add_argument("--reset", choices=("value", "subtract"), default="value")
+    g.add_argument("--reset", choices=("value", "subtract", "deferred"), default="value",
+                   help="v <- v_reset (default), v <- v - threshold, or snnTorch's subtract "
+                        "reset (deferred: one step later, undecayed; fires on v > threshold)")
+    g.add_argument("--strict-threshold", action="store_true",
+                   help="fire on v > v_threshold (NIR, snnTorch, Norse) instead of >=")
     g.add_argument("--record-v", action="store_true", help="also record v of output nodes")
     g.add_argument("--stdp", action="append", metavar="NODE:tau_plus=S,...",
                    help="make the projection of Linear/Affine NODE learn (repeatable)")
@@ -96,7 +100,8 @@ def nir_options(args: argparse.Namespace) -> NirOptions:
         inputs[name] = source
     stdp = dict(_stdp(item) for item in args.stdp or [])
     return NirOptions(dt=args.dt, inputs=inputs, stdp=stdp, method=args.method,
-                      reset=args.reset, duration=args.duration, record_v=args.record_v)
+                      reset=args.reset, duration=args.duration, record_v=args.record_v,
+                      strict_threshold=args.strict_threshold)
 
 
 def _input_raster(item: str) -> tuple[str, SpikeRaster]:

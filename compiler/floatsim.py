@@ -7,9 +7,9 @@ pre-learning weights, depression, then potentiation, then the post-trace bump --
 real numbers, without rounding, truncation or saturation::
 
     I   <- alpha_i * I + acc                           # acc: sum of weights of step t-1's spikes
-    V   <- V (refractory)   or   alpha_v * V + I + bias
-    spike <- forced  or  (not refractory and V >= threshold)
-    V   <- v_reset  or  V - threshold;  ref <- refractory          (on a spike)
+    V   <- V (refractory)   or   alpha_v * V + I + bias - (deferred and old V > threshold) * threshold
+    spike <- forced  or  (not refractory and V >= threshold)       (V > threshold: strict, deferred)
+    V   <- v_reset  or  V - threshold  or  V (deferred);  ref <- refractory   (on a spike)
     x   <- alpha_x * x + x_inc * spike
     y'  <- alpha_y * y
     acc <- sum over spiking j of W[j, :]
@@ -64,6 +64,8 @@ class FloatParams:
     alpha_i: np.ndarray
     refractory: np.ndarray      # int steps
     subtract: np.ndarray        # bool: reset by subtraction (else to v_reset)
+    deferred: np.ndarray        # bool: snnTorch's reset (core DEFERRED; strict as well)
+    strict: np.ndarray          # bool: fire on V > threshold (else V >= threshold)
     alpha_x: np.ndarray
     x_inc: np.ndarray
     alpha_y: np.ndarray
@@ -76,7 +78,8 @@ class FloatParams:
     plastic: np.ndarray
 
     _PER_NEURON_DEFAULTS = dict(threshold=1.0, v_reset=0.0, bias=0.0, alpha_v=1.0, alpha_i=0.0,
-                                refractory=0, subtract=False, alpha_x=1.0, x_inc=0.0,
+                                refractory=0, subtract=False, deferred=False,
+                                strict=False, alpha_x=1.0, x_inc=0.0,
                                 alpha_y=1.0, y_inc=0.0, a_plus=0.0, a_minus=0.0,
                                 w_min=-1.0, w_max=1.0)
 
@@ -91,7 +94,7 @@ class FloatParams:
         kw: dict[str, np.ndarray] = {}
         for name, default in cls._PER_NEURON_DEFAULTS.items():
             dtype = (np.int64 if name == "refractory" else
-                     bool if name == "subtract" else np.float64)
+                     bool if name in ("subtract", "deferred", "strict") else np.float64)
             kw[name] = np.broadcast_to(np.asarray(per_neuron.get(name, default), dtype),
                                        (n,)).copy()
         w = np.zeros((n, n)) if weights is None else np.array(weights, np.float64)
@@ -136,10 +139,13 @@ class FloatModel:
         # 1. neuron update
         self.i = p.alpha_i * self.i + self.acc
         refr = self.ref > 0
-        v = np.where(refr, self.v, p.alpha_v * self.v + self.i + p.bias)
+        late = np.where(p.deferred & (self.v > p.threshold), p.threshold, 0.0)
+        v = np.where(refr, self.v, p.alpha_v * self.v + self.i + p.bias - late)
         ref = self.ref - refr
-        spike = force | (~refr & (v >= p.threshold))
-        self.v = np.where(spike, np.where(p.subtract, v - p.threshold, p.v_reset), v)
+        above = np.where(p.strict | p.deferred, v > p.threshold, v >= p.threshold)
+        spike = force | (~refr & above)
+        self.v = np.where(spike & ~p.deferred,
+                          np.where(p.subtract, v - p.threshold, p.v_reset), v)
         self.ref = np.where(spike, p.refractory, ref)
         self.x = p.alpha_x * self.x + spike * p.x_inc
         self.y_dec = p.alpha_y * self.y
@@ -210,7 +216,8 @@ def _neuron_params(network: Network, starts: dict[str, tuple[int, int]],
     ``v_rest``); input neurons never fire on their own (threshold ``inf``)."""
     dt = network.dt
     kw = dict(alpha_v=np.zeros(n), alpha_i=np.zeros(n), threshold=np.full(n, np.inf),
-              v_reset=np.zeros(n), subtract=np.zeros(n, bool), bias=np.zeros(n),
+              v_reset=np.zeros(n), subtract=np.zeros(n, bool), deferred=np.zeros(n, bool),
+              strict=np.zeros(n, bool), bias=np.zeros(n),
               refractory=np.zeros(n, np.int64))
     for p in network.populations.values():
         if p.is_input:
@@ -222,6 +229,8 @@ def _neuron_params(network: Network, starts: dict[str, tuple[int, int]],
         kw["threshold"][lo:hi] = q["v_threshold"] - q["v_rest"]
         kw["v_reset"][lo:hi] = q["v_reset"] - q["v_rest"]
         kw["subtract"][lo:hi] = p.cell.reset == "subtract"
+        kw["deferred"][lo:hi] = p.cell.reset == "deferred"
+        kw["strict"][lo:hi] = p.cell.strict
         kw["bias"][lo:hi] = bias_gain(q["tau_mem"], dt) * q["bias"]
         kw["refractory"][lo:hi] = np.rint(q["tau_refrac"] / dt).astype(np.int64)
     return kw

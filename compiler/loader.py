@@ -42,7 +42,9 @@ class NirOptions:
     method
         ``"exp"``: ``alpha = exp(-dt/tau)``; ``"euler"``: ``alpha = 1 - dt/tau``.
     reset
-        ``"value"`` or ``"subtract"``.
+        ``"value"``, ``"subtract"`` or ``"deferred"`` (snnTorch's subtract reset).
+    strict_threshold
+        Fire on ``v > v_threshold`` (NIR, snnTorch, Norse) instead of ``>=``.
     refractory
         Refractory time of every neuron, seconds.
     duration
@@ -59,6 +61,7 @@ class NirOptions:
     refractory: float = 0.0
     duration: float | None = None
     record_v: bool = False
+    strict_threshold: bool = False
 
     def given(self) -> list[str]:
         """The names of the options that differ from their defaults."""
@@ -113,7 +116,7 @@ def _load_nir(path: str, options: NirOptions) -> Network:
     return from_nir(path, options.dt, inputs=options.inputs, stdp=options.stdp,
                     method=options.method, reset=options.reset,
                     refractory=options.refractory, duration=options.duration,
-                    record_v=options.record_v,
+                    record_v=options.record_v, strict_threshold=options.strict_threshold,
                     name=os.path.splitext(os.path.basename(path))[0])
 
 

@@ -339,15 +339,20 @@ def _lower_population(pop: Population, span: tuple[int, int], network: Network,
                                "weight_lsb": wlsb, "neurons": [lo, hi]}
     image.lsb_per_volt[sl], image.v_offset[sl], image.weight_lsb[sl] = scale, q["v_rest"], wlsb
     image.neuron["w_shift"][sl] = s
-    _lower_potential(pop.name, where, q, k, scale, sl, network.dt, image, report)
+    _lower_potential(pop.name, where, q, k, scale, sl, network.dt, image, report,
+                     pop.cell.strict, pop.cell.reset)
     _lower_time_constants(pop.name, where, q, sl, network.dt, image, report)
-    # ``type: ignore``: mypy types the members as ints (see core.ResetMode).
-    image.neuron["reset_mode"][sl] = (ResetMode.SUBTRACT.value if pop.cell.reset == "subtract"
-                                      else ResetMode.VALUE.value)
+    image.neuron["reset_mode"][sl] = _RESET_MODE[pop.cell.reset].value
+
+
+#: The core's reset mode of each ``LIF.reset``.
+_RESET_MODE = {"value": ResetMode.VALUE, "subtract": ResetMode.SUBTRACT,
+               "deferred": ResetMode.DEFERRED}
 
 
 def _lower_potential(name: str, where: str, q: dict[str, np.ndarray], k: int, scale: float,
-                     sl: slice, dt: float, image: _Image, report: QuantizationReport) -> None:
+                     sl: slice, dt: float, image: _Image, report: QuantizationReport,
+                     pop_strict: bool = False, reset: str = "value") -> None:
     """Threshold, reset value and bias, in potential LSBs."""
     theta = q["v_threshold"] - q["v_rest"]
     th_raw = _rint(theta * scale)
@@ -364,7 +369,12 @@ def _lower_potential(name: str, where: str, q: dict[str, np.ndarray], k: int, sc
                 f"{where}: {what} of neuron {kk} is {raw[kk] / 2 ** k:.6g} thresholds from "
                 f"rest, outside the {fmt.min / 2 ** k:.6g} to {fmt.max / 2 ** k:.6g} "
                 f"thresholds that the {fmt.width}-bit potential can hold.")
-    image.neuron["threshold"][sl] = th_raw
+    # V > th_raw is V >= th_raw + 1 in integers; the DEFERRED mode compares strictly itself.
+    strict = pop_strict and reset != "deferred"
+    if strict and not F.THRESHOLD.contains(th_raw + 1):
+        raise CompileError(f"{where}: v_threshold + 1 LSB (strict_threshold) is outside the "
+                           f"{F.THRESHOLD.width}-bit threshold.")
+    image.neuron["threshold"][sl] = th_raw + int(strict)
     image.neuron["v_reset"][sl] = reset_raw
     image.neuron["bias"][sl] = bias_raw
     report.add(name, "v_threshold", "V", q["v_threshold"], q["v_rest"] + th_raw / scale,

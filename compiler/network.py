@@ -14,6 +14,11 @@ the network's timestep ``dt`` (step ``t``, all neurons in parallel)::
     else:           v[t] = v_rest + alpha_mem * (v[t-1] - v_rest) + I[t] + g_bias * bias
     spike if v[t] >= v_threshold (or if forced), then v <- v_reset       (reset="value")
                                                    or v <- v - (v_threshold - v_rest)  ("subtract")
+    (reset="deferred", snnTorch's subtract reset: spike if v[t] > v_threshold, v is left as it
+     is, and the next step subtracts v_threshold - v_rest after the decay:
+     v[t+1] = v_rest + alpha_mem * (v[t] - v_rest) + I[t+1] + g_bias * bias
+              - (v_threshold - v_rest) * [v[t] > v_threshold];
+     strict_threshold=True makes the other two fire on v > v_threshold as well)
     and the neuron is refractory for round(tau_refrac / dt) steps
 
 with ``alpha_mem = exp(-dt/tau_mem)``, ``alpha_syn = exp(-dt/tau_syn)`` and
@@ -125,7 +130,7 @@ def _count(value: object, what: str) -> int:
 
 # -- neurons -----------------------------------------------------------------------------------
 
-_RESET_MODES = ("value", "subtract")
+_RESET_MODES = ("value", "subtract", "deferred")
 
 
 @dataclass(frozen=True)
@@ -143,8 +148,14 @@ class LIF:
         the next step only).
     v_threshold, v_rest, v_reset : float, volts
         Firing threshold (must be above ``v_rest``), resting potential, reset potential.
-    reset : ``"value"`` or ``"subtract"``
-        After a spike ``v <- v_reset``, or ``v <- v - (v_threshold - v_rest)``.
+    reset : ``"value"``, ``"subtract"`` or ``"deferred"``
+        After a spike ``v <- v_reset``, or ``v <- v - (v_threshold - v_rest)``; or
+        (``"deferred"``, snnTorch's ``reset_mechanism="subtract"``) ``v`` is left as it is and
+        the next step subtracts ``v_threshold - v_rest`` after the decay.
+    strict_threshold : bool or None
+        Fire on ``v > v_threshold`` (snnTorch, Norse) instead of ``v >= v_threshold``
+        (PyNN, Brian2, Sinabs).  ``None``: strict for ``reset="deferred"`` (which is always
+        strict), not strict otherwise.
     tau_refrac : float, seconds, >= 0
         Refractory time, realised as ``round(tau_refrac / dt)`` steps (0 to 255).
     bias : float, volts per second
@@ -158,13 +169,24 @@ class LIF:
     reset: str = "value"
     tau_refrac: ArrayLike = 0.0
     bias: ArrayLike = 0.0
+    strict_threshold: bool | None = None
+
+    @property
+    def strict(self) -> bool:
+        """Whether the neurons fire on ``v > v_threshold`` (else on ``v >= v_threshold``)."""
+        return self.reset == "deferred" if self.strict_threshold is None \
+            else bool(self.strict_threshold)
 
     def resolve(self, n: int, where: str) -> dict[str, np.ndarray]:
         """All parameters as ``n``-entry float64 arrays (``reset`` stays a string); raises
         :class:`CompileError` naming ``where`` and the parameter for a bad value."""
         if self.reset not in _RESET_MODES:
-            raise CompileError(f"{where}: reset must be 'value' or 'subtract', "
+            raise CompileError(f"{where}: reset must be 'value', 'subtract' or 'deferred', "
                                f"not {self.reset!r}.")
+        if self.reset == "deferred" and self.strict_threshold is False:
+            raise CompileError(f"{where}: reset='deferred' fires on v > v_threshold (the core's "
+                               f"DEFERRED reset mode); strict_threshold=False cannot be had "
+                               f"with it.")
         p = {
             "tau_mem": _per_neuron(_positive_time(self.tau_mem, f"{where}: tau_mem",
                                                   allow_inf=True), n, f"{where}: tau_mem",

@@ -36,7 +36,9 @@ core's one-step delay, and a potential exactly at threshold fires (NIR: ``v > v_
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -60,7 +62,7 @@ if TYPE_CHECKING:
 
     from .network import Population
 
-__all__ = ["from_nir", "METHODS"]
+__all__ = ["from_nir", "METHODS", "NirConventionWarning", "implied_dt"]
 
 METHODS = ("exp", "euler")
 
@@ -108,9 +110,10 @@ def _alpha_and_tau(tau: np.ndarray, dt: float, method: str,
     return alpha, np.where(np.isinf(tau), np.inf, eq)
 
 
-def _neuron(name: str, node: NIRNode, dt: float, method: str, reset: str,
-            refractory: float) -> tuple[int, LIF, np.ndarray, np.ndarray]:
-    """Return ``(size, LIF parameters, weight factor per neuron, bias factor per neuron)``."""
+def _neuron(name: str, node: NIRNode, dt: float, method: str,
+            kw: dict[str, Any]) -> tuple[int, LIF, np.ndarray, np.ndarray]:
+    """Return ``(size, LIF parameters, weight factor per neuron, bias factor per neuron)``;
+    ``kw``: the LIF fields the graph does not give (reset, refractory time, comparison)."""
     nir = _nir()
     where = f"NIR node {name!r} ({type(node).__name__})"
     if isinstance(node, nir.IF):
@@ -119,7 +122,7 @@ def _neuron(name: str, node: NIRNode, dt: float, method: str, reset: str,
         r = _arr(name, node, "r", n)
         v_reset = _arr(name, node, "v_reset", n)
         cell = LIF(tau_mem=np.inf, tau_syn=0.0, v_threshold=th, v_rest=0.0, v_reset=v_reset,
-                   reset=reset, tau_refrac=refractory)
+                   **kw)
         return n, cell, dt * r, r
     if isinstance(node, nir.LIF):
         th = _arr(name, node, "v_threshold")
@@ -129,7 +132,7 @@ def _neuron(name: str, node: NIRNode, dt: float, method: str, reset: str,
         v_reset = _arr(name, node, "v_reset", n)
         alpha, tau_eq = _alpha_and_tau(tau, dt, method, f"{where} tau")
         cell = LIF(tau_mem=tau_eq, tau_syn=0.0, v_threshold=th, v_rest=v_leak,
-                   v_reset=v_reset, reset=reset, tau_refrac=refractory)
+                   v_reset=v_reset, **kw)
         return n, cell, (1 - alpha) * r, r / np.where(np.isinf(tau_eq), 1.0, tau_eq)
     if isinstance(node, nir.CubaLIF):
         th = _arr(name, node, "v_threshold")
@@ -142,7 +145,7 @@ def _neuron(name: str, node: NIRNode, dt: float, method: str, reset: str,
         if np.isinf(ts_eq).any():
             raise CompileError(f"{where}: tau_syn must be finite.")
         cell = LIF(tau_mem=tm_eq, tau_syn=ts_eq, v_threshold=th, v_rest=v_leak,
-                   v_reset=v_reset, reset=reset, tau_refrac=refractory)
+                   v_reset=v_reset, **kw)
         bias = r * w_in / np.where(np.isinf(tm_eq), 1.0, tm_eq)
         return n, cell, (1 - a_m) * r * (1 - a_s) * w_in, bias
     raise AssertionError(name)
@@ -163,7 +166,7 @@ def from_nir(graph: NIRGraph | str | os.PathLike[str], dt: float, *,
              inputs: Mapping[str, _InputSpikes] | None = None,
              stdp: Mapping[str, STDP] | None = None, method: str = "exp", reset: str = "value",
              refractory: float = 0.0, duration: float | None = None, record_v: bool = False,
-             name: str | None = None) -> Network:
+             name: str | None = None, strict_threshold: bool = False) -> Network:
     """Build a :class:`Network` from a NIR graph (a ``nir.NIRGraph`` or a path to a ``.nir``
     file).
 
@@ -179,21 +182,35 @@ def from_nir(graph: NIRGraph | str | os.PathLike[str], dt: float, *,
         in the NIR weight unit of that node.
     method : ``"exp"`` or ``"euler"``
         How ``alpha`` is computed from ``tau`` (module docstring).
-    reset : ``"value"`` (NIR's ``v <- v_reset``) or ``"subtract"``.
+    reset : ``"value"`` (NIR's ``v <- v_reset``), ``"subtract"`` or ``"deferred"``
+        (snnTorch's ``reset_mechanism="subtract"``: the threshold is subtracted one step
+        later, undecayed; fires on ``v > v_threshold``).  See :class:`LIF`.
     refractory : float, seconds, for every neuron (NIR has none; default 0).
     duration : float, seconds, optional: length of the input (see :class:`Network`).
     record_v : bool
         Also record the potential of the populations that feed ``Output`` nodes (their
         spikes always are).
+    strict_threshold : bool
+        Fire on ``v > v_threshold`` (NIR's, snnTorch's and Norse's comparison) instead of
+        the core's native ``>=`` (realised as threshold + 1 LSB); ``reset="deferred"`` is
+        always strict.
+
+    A graph whose ``LIF``/``CubaLIF`` nodes all have ``r = tau / dt'`` for one ``dt'`` is
+    the output of a discrete-time exporter (snnTorch writes ``dt' = 1e-4`` s): imported with
+    another ``dt`` or method it does not step as its framework did, and a
+    :class:`NirConventionWarning` says which options reproduce it.
     """
     nir = _nir()
-    graph = _read_graph(nir, graph)
+    graph = _flatten(nir, _read_graph(nir, graph))
     if method not in METHODS:
         raise CompileError(f"NIR discretisation method must be 'exp' or 'euler', "
                            f"not {method!r}.")
+    _check_convention(graph, dt, method, reset)
     inputs, stdp = dict(inputs or {}), dict(stdp or {})
     net = Network(dt=dt, duration=duration, name=name or "nir")
-    b = _Builder(nir, graph, net, method, reset, refractory)
+    kw = {"reset": reset, "tau_refrac": refractory,
+          "strict_threshold": None if reset == "deferred" else bool(strict_threshold)}
+    b = _Builder(nir, graph, net, method, kw)
     for node_name, node in graph.nodes.items():
         b.add_node(node_name, node, inputs)
     if inputs:
@@ -221,6 +238,104 @@ def from_nir(graph: NIRGraph | str | os.PathLike[str], dt: float, *,
     return net
 
 
+class NirConventionWarning(UserWarning):
+    """A NIR graph is imported with options that do not reproduce the framework that wrote
+    it (the message names the options that do)."""
+
+
+def implied_dt(graph: NIRGraph) -> float | None:
+    """The timestep a discrete-time exporter wrote into ``graph``, or None.
+
+    snnTorch exports ``Leaky(beta)`` as ``LIF(tau = dt / (1 - beta), r = tau / dt)`` (and
+    ``Synaptic`` as ``CubaLIF`` with ``r = tau_mem / dt``, ``w_in = tau_syn / dt``) for
+    ``dt = 1e-4`` s, with ``v_leak = v_reset = 0``.  Returns that ``dt`` if every ``LIF`` and
+    ``CubaLIF`` node (there is at least one) has these zeros and the same ``tau / r`` (and
+    ``tau_syn / w_in``), relative 1e-6, a value of at most 3 significant digits, and
+    ``r != 1`` somewhere; None otherwise (a graph of
+    a continuous-time model, Norse's ``r = 1``)."""
+    nir = _nir()
+    ratios, r_all = [], []
+    for node in _flatten(nir, graph).nodes.values():
+        if isinstance(node, nir.LIF):
+            tau, r = np.asarray(node.tau, float), np.asarray(node.r, float)
+            pairs = [(tau, r)]
+        elif isinstance(node, nir.CubaLIF):
+            tau, r = np.asarray(node.tau_mem, float), np.asarray(node.r, float)
+            pairs = [(tau, r), (np.asarray(node.tau_syn, float), np.asarray(node.w_in, float))]
+        else:
+            continue
+        zero = [np.asarray(node.v_leak, float), np.asarray(node.v_reset, float)]
+        if any(np.any(z != 0) for z in zero):
+            return None
+        for t, g in pairs:
+            if not (np.isfinite(t).all() and (g > 0).all()):
+                return None
+            ratios.append(np.ravel(t / g))
+        r_all.append(np.ravel(r))
+    if not ratios or np.allclose(np.concatenate(r_all), 1.0):
+        return None
+    q = np.concatenate(ratios)
+    dt = float(q[0])
+    # A timestep someone chose has few digits (snnTorch's 1e-4); tau / r of a graph written
+    # for exp-discretised import (plasticore's exporter) does not.
+    if not np.allclose(q, dt, rtol=1e-6, atol=0) or not math.isclose(
+            float(f"{dt:.3g}"), dt, rel_tol=1e-9):
+        return None
+    return float(f"{dt:.3g}")
+
+
+def _check_convention(graph: NIRGraph, dt: float, method: str, reset: str) -> None:
+    """Warn when a discrete-time exporter's graph is imported so that it does not step as
+    its framework did."""
+    dt_x = implied_dt(graph)
+    if dt_x is None:
+        return
+    wrong = []
+    if not np.isclose(dt, dt_x, rtol=1e-6, atol=0):
+        wrong.append(f"dt={dt_x:g} (--dt {dt_x:g}; this import has dt={dt:g})")
+    if method != "euler":
+        wrong.append("method='euler' (--method euler)")
+    if wrong:
+        snn = ("" if reset == "deferred" else
+               "; snnTorch's graphs also need its reset and comparison: reset='deferred' "
+               "(--reset deferred) for its default subtract reset, else strict_threshold=True "
+               "(--strict-threshold)")
+        warnings.warn(
+            f"Every LIF/CubaLIF node of this NIR graph has r = tau / {dt_x:g}: it was written "
+            f"by a discrete-time exporter (snnTorch writes dt = 1e-4 s) and steps as its "
+            f"framework did only with {' and '.join(wrong)}{snn}.", NirConventionWarning,
+            stacklevel=3)
+
+
+def _flatten(nir: ModuleType, graph: NIRGraph) -> NIRGraph:
+    """``graph`` with every sub-graph node (snnTorch exports ``RLeaky`` as one) replaced by
+    its nodes, named ``outer.inner``; an edge to (from) the sub-graph goes to (comes from)
+    its ``Input`` (``Output``) node's neighbours."""
+    subs = {k: v for k, v in graph.nodes.items() if isinstance(v, nir.NIRGraph)}
+    if not subs:
+        return graph
+    nodes = {k: v for k, v in graph.nodes.items() if k not in subs}
+    edges: list[tuple[str, str]] = []
+    ins: dict[str, list[str]] = {}
+    outs: dict[str, list[str]] = {}
+    for name, sub in subs.items():
+        sub = _flatten(nir, sub)
+        inner_in = [k for k, v in sub.nodes.items() if isinstance(v, nir.Input)]
+        inner_out = [k for k, v in sub.nodes.items() if isinstance(v, nir.Output)]
+        for k, v in sub.nodes.items():
+            if k not in inner_in and k not in inner_out:
+                nodes[f"{name}.{k}"] = v
+        ins[name] = [f"{name}.{d}" for s_, d in sub.edges if s_ in inner_in]
+        outs[name] = [f"{name}.{s_}" for s_, d in sub.edges if d in inner_out]
+        edges += [(f"{name}.{s_}", f"{name}.{d}") for s_, d in sub.edges
+                  if s_ not in inner_in and d not in inner_out]
+    for s_, d in graph.edges:
+        for src in outs.get(s_, [s_]):
+            for dst in ins.get(d, [d]):
+                edges.append((src, dst))
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
 def _read_graph(nir: ModuleType, graph: NIRGraph | str | os.PathLike[str]) -> NIRGraph:
     if isinstance(graph, (str, os.PathLike)):
         path = os.fspath(graph)
@@ -241,10 +356,10 @@ class _Builder:
     (``linears``: weight, bias, sources, targets), ``Output`` nodes, per-neuron weight and
     bias factors, and the summed connections (``pairs``, ``names``, ``learn``)."""
 
-    def __init__(self, nir: ModuleType, graph: NIRGraph, net: Network, method: str, reset: str,
-                 refractory: float) -> None:
+    def __init__(self, nir: ModuleType, graph: NIRGraph, net: Network, method: str,
+                 cell_kw: dict[str, Any]) -> None:
         self.nir, self.graph, self.net = nir, graph, net
-        self.method, self.reset, self.refractory = method, reset, refractory
+        self.method, self.cell_kw = method, cell_kw
         self.neurons: dict[str, Population]
         self.linears: dict[str, dict[str, Any]]
         self.outputs: list[str]
@@ -275,8 +390,7 @@ class _Builder:
         elif isinstance(node, nir.Output):
             self.outputs.append(node_name)
         elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF)):
-            n, cell, fac, bfac = _neuron(node_name, node, net.dt, self.method, self.reset,
-                                         self.refractory)
+            n, cell, fac, bfac = _neuron(node_name, node, net.dt, self.method, self.cell_kw)
             self.neurons[node_name] = net.population(node_name, n, cell)
             self.factor[node_name], self.bias_factor[node_name] = fac, bfac
         elif isinstance(node, (nir.Linear, nir.Affine)):

@@ -21,7 +21,10 @@ EARLY = data.StructLayout({"alpha_v": F.DECAY, "alpha_i": F.DECAY, "alpha_x": F.
 #: stage (reset, refractory period, trace increments).  The core keeps them in memories of
 #: their own and reads them when the neuron reaches the stage that uses them (addresses
 #: ``mid_index``, ``late_index``), instead of carrying ~210 bits through pipeline registers.
-MID = data.StructLayout({"bias": F.BIAS, "threshold": F.THRESHOLD, "a_minus": F.AMPLITUDE})
+#: ``reset_mode`` is in both: stage 3 applies the DEFERRED mode's subtraction and strict
+#: comparison (2 bits fill MID's 60 to 62 of its four 16-bit block RAMs on iCE40).
+MID = data.StructLayout({"bias": F.BIAS, "threshold": F.THRESHOLD, "a_minus": F.AMPLITUDE,
+                         "reset_mode": ResetMode})
 LATE = data.StructLayout({"v_reset": F.V_RESET, "reset_mode": ResetMode,
                           "refractory": F.REFRACTORY, "x_inc": F.TRACE_INC,
                           "y_inc": F.TRACE_INC})
@@ -34,9 +37,10 @@ class NeuronUpdate(wiring.Component):
     outputs are what it writes back::
 
         I   <- sat(decay(I, alpha_i) + (acc << w_shift))
-        if ref > 0:  ref <- ref - 1; V held      else:  V <- sat(decay(V, alpha_v) + I + bias)
-        spike <- forced or (not refractory and V >= threshold)
-        if spike:    V <- v_reset or sat(V - threshold);  ref <- refractory
+        if ref > 0:  ref <- ref - 1; V held      else:  V <- sat(decay(V, alpha_v) + I + bias - sub)
+        spike <- forced or (not refractory and V >= threshold + d)
+        if spike:    V <- v_reset or sat(V - threshold) or V;  ref <- refractory
+        (DEFERRED: d = 1, sub = threshold if the old V >= threshold + 1; else d = sub = 0)
         x   <- sat(decay(x, alpha_x) + (spike ? x_inc : 0))
         y'  <- decay(y, alpha_y)            (out ``y_dec``: what depression reads this step)
         y   <- sat(y' + (spike ? y_inc : 0))  (out ``state.y``: the end-of-step value)
@@ -158,13 +162,19 @@ class NeuronUpdate(wiring.Component):
         p3_y = Signal(F.TRACE)
         p3_threshold = Signal(F.THRESHOLD)
         refractory = p2_ref != 0
-        v_int = saturate(p2_dv + p2_i + mid.bias, F.V)     # 26-bit sum
+        # DEFERRED (snnTorch): fire on V > threshold, i.e. V >= threshold + 1 (25 bits, from
+        # the parameter memory: off the path through the sum); an update from a V above that
+        # level subtracts the threshold, as part of the bias operand.
+        deferred = mid.reset_mode == ResetMode.DEFERRED
+        fire_level = mid.threshold + deferred
+        late_sub = Mux(deferred & (p2_v >= fire_level), mid.threshold, 0)
+        v_int = saturate(p2_dv + p2_i + (mid.bias - late_sub), F.V)     # 27-bit sum
         v_new = Signal(F.V)
         m.d.comb += v_new.eq(Mux(refractory, p2_v, v_int))
         m.d.sync += [
             p3_valid.eq(p2_valid), p3_index.eq(p2_index), p3_threshold.eq(mid.threshold),
             p3_i.eq(p2_i), p3_v.eq(v_new), p3_ref.eq(p2_ref - refractory),
-            p3_spike.eq(p2_forced | (~refractory & (v_new >= mid.threshold))),
+            p3_spike.eq(p2_forced | (~refractory & (v_new >= fire_level))),
             p3_x.eq(p2_x), p3_y.eq(p2_y),
         ]
         # A cleared neuron leaves stage 3 all zero (a synchronous reset: free on FPGAs), so
@@ -179,6 +189,8 @@ class NeuronUpdate(wiring.Component):
         v_after = Signal(F.V)
         with m.If(late.reset_mode == ResetMode.SUBTRACT):
             m.d.comb += v_after.eq(saturate(p3_v - p3_threshold, F.V))
+        with m.Elif(late.reset_mode == ResetMode.DEFERRED):
+            m.d.comb += v_after.eq(p3_v)
         with m.Else():
             m.d.comb += v_after.eq(late.v_reset)
         x_inc = late.x_inc & p3_spike.replicate(F.TRACE_INC.width)

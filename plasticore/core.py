@@ -48,12 +48,16 @@ N_MAX = 1024
 N_DEFAULT = 256
 
 
-class ResetMode(enum.Enum, shape=1):
-    """What a spike does to the membrane potential."""
+class ResetMode(enum.Enum, shape=2):
+    """What a spike does to the membrane potential (``docs/model.md``, section 4.1)."""
     #: ``V <- v_reset``
     VALUE = 0
     #: ``V <- sat(V - threshold)``: keeps the overshoot, so rate coding stays linear.
     SUBTRACT = 1
+    #: snnTorch's subtract reset: the neuron fires on ``V > threshold`` (strictly), the spike
+    #: leaves ``V`` as it is, and the next update that starts from ``V > threshold`` subtracts
+    #: the threshold after the decay (``V <- sat(decay(V) + I + bias - threshold)``).
+    DEFERRED = 2
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ def _stdp_delta(amplitude, trace):
 
 @numba.njit(cache=True)
 def _step(v_old, i_old, acc_old, ref_old, x_old, y_old, force, learning, w, plastic,
-          th, vr, bias, av, ai, tref, ws, sub, ax, xinc, ay, yinc, ap, am, wmin, wmax):
+          th, vr, bias, av, ai, tref, ws, sub, deferred, ax, xinc, ay, yinc, ap, am, wmin,
+          wmax):
     """One timestep; returns the new (v, i, acc, ref, x, y, spike).  Mutates only ``w``."""
     n = v_old.shape[0]
     v = np.empty(n, np.int64)
@@ -70,11 +71,16 @@ def _step(v_old, i_old, acc_old, ref_old, x_old, y_old, force, learning, w, plas
             vq = v_old[q]
             rq = ref_old[q] - 1
         else:
-            vq = _clip(_decay(v_old[q], av[q]) + cur + bias[q], _V_MIN, _V_MAX)
+            # DEFERRED: the reset of the last spike, subtracted after the decay
+            late = th[q] if deferred[q] and v_old[q] > th[q] else 0
+            vq = _clip(_decay(v_old[q], av[q]) + cur + bias[q] - late, _V_MIN, _V_MAX)
             rq = ref_old[q]
-        s = force[q] or (not refractory and vq >= th[q])
+        s = force[q] or (not refractory and vq >= th[q] + deferred[q])
         if s:
-            vq = _clip(vq - th[q], _V_MIN, _V_MAX) if sub[q] else vr[q]
+            if sub[q]:
+                vq = _clip(vq - th[q], _V_MIN, _V_MAX)
+            elif not deferred[q]:
+                vq = vr[q]
             rq = tref[q]
             fired[k] = q
             k += 1
@@ -120,7 +126,7 @@ class FastReference(Reference):
             self.v, self.i, self.acc, self.ref, self.x, self.y, force, self.learning,
             self.weights, self.plastic,
             self._th, self._vr, self._bias, self._av, self._ai, self._tref, self._ws,
-            self._sub, self._ax, self._xinc, self._ay, self._yinc, self._ap, self._am,
+            self._sub, self._deferred, self._ax, self._xinc, self._ay, self._yinc, self._ap, self._am,
             self._wmin, self._wmax)
         self.spikes = spike
         self.t += 1

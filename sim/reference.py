@@ -11,10 +11,13 @@ One call of :meth:`Reference.step` is one timestep ``t``.  With the state left b
 
     I   <- sat(decay(I, alpha_i) + (acc << w_shift))         # acc: spikes of step t-1
     if ref > 0:  ref <- ref - 1;  V unchanged                  # refractory: V is held
-    else:        V <- sat(decay(V, alpha_v) + I + bias)
-    spike <- forced[n]  or  (was not refractory and V >= threshold)
+    else:        V <- sat(decay(V, alpha_v) + I + bias - sub)
+                 # sub = threshold if reset_mode is DEFERRED and the old V > threshold, else 0
+    spike <- forced[n]  or  (was not refractory and V >= threshold + d)
+                 # d = 1 for DEFERRED (it fires on V > threshold), else 0
     if spike:    V <- v_reset            (reset_mode VALUE)
                  V <- sat(V - threshold) (reset_mode SUBTRACT)
+                 V unchanged             (reset_mode DEFERRED: the next update subtracts)
                  ref <- refractory
     x   <- sat(decay(x, alpha_x) + (spike ? x_inc : 0))        # pre-synaptic trace
     y'  <- decay(y, alpha_y)                                   # post trace, not yet bumped
@@ -139,6 +142,10 @@ class Reference:
         self._tref, self._ws = p["refractory"], p["w_shift"]
         self._sub = p["reset_mode"] == ResetMode.SUBTRACT.value
         self._any_sub = bool(self._sub.any())
+        # DEFERRED: the firing level threshold + 1 (V > threshold, in int64: no overflow)
+        self._deferred = p["reset_mode"] == ResetMode.DEFERRED.value
+        self._any_deferred = bool(self._deferred.any())
+        self._fire = self._th + self._deferred
         self._ax, self._xinc = lp["alpha_x"], lp["x_inc"]
         self._ay, self._yinc = lp["alpha_y"], lp["y_inc"]
         self._ap, self._am = lp["a_plus"], lp["a_minus"]
@@ -213,10 +220,12 @@ class Reference:
         v = _decay(self.v, self._av)
         v += i
         v += self._bias
+        if self._any_deferred:                             # snnTorch: the reset of the spike
+            v -= np.where(self._deferred & (self.v >= self._fire), self._th, 0)   # before
         _saturate(v, F.V)
         np.copyto(v, self.v, where=refr)                   # refractory: V is held
         ref = self.ref - refr
-        spike = v >= self._th
+        spike = v >= self._fire
         spike &= ~refr
         if forced is not None:
             spike |= self._forced_mask(forced)
@@ -224,9 +233,10 @@ class Reference:
         x = (self.x * self._ax) >> F.DECAY_FRAC           # decay of a non-negative trace
         y_dec = (self.y * self._ay) >> F.DECAY_FRAC
         if fired.size:
-            if self._any_sub:
-                v[fired] = np.where(self._sub[fired],
-                                    _saturate(v[fired] - self._th[fired], F.V), self._vr[fired])
+            if self._any_sub or self._any_deferred:
+                vf = v[fired]
+                v[fired] = np.where(self._sub[fired], _saturate(vf - self._th[fired], F.V),
+                                    np.where(self._deferred[fired], vf, self._vr[fired]))
             else:
                 v[fired] = self._vr[fired]
             ref[fired] = self._tref[fired]

@@ -27,7 +27,7 @@ LAYOUTS = [NEURON_PARAMS, LEARNING_PARAMS, NEURON_STATE]
 
 def test_layout_sizes():
     assert (NEURON_PARAMS.size, LEARNING_PARAMS.size, NEURON_STATE.size, SYNAPSE.size) == \
-        (117, 104, 106, 9)
+        (118, 104, 106, 9)
 
 
 @pytest.mark.parametrize("n", [7, 1025, 0, -3])
@@ -79,7 +79,7 @@ def test_table_refuses_out_of_range_and_names_field():
     with pytest.raises(KeyError, match="'tau' is not a field"):
         t["tau"]
     with pytest.raises(F.RangeError, match="reset_mode"):
-        t["reset_mode"] = 2
+        t["reset_mode"] = 3         # 2 bits, but no mode 3
 
 
 def test_config_validation():

@@ -96,6 +96,55 @@ def test_reset_modes():
     assert ref.v.tolist() == [-30, 30] * 4
 
 
+def test_deferred_reset_is_snntorchs_subtract_reset():
+    """mem[t] = beta mem[t-1] + in - thr S[t-1], S[t] = mem[t] > thr, worked by hand with
+    beta = 0.5 (truncated toward zero), in = 60, thr = 100."""
+    cfg = make(threshold=100, alpha_v=HALF, bias=60, reset_mode=ResetMode.DEFERRED)
+    ref = Reference(cfg)
+    spikes, vs = [], []
+    for _ in range(8):
+        spikes.append(bool(ref.step()[0]))
+        vs.append(int(ref.v[0]))
+    # 60, 90, 105 (fires, V kept), 52 + 60 - 100 = 12, 66, 93, 106 (fires), 53 + 60 - 100
+    assert vs == [60, 90, 105, 12, 66, 93, 106, 13]
+    assert spikes == [False, False, True, False, False, False, True, False]
+
+
+def test_deferred_reset_fires_strictly_above_threshold():
+    cfg = make(threshold=100, alpha_v=0, reset_mode=ResetMode.DEFERRED)
+    cfg.neurons["bias"] = [100, 101] * 4
+    ref = Reference(cfg)
+    got = [(ref.step()[:2].tolist(), ref.v[:2].tolist()) for _ in range(4)]
+    # V == threshold: no spike and no subtraction; 101 fires, the next update subtracts 100
+    assert got == [([False, True], [100, 101]), ([False, False], [100, 1]),
+                   ([False, True], [100, 101]), ([False, False], [100, 1])]
+
+
+def test_deferred_reset_forced_spike_and_rails():
+    cfg = make(reset_mode=ResetMode.DEFERRED)
+    cfg.neurons["threshold"] = [100, 100, F.THRESHOLD.max, F.THRESHOLD.min] * 2
+    ref = with_state(Reference(cfg), v=[50, 150, F.V.max, F.V.max] * 2)
+    s = ref.step(forced=[0])
+    # forced below threshold: V kept; 150 > 100 is a pending reset: 150 - 100 = 50; the
+    # firing level V.max + 1 is out of reach; the lowest threshold fires, V at the rail
+    assert s[:4].tolist() == [True, False, False, True]
+    assert ref.v[:4].tolist() == [50, 50, F.V.max, F.V.max]
+    s = ref.step()
+    # a forced spike from below the threshold leaves nothing to subtract; V.max - (-2**23)
+    # saturates at V.max and fires again
+    assert s[:4].tolist() == [False, False, False, True]
+    assert ref.v[:4].tolist() == [50, 50, F.V.max, F.V.max]
+
+
+def test_deferred_reset_waits_out_the_refractory_period():
+    cfg = make(threshold=100, alpha_v=0, bias=101, refractory=2,
+               reset_mode=ResetMode.DEFERRED)
+    ref = Reference(cfg)
+    got = [(bool(ref.step()[0]), int(ref.v[0])) for _ in range(5)]
+    # 101 fires (V held above threshold for 2 steps), then the first update subtracts
+    assert got == [(True, 101), (False, 101), (False, 101), (False, 1), (True, 101)]
+
+
 def test_refractory_holds_v_and_blocks_spikes_for_exactly_r_steps():
     cfg = make(threshold=10, bias=20, refractory=2, v_reset=0)
     ref = Reference(cfg)

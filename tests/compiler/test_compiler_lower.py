@@ -184,7 +184,7 @@ def test_too_many_neurons():
     ({"v_threshold": float("inf")}, "v_threshold must be finite"),
     ({"bias": [1.0, 2.0]}, "bias must be a scalar or have 3 entries"),
     ({"v_threshold": -1.0}, "v_threshold .* must be above v_rest"),
-    ({"reset": "zero"}, "reset must be 'value' or 'subtract'"),
+    ({"reset": "zero"}, "reset must be 'value', 'subtract' or 'deferred'"),
     ({"tau_refrac": 1.0}, "at most 255 steps"),
     ({"v_reset": -500.0}, "v_reset of neuron 0 is .* outside"),
 ])

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from plasticore.compiler import STDP, CompileError, Poisson, compile, from_nir, simulate
+from plasticore.compiler.nir_import import NirConventionWarning, implied_dt
+from plasticore.core import ResetMode
 
 DT = 1e-3
 
@@ -49,13 +51,78 @@ def test_euler_reproduces_discrete_exporters():
     tau = DT / (1 - beta)
     g = feedforward_graph()
     g.nodes["lif"] = lif(4, tau=tau, r=tau / DT)
-    net = from_nir(g, DT, method="euler")
+    net = from_nir(g, DT, method="euler", reset="deferred")
     pop = net.populations["lif"]
     assert math.exp(-DT / pop.params["tau_mem"][0]) == pytest.approx(beta, rel=1e-12)
     np.testing.assert_allclose(net.projections["lin"].weights, g.nodes["lin"].weight.T)
-    net_exp = from_nir(g, DT, method="exp")
+    with pytest.warns(NirConventionWarning, match=r"only with method='euler' \(--method"):
+        net_exp = from_nir(g, DT, method="exp", reset="deferred")
     assert math.exp(-DT / net_exp.populations["lif"].params["tau_mem"][0]) == \
         pytest.approx(math.exp(-(1 - beta)))
+
+
+def snntorch_like_graph(dt=1e-4, beta=0.9, n=4):
+    """What snnTorch's export_to_nir writes for Linear + Leaky(beta)."""
+    tau = dt / (1 - beta)
+    g = feedforward_graph()
+    g.nodes["lif"] = lif(n, tau=tau, r=tau / dt)
+    return g
+
+
+def test_snntorch_graph_suggests_its_dt_method_and_reset():
+    g = snntorch_like_graph()
+    assert implied_dt(g) == pytest.approx(1e-4, rel=1e-9)
+    assert implied_dt(feedforward_graph()) is None            # r = 1: no dt in the graph
+    with pytest.warns(NirConventionWarning) as seen:
+        from_nir(g, 1e-3)
+    msg = str(seen[0].message)
+    for option in ("--dt 0.0001", "--method euler", "--strict-threshold", "--reset deferred"):
+        assert option in msg, msg
+    with pytest.warns(NirConventionWarning, match="only with dt=0.0001"):
+        from_nir(g, 1e-3, method="euler", reset="deferred")
+    # with its own options, no warning (warnings are errors in this suite)
+    net = from_nir(g, 1e-4, method="euler", reset="deferred")
+    assert net.populations["lif"].cell.reset == "deferred"
+    from_nir(g, 1e-4, method="euler", strict_threshold=True)
+
+
+def test_strict_threshold_and_deferred_reset_are_lowered():
+    """v > v_threshold is threshold + 1 LSB for the value and subtract resets; the DEFERRED
+    mode compares strictly itself and keeps the threshold it subtracts."""
+    g = feedforward_graph()
+    th = {}
+    for kw in ({}, {"strict_threshold": True}, {"reset": "deferred"},
+               {"reset": "subtract", "strict_threshold": True}):
+        prog = compile(from_nir(g, DT, **kw), steps=5)
+        sl = slice(*prog.report.scales["lif"]["neurons"])
+        th[tuple(kw.items())] = prog.config.neurons["threshold"][sl][0]
+        mode = prog.config.neurons["reset_mode"][sl][0]
+        want = {"deferred": ResetMode.DEFERRED, "subtract": ResetMode.SUBTRACT}.get(
+            kw.get("reset"), ResetMode.VALUE)
+        assert mode == want.value
+    base = th[()]
+    assert th[(("strict_threshold", True),)] == base + 1
+    assert th[(("reset", "deferred"),)] == base
+    assert th[(("reset", "subtract"), ("strict_threshold", True))] == base + 1
+
+
+def test_subgraphs_are_flattened():
+    """snnTorch exports RLeaky as a sub-graph (input -> lif <-> w_rec, lif -> output)."""
+    n = 3
+    sub = nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([n])), "lif": lif(n),
+               "w_rec": nir.Linear(np.eye(n) * 0.5), "output": nir.Output(np.array([n]))},
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
+    g = nir.NIRGraph(
+        nodes={"in": nir.Input(np.array([2])), "lin": nir.Linear(np.ones((n, 2))),
+               "rl": sub, "out": nir.Output(np.array([n]))},
+        edges=[("in", "lin"), ("lin", "rl"), ("rl", "out")], type_check=False)
+    net = from_nir(g, DT)
+    assert set(net.populations) == {"in", "rl.lif"}
+    assert set(net.projections) == {"lin", "rl.w_rec"}
+    assert net.projections["rl.w_rec"].pre.name == "rl.lif" == \
+        net.projections["rl.w_rec"].post.name
+    assert net.populations["rl.lif"].recorded == ["spikes"]
 
 
 def test_cubalif_if_and_affine_bias():

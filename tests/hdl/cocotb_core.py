@@ -154,7 +154,7 @@ def _corner_config(case, rng):
         p["threshold"] = np.where(half, F.THRESHOLD.max, F.THRESHOLD.min)
         p["w_shift"] = F.W_SHIFT.max
         p["refractory"] = 0
-        p["reset_mode"] = rng.integers(0, 2, n)
+        p["reset_mode"] = rng.integers(0, 3, n)
         lp["alpha_x"] = lp["alpha_y"] = F.DECAY_ONE
         lp["x_inc"] = lp["y_inc"] = F.TRACE_INC.max
         lp["a_plus"] = lp["a_minus"] = F.AMPLITUDE.max
@@ -202,13 +202,27 @@ def _corner_config(case, rng):
         p["bias"] = rng.integers(-(1 << 12), 1 << 10, n)
         p["refractory"] = rng.choice([0, 1, F.REFRACTORY.max], n)
         forced = random_forced(CORNER_STEPS, n, 0.3, rng)
+    elif case == "deferred_reset":
+        # snnTorch's reset (DEFERRED): V == threshold does not fire, threshold + 1 does; the
+        # update from V > threshold subtracts the threshold (saturating at the rails);
+        # refractory periods and forced spikes around it; thresholds at both rails (the
+        # firing level threshold + 1 beyond V.max never fires).
+        th = corner_values(F.THRESHOLD, n, rng, 0.5)
+        p["threshold"] = th
+        p["reset_mode"] = ResetMode.DEFERRED.value
+        p["bias"] = np.clip(th + rng.integers(-1, 3, n), F.BIAS.min, F.BIAS.max)
+        p["alpha_v"] = rng.choice([0, F.DECAY_ONE // 2, F.DECAY_ONE], n)
+        p["alpha_i"] = 0
+        p["refractory"] = rng.integers(0, 3, n)
+        cfg.weights[:] = 0
+        forced = random_forced(CORNER_STEPS, n, 0.1, rng)
     else:
         raise ValueError(f"Unknown corner case {case!r}.")
     return cfg.validate(), forced, learning
 
 
 CORNER_CASES = ["rails", "threshold_equality", "weight_bounds", "all_fire", "none_fire",
-                "learning_toggle", "decay_extremes"]
+                "learning_toggle", "decay_extremes", "deferred_reset"]
 
 
 @cocotb.test()

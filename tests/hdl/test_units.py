@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 from support.stimulus import corner_values, random_config
 
 from plasticore import fixed as F
-from plasticore.core import NEURON_STATE, CoreParams, Table
+from plasticore.core import NEURON_STATE, CoreParams, ResetMode, Table
 from plasticore.hdl.arith import saturate
 from plasticore.hdl.neuron import EARLY, LATE, MID, NeuronUpdate
 from plasticore.hdl.synapse import SynapseUpdate
@@ -86,6 +86,41 @@ def test_neuron_update(seed):
     for name, field in NEURON_STATE:
         state[name] = corner_values(field.shape, n, rng, 0.4)
     forced = rng.random(n) < 0.3
+    _check_neuron_update(cfg, state, forced)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_neuron_update_deferred_reset(seed):
+    """The DEFERRED reset mode at its edges: old V and new V at threshold - 1 ... + 2 (the
+    subtraction and the strict comparison), thresholds and V at the rails, refractory and
+    forced neurons."""
+    n = 96
+    rng = np.random.default_rng(100 + seed)
+    cfg = random_config(n, rng, corner=0.4)
+    p = cfg.neurons
+    p["reset_mode"] = ResetMode.DEFERRED.value
+    th = corner_values(F.THRESHOLD, n, rng, 0.4)
+    p["threshold"] = th
+    state = Table(NEURON_STATE, n)
+    for name, field in NEURON_STATE:
+        state[name] = corner_values(field.shape, n, rng, 0.4)
+    state["v"] = np.clip(th + rng.integers(-1, 3, n), F.V.min, F.V.max)
+    state["ref"] = rng.choice([0, 0, 0, 1, 2], n)
+    # the new V lands near the threshold too: V = bias (- threshold) with alpha_v = 0, I = 0
+    near = rng.random(n) < 0.5
+    p["alpha_v"] = np.where(near, 0, p["alpha_v"])
+    cfg.neurons["alpha_i"] = np.where(near, 0, p["alpha_i"])
+    state["i"] = np.where(near, 0, state["i"])
+    state["acc"] = np.where(near, 0, state["acc"])
+    sub = np.where(state["v"] > th, th, 0)
+    p["bias"] = np.where(near, np.clip(th + sub + rng.integers(-1, 3, n), F.BIAS.min,
+                                       F.BIAS.max), p["bias"])
+    forced = rng.random(n) < 0.1
+    _check_neuron_update(cfg.validate(), state, forced)
+
+
+def _check_neuron_update(cfg, state, forced):
+    n = cfg.n
     cfg.weights[:] = 0                      # acc after the step is then 0, as the unit outputs
     ref = Reference(cfg)
     ref.state = state

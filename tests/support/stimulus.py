@@ -54,7 +54,7 @@ def random_config(n, rng: np.random.Generator, corner=0.2, plastic_p=0.7):
     p["w_shift"] = np.clip(rng.integers(scale - 9, scale - 4, n), 0, F.W_SHIFT.max)
     p["w_shift"] = np.where(rng.random(n) < corner, corner_values(F.W_SHIFT, n, rng, 1.0),
                             p["w_shift"])
-    p["reset_mode"] = rng.integers(0, 2, n)
+    p["reset_mode"] = rng.integers(0, 3, n)             # VALUE, SUBTRACT, DEFERRED
     lp["alpha_x"] = corner_values(F.DECAY, n, rng, corner, lo=F.DECAY_ONE // 2)
     lp["alpha_y"] = corner_values(F.DECAY, n, rng, corner, lo=F.DECAY_ONE // 2)
     lp["x_inc"] = corner_values(F.TRACE_INC, n, rng, corner, hi=2 * F.TRACE_ONE)
