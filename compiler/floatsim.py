@@ -7,8 +7,9 @@ pre-learning weights, depression, then potentiation, then the post-trace bump --
 real numbers, without rounding, truncation or saturation::
 
     I   <- alpha_i * I + acc                           # acc: sum of weights of step t-1's spikes
-    V   <- V (refractory)   or   alpha_v * V + I + bias - (deferred and old V > threshold) * threshold
-    spike <- forced  or  (not refractory and V >= threshold)       (V > threshold: strict, deferred)
+    V   <- V (refractory)   or   alpha_v * V + I + bias - sub
+           (sub = threshold if deferred and the old V > threshold, else 0)
+    spike <- forced  or  (not refractory and V >= threshold)     (V > threshold: strict, deferred)
     V   <- v_reset  or  V - threshold  or  V (deferred);  ref <- refractory   (on a spike)
     x   <- alpha_x * x + x_inc * spike
     y'  <- alpha_y * y

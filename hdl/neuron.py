@@ -165,9 +165,7 @@ class NeuronUpdate(wiring.Component):
         # DEFERRED (snnTorch): fire on V > threshold, i.e. V >= threshold + 1 (25 bits, from
         # the parameter memory: off the path through the sum); an update from a V above that
         # level subtracts the threshold, as part of the bias operand.
-        deferred = mid.reset_mode == ResetMode.DEFERRED
-        fire_level = mid.threshold + deferred
-        late_sub = Mux(deferred & (p2_v >= fire_level), mid.threshold, 0)
+        fire_level, late_sub = _deferred_reset(mid, p2_v)
         v_int = saturate(p2_dv + p2_i + (mid.bias - late_sub), F.V)     # 27-bit sum
         v_new = Signal(F.V)
         m.d.comb += v_new.eq(Mux(refractory, p2_v, v_int))
@@ -206,3 +204,12 @@ class NeuronUpdate(wiring.Component):
             self.o_y_dec.eq(p3_y),
         ]
         return m
+
+
+def _deferred_reset(mid, v_old):
+    """The firing level (``threshold + 1`` for DEFERRED, else ``threshold``) and what the
+    update subtracts (``threshold`` for a DEFERRED neuron whose old ``V`` is at or above the
+    firing level, else 0)."""
+    deferred = mid.reset_mode == ResetMode.DEFERRED
+    fire_level = mid.threshold + deferred
+    return fire_level, Mux(deferred & (v_old >= fire_level), mid.threshold, 0)

@@ -47,6 +47,14 @@ def _stdp_delta(amplitude, trace):
     return (amplitude * trace + _STDP_HALF) >> _STDP_SHIFT
 
 
+@numba.njit(cache=True, inline="always")
+def _reset(v, th, vr, sub, deferred):
+    # the potential after a spike: SUBTRACT, DEFERRED (kept), VALUE
+    if sub:
+        return _clip(v - th, _V_MIN, _V_MAX)
+    return v if deferred else vr
+
+
 @numba.njit(cache=True)
 def _step(v_old, i_old, acc_old, ref_old, x_old, y_old, force, learning, w, plastic,
           th, vr, bias, av, ai, tref, ws, sub, deferred, ax, xinc, ay, yinc, ap, am, wmin,
@@ -77,10 +85,7 @@ def _step(v_old, i_old, acc_old, ref_old, x_old, y_old, force, learning, w, plas
             rq = ref_old[q]
         s = force[q] or (not refractory and vq >= th[q] + deferred[q])
         if s:
-            if sub[q]:
-                vq = _clip(vq - th[q], _V_MIN, _V_MAX)
-            elif not deferred[q]:
-                vq = vr[q]
+            vq = _reset(vq, th[q], vr[q], sub[q], deferred[q])
             rq = tref[q]
             fired[k] = q
             k += 1
@@ -126,8 +131,8 @@ class FastReference(Reference):
             self.v, self.i, self.acc, self.ref, self.x, self.y, force, self.learning,
             self.weights, self.plastic,
             self._th, self._vr, self._bias, self._av, self._ai, self._tref, self._ws,
-            self._sub, self._deferred, self._ax, self._xinc, self._ay, self._yinc, self._ap, self._am,
-            self._wmin, self._wmax)
+            self._sub, self._deferred, self._ax, self._xinc, self._ay, self._yinc, self._ap,
+            self._am, self._wmin, self._wmax)
         self.spikes = spike
         self.t += 1
         return spike

@@ -203,22 +203,27 @@ def _corner_config(case, rng):
         p["refractory"] = rng.choice([0, 1, F.REFRACTORY.max], n)
         forced = random_forced(CORNER_STEPS, n, 0.3, rng)
     elif case == "deferred_reset":
-        # snnTorch's reset (DEFERRED): V == threshold does not fire, threshold + 1 does; the
-        # update from V > threshold subtracts the threshold (saturating at the rails);
-        # refractory periods and forced spikes around it; thresholds at both rails (the
-        # firing level threshold + 1 beyond V.max never fires).
-        th = corner_values(F.THRESHOLD, n, rng, 0.5)
-        p["threshold"] = th
-        p["reset_mode"] = ResetMode.DEFERRED.value
-        p["bias"] = np.clip(th + rng.integers(-1, 3, n), F.BIAS.min, F.BIAS.max)
-        p["alpha_v"] = rng.choice([0, F.DECAY_ONE // 2, F.DECAY_ONE], n)
-        p["alpha_i"] = 0
-        p["refractory"] = rng.integers(0, 3, n)
-        cfg.weights[:] = 0
-        forced = random_forced(CORNER_STEPS, n, 0.1, rng)
+        forced = _deferred_corner(cfg, rng)
     else:
         raise ValueError(f"Unknown corner case {case!r}.")
     return cfg.validate(), forced, learning
+
+
+def _deferred_corner(cfg, rng):
+    """snnTorch's reset (DEFERRED): V == threshold does not fire, threshold + 1 does; the
+    update from V > threshold subtracts the threshold (saturating at the rails); refractory
+    periods and forced spikes around it; thresholds at both rails (the firing level
+    threshold + 1 beyond V.max never fires).  Returns the forced spikes."""
+    n, p = cfg.n, cfg.neurons
+    th = corner_values(F.THRESHOLD, n, rng, 0.5)
+    p["threshold"] = th
+    p["reset_mode"] = ResetMode.DEFERRED.value
+    p["bias"] = np.clip(th + rng.integers(-1, 3, n), F.BIAS.min, F.BIAS.max)
+    p["alpha_v"] = rng.choice([0, F.DECAY_ONE // 2, F.DECAY_ONE], n)
+    p["alpha_i"] = 0
+    p["refractory"] = rng.integers(0, 3, n)
+    cfg.weights[:] = 0
+    return random_forced(CORNER_STEPS, n, 0.1, rng)
 
 
 CORNER_CASES = ["rails", "threshold_equality", "weight_bounds", "all_fire", "none_fire",
