@@ -57,6 +57,8 @@ def add_compiler_commands(subparsers: argparse._SubParsersAction) -> None:
                         "reset (deferred: one step later, undecayed; fires on v > threshold)")
     g.add_argument("--strict-threshold", action="store_true",
                    help="fire on v > v_threshold (NIR, snnTorch, Norse) instead of >=")
+    g.add_argument("--synaptic-jump", action="store_true",
+                   help="CubaLIF current jumps by w_in W s (Norse's LIFCell export)")
     g.add_argument("--record-v", action="store_true", help="also record v of output nodes")
     g.add_argument("--stdp", action="append", metavar="NODE:tau_plus=S,...",
                    help="make the projection of Linear/Affine NODE learn (repeatable)")
@@ -101,7 +103,8 @@ def nir_options(args: argparse.Namespace) -> NirOptions:
     stdp = dict(_stdp(item) for item in args.stdp or [])
     return NirOptions(dt=args.dt, inputs=inputs, stdp=stdp, method=args.method,
                       reset=args.reset, duration=args.duration, record_v=args.record_v,
-                      strict_threshold=args.strict_threshold)
+                      strict_threshold=args.strict_threshold,
+                      synaptic_jump=args.synaptic_jump)
 
 
 def _input_raster(item: str) -> tuple[str, SpikeRaster]:

@@ -45,6 +45,8 @@ class NirOptions:
         ``"value"``, ``"subtract"`` or ``"deferred"`` (snnTorch's subtract reset).
     strict_threshold
         Fire on ``v > v_threshold`` (NIR, snnTorch, Norse) instead of ``>=``.
+    synaptic_jump
+        ``CubaLIF`` current jumps by ``w_in W s`` (Norse's ``LIFCell``).
     refractory
         Refractory time of every neuron, seconds.
     duration
@@ -62,6 +64,7 @@ class NirOptions:
     duration: float | None = None
     record_v: bool = False
     strict_threshold: bool = False
+    synaptic_jump: bool = False
 
     def given(self) -> list[str]:
         """The names of the options that differ from their defaults."""
@@ -117,6 +120,7 @@ def _load_nir(path: str, options: NirOptions) -> Network:
                     method=options.method, reset=options.reset,
                     refractory=options.refractory, duration=options.duration,
                     record_v=options.record_v, strict_threshold=options.strict_threshold,
+                    synaptic_jump=options.synaptic_jump,
                     name=os.path.splitext(os.path.basename(path))[0])
 
 

@@ -116,6 +116,8 @@ def _neuron(name: str, node: NIRNode, dt: float, method: str,
     ``kw``: the LIF fields the graph does not give (reset, refractory time, comparison)."""
     nir = _nir()
     where = f"NIR node {name!r} ({type(node).__name__})"
+    if not isinstance(node, nir.CubaLIF):
+        kw = {k: v for k, v in kw.items() if k != "synaptic_jump"}
     if isinstance(node, nir.IF):
         th = _arr(name, node, "v_threshold")
         n = th.size
@@ -144,10 +146,12 @@ def _neuron(name: str, node: NIRNode, dt: float, method: str,
         a_s, ts_eq = _alpha_and_tau(tau_s, dt, method, f"{where} tau_syn")
         if np.isinf(ts_eq).any():
             raise CompileError(f"{where}: tau_syn must be finite.")
+        kw = dict(kw)
+        gain_s = 1.0 if kw.pop("synaptic_jump") else 1 - a_s      # Norse: I jumps by W s
         cell = LIF(tau_mem=tm_eq, tau_syn=ts_eq, v_threshold=th, v_rest=v_leak,
                    v_reset=v_reset, **kw)
-        bias = r * w_in / np.where(np.isinf(tm_eq), 1.0, tm_eq)
-        return n, cell, (1 - a_m) * r * (1 - a_s) * w_in, bias
+        bias = r * w_in / np.where(np.isinf(tm_eq), 1.0, tm_eq) * ((1 - a_s) / gain_s)
+        return n, cell, (1 - a_m) * r * gain_s * w_in, bias
     raise AssertionError(name)
 
 
@@ -166,7 +170,8 @@ def from_nir(graph: NIRGraph | str | os.PathLike[str], dt: float, *,
              inputs: Mapping[str, _InputSpikes] | None = None,
              stdp: Mapping[str, STDP] | None = None, method: str = "exp", reset: str = "value",
              refractory: float = 0.0, duration: float | None = None, record_v: bool = False,
-             name: str | None = None, strict_threshold: bool = False) -> Network:
+             name: str | None = None, strict_threshold: bool = False,
+             synaptic_jump: bool = False) -> Network:
     """Build a :class:`Network` from a NIR graph (a ``nir.NIRGraph`` or a path to a ``.nir``
     file).
 
@@ -194,6 +199,10 @@ def from_nir(graph: NIRGraph | str | os.PathLike[str], dt: float, *,
         Fire on ``v > v_threshold`` (NIR's, snnTorch's and Norse's comparison) instead of
         the core's native ``>=`` (realised as threshold + 1 LSB); ``reset="deferred"`` is
         always strict.
+    synaptic_jump : bool
+        ``CubaLIF`` input makes the current jump by ``w_in W s`` (Norse's ``LIFCell``, whose
+        export writes ``w_in = 1``: ``i <- i + W s``) instead of NIR's
+        ``(1 - alpha_syn) w_in W s``.
 
     A graph whose ``LIF``/``CubaLIF`` nodes all have ``r = tau / dt'`` for one ``dt'`` is
     the output of a discrete-time exporter (snnTorch writes ``dt' = 1e-4`` s): imported with
@@ -209,7 +218,8 @@ def from_nir(graph: NIRGraph | str | os.PathLike[str], dt: float, *,
     inputs, stdp = dict(inputs or {}), dict(stdp or {})
     net = Network(dt=dt, duration=duration, name=name or "nir")
     kw = {"reset": reset, "tau_refrac": refractory,
-          "strict_threshold": None if reset == "deferred" else bool(strict_threshold)}
+          "strict_threshold": None if reset == "deferred" else bool(strict_threshold),
+          "synaptic_jump": bool(synaptic_jump)}
     b = _Builder(nir, graph, net, method, kw)
     for node_name, node in graph.nodes.items():
         b.add_node(node_name, node, inputs)
