@@ -87,13 +87,13 @@ def agreement(framework: np.ndarray, run: np.ndarray) -> Agreement:
 
 
 def compare_fixture(fixture: Fixture, targets: tuple[str, ...] = ("ref",),
-                    n: int = 256) -> dict[str, Agreement]:
-    """Import the fixture's graph with its options, compile it for an ``n``-neuron core,
-    run it on each target and on the float model; return ``{target or "float": Agreement}``.
-    """
+                    n: int = 256, **overrides: Any) -> dict[str, Agreement]:
+    """Import the fixture's graph with its options (``overrides`` replace some: how the
+    graph runs with other conventions), compile it for an ``n``-neuron core, run it on each
+    target and on the float model; return ``{target or "float": Agreement}``."""
     steps = fixture.input.shape[0]
     total = steps + fixture.delay
-    net = _network(fixture, total)
+    net = _network(fixture, total, overrides)
     prog = compile_network(net, n=n, steps=total)
     out = _output_population(net)
     found = {"float": simulate(net, steps=total).spikes[out]}
@@ -103,7 +103,7 @@ def compare_fixture(fixture: Fixture, targets: tuple[str, ...] = ("ref",),
             for k, r in found.items()}
 
 
-def _network(fixture: Fixture, total: int):
+def _network(fixture: Fixture, total: int, overrides: dict[str, Any]) -> Any:
     import nir
 
     graph = nir.read(fixture.graph_path)
@@ -113,13 +113,13 @@ def _network(fixture: Fixture, total: int):
                            f"{len(inputs)}.")
     raster = np.zeros((total, fixture.input.shape[1]), bool)
     raster[:fixture.input.shape[0]] = fixture.input
-    opts = fixture.options
+    opts = {**fixture.options, **overrides}
     dt = opts.pop("dt")
     return from_nir(graph, dt, inputs={inputs[0]: SpikeRaster(raster)}, name=fixture.name,
                     **opts)
 
 
-def _output_population(net) -> str:
+def _output_population(net: Any) -> str:
     rec = [p.name for p in net.populations.values() if not p.is_input and p.recorded]
     if len(rec) != 1:
         raise CompileError(f"A fixture's graph must have one output population, not {rec}.")
