@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from plasticore.compiler.program import Program, atomic_write_npz, read_npz
-from plasticore.core import NEURON_STATE, CoreConfig
+from plasticore.core import NEURON_STATE, CoreConfig, Table
 from plasticore.sim.reference import Record, Reference
 
 from .chip import Chip, DriverError
@@ -106,6 +106,10 @@ class Session:
         """The neuron state: ``v``, ``i``, ``acc``, ``ref``, ``x``, ``y`` per neuron."""
         raise NotImplementedError
 
+    def write_state(self, table: Table) -> None:
+        """Replace the neuron state by ``table`` (a NEURON_STATE table of ``n`` neurons)."""
+        raise NotImplementedError
+
 
 def reference_model(config: CoreConfig, learning: bool = False, *,
                     fast: bool = False) -> Reference:
@@ -151,6 +155,9 @@ class ReferenceSession(Session):
 
     def read_state(self) -> dict[str, np.ndarray]:
         return _state_dict(self.model.state)
+
+    def write_state(self, table: Table) -> None:
+        self.model.state = table
 
 
 class ChipSession(Session):
@@ -199,6 +206,9 @@ class ChipSession(Session):
 
     def read_state(self) -> dict[str, np.ndarray]:
         return _state_dict(self.chip.read_state())
+
+    def write_state(self, table: Table) -> None:
+        self.chip.write_state(table)
 
 
 def _state_dict(table: Any) -> dict[str, np.ndarray]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 from pyNN import common
@@ -35,11 +37,19 @@ def setup(timestep: float = DEFAULT_TIMESTEP, min_delay: float | str = DEFAULT_M
 
 
 def end(compatible_output: bool = True) -> None:
-    """Write what ``record(..., to_file=...)`` asked for and close the core session."""
+    """Write what ``record(..., to_file=...)`` asked for and close the core session.
+
+    If the environment variable ``PLASTICORE_PYNN_REPORT`` names a file, the quantisation
+    report of the compiled network is written there as JSON (for scripts run unchanged, as
+    ``benchmarks/pynn_vs_brian2.py`` does)."""
     state = simulator.state
     for population, variables, filename in state.write_on_end:
         population.write_data(get_io(filename), variables)
     state.write_on_end = []
+    path = os.environ.get("PLASTICORE_PYNN_REPORT")
+    if path and state.engine is not None:
+        with open(path, "w") as f:
+            json.dump(state.engine.program.report.as_dict(), f, default=float)
     state._close()
 
 

@@ -10,6 +10,7 @@ naming the parameter.
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 import numpy as np
@@ -63,7 +64,7 @@ class Engine:
             if pop.is_source:
                 _check_source(pop)
                 continue
-            names[id(pop)] = name = f"p{k}"
+            names[id(pop)] = name = _name(pop.label, k, names.values())
             p = net.population(name, pop.size, _cell(pop))
             p.record("spikes", *(("v",) if _records(pop, "v") else ()))
         plastic = []
@@ -79,6 +80,7 @@ class Engine:
                   for (pid, d), name in copies.items()]
         neurons = [(pop, program.population_indices(names[id(pop)]))
                    for pop in state.populations if not pop.is_source]
+        _initial_state(session, program, neurons)
         return cls(state, program, session, inputs, neurons, plastic)
 
     # -- running -----------------------------------------------------------------------------
@@ -118,6 +120,12 @@ class Engine:
 
 # -- populations --------------------------------------------------------------------------
 
+def _name(label: str, k: int, taken: Any) -> str:
+    """A compiler population name from the PyNN label (so that messages name it)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(label)) or f"p{k}"
+    return name if name not in taken else f"{name}-{k}"
+
+
 def _records(pop: Any, variable: str) -> bool:
     return any(v.name == variable and ids for v, ids in pop.recorder.recorded.items())
 
@@ -145,14 +153,33 @@ def _cell(pop: Any) -> LIF:
 
 
 def _check_initial(pop: Any, where: str) -> None:
-    """The core starts every neuron at rest with no synaptic current."""
+    """Initial synaptic currents must be 0 (the initial ``v`` is written to the core)."""
     for name, values in pop._initial.items():
-        want = pop.param("v_rest") if name == "v" else np.zeros(pop.size)
-        if not np.allclose(values, want, rtol=0, atol=1e-12):
-            k = int(np.flatnonzero(~np.isclose(values, want, rtol=0, atol=1e-12))[0])
+        if name != "v" and np.any(values != 0):
+            k = int(np.flatnonzero(values != 0)[0])
             raise NotImplementedError(
                 f"plasticore.pynn: {where}: initial value {name!r} = {values[k]} (neuron {k}); "
-                f"the core starts every neuron at rest ({name} = {want[k]}).")
+                f"the core starts every synaptic current at 0.")
+
+
+def _initial_state(session: Any, program: Any, neurons: list[tuple[Any, np.ndarray]]) -> None:
+    """Write the populations' initial ``v`` (PyNN's default -65 mV, or ``initialize``) into
+    the core's state; keep the realised value as the first sample of ``v``."""
+    from plasticore import fixed as F
+    from plasticore.core import NEURON_STATE, Table
+
+    table = Table(NEURON_STATE, program.n)
+    for pop, idx in neurons:
+        v0 = pop._initial.get("v", np.full(pop.size, np.nan))
+        v0 = np.where(np.isnan(v0), pop.param("v_rest"), v0)
+        raw = np.rint((v0 - program.v_offset[idx]) * program.lsb_per_volt[idx]).astype(np.int64)
+        if not F.V.contains(raw):
+            k = int(np.flatnonzero((raw < F.V.min) | (raw > F.V.max))[0])
+            raise ValueError(f"plasticore.pynn: {pop.label!r}: initial v = {v0[k]} mV (neuron "
+                             f"{k}) is outside the core's potential range.")
+        table["v"][idx] = raw
+        pop._v0_real = program.v_offset[idx] + raw / program.lsb_per_volt[idx]
+    session.write_state(table)
 
 
 def _check_source(pop: Any) -> None:
@@ -222,10 +249,8 @@ def _connect(net: Network, proj: Any, k: int, names: dict[int, str],
     """Add ``proj`` (one compiler projection per delay); for a plastic one, return
     ``(proj, pre name, post name, weight factor per post neuron)``."""
     pre, post, w, d = proj.arrays()
+    # PyNN has checked the signs: >= 0 excitatory, <= 0 inhibitory (current-based)
     sign = -1.0 if proj.receptor_type == "inhibitory" else 1.0
-    if (w < 0).any():
-        raise ValueError(f"plasticore.pynn: projection {proj.label!r}: weights must be >= 0 "
-                         f"(the sign is the receptor_type), got {w[w < 0][0]}.")
     fac = _weight_factor(proj.post, dt)
     stdp = _stdp(proj, fac, dt, sign)
     steps = np.rint(d / dt).astype(np.int64)
@@ -237,7 +262,7 @@ def _connect(net: Network, proj: Any, k: int, names: dict[int, str],
         dense: dict[tuple[int, int], float] = {}
         for i, j, x in zip(pre[m], post[m], w[m], strict=True):
             dense[(int(i), int(j))] = dense.get((int(i), int(j)), 0.0) + x   # multapses add
-        syn = [(i, j, sign * x * fac[j]) for (i, j), x in dense.items()]
+        syn = [(i, j, x * fac[j]) for (i, j), x in dense.items()]
         name = f"proj{k}d{s}"
         net.connect(pre_name(s), names[id(proj.post)], Sparse(syn), stdp=stdp, name=name)
         if stdp is not None:
@@ -258,14 +283,25 @@ def _stdp(proj: Any, fac: np.ndarray, dt: float, sign: float) -> STDP | None:
                                   f"supported (the core's weight bounds are per neuron).")
     if not np.allclose(fac, fac[0]):
         raise NotImplementedError(f"{where}: STDP needs one cm for all post neurons.")
-    td = st.timing_dependence.parameter_space
-    wd = st.weight_dependence.parameter_space
-    td.evaluate(simplify=True)
-    wd.evaluate(simplify=True)
-    t, w = td.as_dict(), wd.as_dict()
+    t, w = (_scalars(x.parameter_space, where)
+            for x in (st.timing_dependence, st.weight_dependence))
     f = float(fac[0])
     return STDP(tau_plus=float(t["tau_plus"]) * MS, tau_minus=float(t["tau_minus"]) * MS,
                 A_plus=float(t["A_plus"]) * float(w["w_max"]) * f,
                 A_minus=float(t["A_minus"]) * float(w["w_max"]) * f,
                 w_min=float(w["w_min"]) * f, w_max=float(w["w_max"]) * f)
 
+
+
+def _scalars(space: Any, where: str) -> dict[str, float]:
+    """The parameters of an STDP component, which the core needs as one value each."""
+    space.shape = (1,)
+    space.evaluate(simplify=True)
+    out = {}
+    for name, value in space.as_dict().items():
+        a = np.unique(np.asarray(value, np.float64))
+        if a.size != 1:
+            raise NotImplementedError(f"{where}: STDP {name} must be one value for the whole "
+                                      f"projection (the core's rule is per post neuron).")
+        out[name] = float(a[0])
+    return out

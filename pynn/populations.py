@@ -119,5 +119,5 @@ class Population(common.Population):
                                (self.size,)).copy()
 
     def _v0(self) -> np.ndarray:
-        """The potential at t = 0: the core starts every neuron at rest (``v_rest``)."""
-        return self.param("v_rest")
+        """The potential at t = 0 as the core realised it (written at the first run)."""
+        return self._v0_real

@@ -12,6 +12,7 @@ from pyNN.core import ezip
 from pyNN.space import Space
 
 from . import simulator
+from .standardmodels import StaticSynapse
 
 
 class Connection(common.Connection):
@@ -30,6 +31,7 @@ class Connection(common.Connection):
 class Projection(common.Projection):
     __doc__ = common.Projection.__doc__
     _simulator = simulator
+    _static_synapse_class = StaticSynapse
 
     def __init__(self, presynaptic_population: Any, postsynaptic_population: Any,
                  connector: Any, synapse_type: Any = None, source: Any = None,
