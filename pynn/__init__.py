@@ -15,6 +15,7 @@ What maps onto the core, and how, is in :mod:`plasticore.pynn.standardmodels` an
 ``pynn`` extra (PyNN and neo).
 """
 
+from pyNN import common as _common  # noqa: E402
 from pyNN import errors, random, space  # noqa: F401
 from pyNN.connectors import (  # noqa: F401
     AllToAllConnector,
@@ -27,6 +28,7 @@ from pyNN.random import NumpyRNG, RandomDistribution  # noqa: F401
 from pyNN.space import Space  # noqa: F401
 from pyNN.standardmodels import StandardCellType
 
+from . import simulator  # noqa: E402
 from .control import (  # noqa: F401
     end,
     get_current_time,
@@ -45,10 +47,6 @@ from .control import (  # noqa: F401
 from .populations import Assembly, Population, PopulationView  # noqa: F401
 from .projections import Projection  # noqa: F401
 from .standardmodels import *  # noqa: F403
-
-from pyNN import common as _common  # noqa: E402
-
-from . import simulator  # noqa: E402
 
 create = _common.build_create(Population)
 connect = _common.build_connect(Projection, FixedProbabilityConnector, StaticSynapse)  # noqa: F405

@@ -35,12 +35,12 @@ class Projection(common.Projection):
 
     def __init__(self, presynaptic_population: Any, postsynaptic_population: Any,
                  connector: Any, synapse_type: Any = None, source: Any = None,
-                 receptor_type: Any = None, space: Space = Space(), label: Any = None
+                 receptor_type: Any = None, space: Space | None = None, label: Any = None
                  ) -> None:
         simulator.state.changed("creating a Projection")
         common.Projection.__init__(self, presynaptic_population, postsynaptic_population,
-                                   connector, synapse_type, source, receptor_type, space,
-                                   label)
+                                   connector, synapse_type, source, receptor_type,
+                                   Space() if space is None else space, label)
         if self.receptor_type not in ("excitatory", "inhibitory"):
             raise NotImplementedError(f"plasticore.pynn: receptor_type must be 'excitatory' "
                                       f"or 'inhibitory', not {self.receptor_type!r}.")
@@ -65,7 +65,7 @@ class Projection(common.Projection):
             if isinstance(value, float):
                 connection_parameters[name] = repeat(value)
         for pre_idx, other in ezip(presynaptic_indices, *connection_parameters.values()):
-            attributes = dict(zip(connection_parameters.keys(), other))
+            attributes = dict(zip(connection_parameters.keys(), other, strict=True))
             self.connections.append(Connection(int(pre_idx), int(postsynaptic_index),
                                                **attributes))
 

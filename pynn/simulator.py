@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import numpy as np
 from pyNN import common
 
 name = "plasticore"
