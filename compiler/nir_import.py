@@ -288,8 +288,9 @@ def implied_dt(graph: NIRGraph) -> float | None:
     dt = float(q[0])
     # A timestep someone chose has few digits (snnTorch's 1e-4); tau / r of a graph written
     # for exp-discretised import (plasticore's exporter) does not.
+    # (exporters write float32: 1e-4 comes back as 9.99999984e-05)
     if not np.allclose(q, dt, rtol=1e-6, atol=0) or not math.isclose(
-            float(f"{dt:.3g}"), dt, rel_tol=1e-9):
+            float(f"{dt:.3g}"), dt, rel_tol=1e-6):
         return None
     return float(f"{dt:.3g}")
 

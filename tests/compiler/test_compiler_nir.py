@@ -106,6 +106,22 @@ def test_strict_threshold_and_deferred_reset_are_lowered():
     assert th[(("reset", "subtract"), ("strict_threshold", True))] == base + 1
 
 
+def test_synaptic_jump_drops_nirs_input_filter():
+    """Norse's LIFCell: i <- i + W s, so the weight is (1 - alpha_mem) r w_in W."""
+    n = 2
+    cuba = nir.CubaLIF(tau_syn=np.full(n, 5e-3), tau_mem=np.full(n, 10e-3), r=np.ones(n),
+                       v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n),
+                       w_in=np.ones(n))
+    w = np.array([[1.0, 0.5], [0.0, 2.0]])
+    g = nir.NIRGraph(nodes={"in": nir.Input(np.array([2])), "lin": nir.Linear(w),
+                            "cuba": cuba, "out": nir.Output(np.array([2]))},
+                     edges=[("in", "lin"), ("lin", "cuba"), ("cuba", "out")])
+    jump = from_nir(g, DT, method="euler", synaptic_jump=True)
+    nir_ = from_nir(g, DT, method="euler")
+    np.testing.assert_allclose(jump.projections["lin"].weights, w.T * 0.1)
+    np.testing.assert_allclose(nir_.projections["lin"].weights, w.T * 0.1 * 0.2)
+
+
 def test_subgraphs_are_flattened():
     """snnTorch exports RLeaky as a sub-graph (input -> lif <-> w_rec, lif -> output)."""
     n = 3
