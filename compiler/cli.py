@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+import warnings
 from typing import TYPE_CHECKING
 
 from plasticore.argtypes import add_json_options, non_negative_float, positive_int
@@ -169,9 +171,17 @@ def _load(args: argparse.Namespace) -> Network:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from .lower import compile_network
     from .network import CompileError
+    from .nir_import import NirConventionWarning
 
     t0 = time.perf_counter()
-    net = _load(args)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", NirConventionWarning)
+        net = _load(args)
+    for w in seen:               # a hint about the options, as a line of its own
+        if issubclass(w.category, NirConventionWarning):
+            print(f"plasticore compile: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     program = compile_network(net, n=args.neurons, strict=args.strict,
                               tolerance=args.tolerance, steps=args.steps)
     try:

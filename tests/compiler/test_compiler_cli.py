@@ -155,14 +155,13 @@ def test_progress_goes_to_stderr(capsys):
 def test_compile_snntorch_graph_with_its_conventions(tmp_path, capsys):
     """snnTorch's own export (a fixture): the warning names the options; with them the
     program has the DEFERRED reset mode on its neurons."""
-    from plasticore.compiler.nir_import import NirConventionWarning
     from plasticore.core import ResetMode
 
     path = ROOT / "tests" / "fixtures" / "nir" / "snntorch_ff.nir"
     prog = tmp_path / "p.npz"
-    with pytest.warns(NirConventionWarning, match="--dt 0.0001"):
-        code, _, err = run(capsys, "compile", path, "-o", prog, "--dt", "1e-3")
+    code, _, err = run(capsys, "compile", path, "-o", prog, "--dt", "1e-3")
     assert code == 0, err
+    assert "plasticore compile: warning: " in err and "--dt 0.0001" in err
     code, _, err = run(capsys, "compile", path, "-o", prog, "--dt", "1e-4", "--method",
                        "euler", "--reset", "deferred")
     assert code == 0, err
