@@ -64,6 +64,13 @@ __all__ = ["compile_network", "QuantizationReport", "input_rasters", "K_DEFAULT"
 K_DEFAULT = 16     # threshold at 2**16 LSB
 K_MAX = 18         # at most 2**18: keeps 32 thresholds of headroom in 24-bit V
 K_MIN = 8          # at least 2**8: 1/256 threshold resolution
+K_FINE = 20        # a slowly decaying current may take the threshold up to 2**20 (8 headroom)
+#: The synaptic current decays by truncation toward zero, at least 1 LSB a step: where the
+#: real decay of the largest weight-sized current, (1 - alpha_syn) |w| LSB, is below
+#: FINE_TRIGGER, truncation dominates it (PyNN at dt = 0.025 ms, tau_syn = 2 ms: 1.35 LSB,
+#: PSPs 38 % short); the scale is then refined until it is FINE_TARGET (or k = K_FINE).
+FINE_TRIGGER = 4.0
+FINE_TARGET = 16.0
 
 
 def _rint(x: ArrayLike) -> np.ndarray:
@@ -172,6 +179,35 @@ def _choose_scale(theta_max: float, wmax_abs: float, weights: np.ndarray, where:
                        f"thresholds) is beyond any representable scale; the largest weight a "
                        f"population can receive is {limit:.6g} thresholds "
                        f"({limit * theta_max:.6g}).")
+
+
+def _finer_current(k: int, s: int, q: dict[str, np.ndarray], dt: float, wmax_abs: float,
+                   theta_max: float, where: str, report: QuantizationReport) -> tuple[int, int]:
+    """Raise ``k`` and ``w_shift`` together (same weight words, a finer potential and current)
+    while the truncation of a slowly decaying synaptic current would dominate its decay
+    (:data:`FINE_TRIGGER`), as far as ``K_FINE`` and the population's resets allow."""
+    syn = q["tau_syn"] > 0
+    if not syn.any() or wmax_abs == 0:
+        return k, s
+    leak = float((1 - _alpha(q["tau_syn"][syn], dt)).min())
+
+    def decay_lsb(kk: int) -> float:
+        return leak * wmax_abs * 2.0 ** kk / theta_max
+
+    if decay_lsb(k) >= FINE_TRIGGER:
+        return k, s
+    theta = q["v_threshold"] - q["v_rest"]
+    span = float(np.max(np.abs(q["v_reset"] - q["v_rest"]) / theta, initial=1.0))
+    k0 = k
+    while (k < K_FINE and s < F.W_SHIFT.max and decay_lsb(k) < FINE_TARGET
+           and 4 * span * 2.0 ** (k + 1) <= F.V.max):
+        k, s = k + 1, s + 1
+    if k > k0:
+        report.warnings.append(
+            f"{where}: the synaptic current decays by only {decay_lsb(k0):.3g} LSB a step at "
+            f"the threshold scale 2^{k0}, less than the truncation of its decay; the threshold "
+            f"is at 2^{k} (w_shift {s}) instead: {2 ** (23 - k)} thresholds of headroom.")
+    return k, s
 
 
 def _has_loop(network: Network) -> bool:
@@ -333,6 +369,7 @@ def _lower_population(pop: Population, span: tuple[int, int], network: Network,
     allw = np.concatenate(ws) if ws else np.zeros(0)
     wmax_abs = float(np.abs(allw).max()) if allw.size else 0.0
     k, s = _choose_scale(theta_max, wmax_abs, allw, where, report)
+    k, s = _finer_current(k, s, q, network.dt, wmax_abs, theta_max, where, report)
     scale = 2.0 ** k / theta_max
     wlsb = 2.0 ** s / scale
     report.scales[pop.name] = {"k": k, "lsb_per_volt": scale, "w_shift": s,

@@ -349,3 +349,35 @@ def test_compile_does_not_mutate_network():
     w = net.projections["in->exc"].weights.copy()
     compile(net)
     assert np.array_equal(w, net.projections["in->exc"].weights)
+
+
+def _psp(dt, tau_syn):
+    """Peak of one PSP on the reference, in thresholds, and the program."""
+    from plasticore.sim import Reference
+
+    net = Network(dt=dt)
+    src = net.inputs("in", 1, SpikeRaster(np.eye(1, 2000, 10, dtype=bool).T))
+    out = net.population("out", 1, LIF(tau_mem=20e-3, tau_syn=tau_syn, v_threshold=15.0))
+    net.connect(src, out, Dense([[0.025]]))                 # 1 nA on 1 nF, dt = 25 us
+    prog = compile(net)
+    rec = Reference(prog.config).run(2000, prog.forced(2000), record=("v",))
+    k = prog.population_indices("out")[0]
+    return rec.state["v"][:, k].max() / prog.lsb_per_volt[k], prog
+
+
+def test_slowly_decaying_current_gets_a_finer_scale():
+    """PyNN's simpleRandomNetwork at dt = 0.025 ms: the current's real decay is 1.36 LSB a
+    step at 2^16, less than the truncation; at 2^20 (w_shift 4: the same weight word) the
+    PSP is within 5 % of the real-number peak (1.559 mV), not 38 % short."""
+    peak, prog = _psp(25e-6, 2e-3)
+    sc = prog.report.scales["out"]
+    assert (sc["k"], sc["w_shift"]) == (20, 4)
+    assert any("truncation of its decay" in w for w in prog.report.warnings)
+    assert prog.config.weights.max() == 109                 # the word of k = 16, s = 0
+    assert peak == pytest.approx(1.559, rel=0.05)
+
+
+def test_fast_currents_keep_the_default_scale():
+    _, prog = _psp(1e-3, 5e-3)
+    assert prog.report.scales["out"]["k"] <= 18
+    assert not any("truncation of its decay" in w for w in prog.report.warnings)
