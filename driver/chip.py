@@ -539,44 +539,70 @@ class Chip:
     # -- running ----------------------------------------------------------------------------
 
     def run(self, steps: int, inputs: np.ndarray | Sequence[Iterable[int]] | None = None,
-            progress: Callable[[int, int], object] | None = None) -> Record:
+            progress: Callable[[int, int], object] | None = None,
+            record: Sequence[str] = ()) -> Record:
         """Run ``steps`` timesteps, forcing ``inputs`` (None, a bool array (steps, n), or
-        ``steps`` lists of neuron indices); return the spikes of every step.
+        ``steps`` lists of neuron indices); return the spikes of every step, and in
+        ``state[name]`` (int, steps x n) the NEURON_STATE fields named in ``record`` after
+        every step.
 
         Steps go out in RUN frames as large as the payload allows, with up to ``rx_buffers``
-        frames in flight, so the line streams both ways without pause.
+        frames in flight, so the line streams both ways without pause.  With ``record``,
+        each step is a RUN of one step followed by READs of the neuron state, all pipelined
+        the same way (the line never waits for a round trip; it carries the whole
+        NEURON_STATE words, 14 bytes per neuron and step).
         ``progress(done, total)`` is called as answers arrive.
         """
+        names = list(record)
+        unknown = [name for name in names if name not in NEURON_STATE.members]
+        if unknown:
+            raise ValueError(f"cannot record {', '.join(map(repr, unknown))}: the neuron state "
+                             f"has {', '.join(NEURON_STATE.members)}")
         steps = int(steps)
         if steps < 0:
             raise ValueError(f"number of steps must be >= 0, not {steps}")
         records = self._input_records(steps, inputs)
         known, self._step = self._step, None
         first = known if known is not None else self.status()["step"]
+        state = {name: np.zeros((steps, self.n), np.int64) for name in names}
         try:
-            spikes = self._run(records, first, progress)
+            spikes = self._run(records, first, progress, state)
         except _StaleStep:
             # The step counter changed behind this session's back (a raw request): nothing
             # ran; read it and start again.
             first = self.status()["step"]
             self._step = None
-            spikes = self._run(records, first, progress, stale_ok=False)
+            spikes = self._run(records, first, progress, state, stale_ok=False)
         self._step = (first + steps) & 0xFFFFFFFF
-        return Record(spikes)
+        return Record(spikes, state)
+
+    def _state_reads(self) -> list[_Request]:
+        """The READs of the whole NEURON_STATE region, as :meth:`read_region` splits it."""
+        region = P.WireRegion.NEURON_STATE
+        per = self._opened.max_payload // P.wire_bytes(region)
+        return [_Request(P.Opcode.READ, P.pack(P.ACCESS, {
+            "region": region, "count": min(per, self.n - k), "start": k}))
+            for k in range(0, self.n, per)]
 
     def _run(self, records: Sequence[bytes], first: int,
              progress: Callable[[int, int], object] | None,
+             state: dict[str, np.ndarray] | None = None,
              stale_ok: bool = True) -> np.ndarray:
-        """The RUNs of ``records`` from step ``first`` on; the spikes of every step.  Raises
-        :class:`_StaleStep` if ``stale_ok`` and the first RUN was refused as out of sequence
-        (so none ran)."""
+        """The RUNs of ``records`` from step ``first`` on; the spikes of every step, and the
+        fields of ``state`` (filled in) after every step.  Raises :class:`_StaleStep` if
+        ``stale_ok`` and the first RUN was refused as out of sequence (so none ran)."""
         steps = len(records)
-        reqs, counts = self._run_requests(records, first)
+        reads = len(self._state_reads()) if state else 0
+        reqs, counts = self._recording_requests(records, first, reads)
+        take_state = _StateTaker(state or {}, reads)
         spikes = np.zeros((steps, self.n), bool)
         got = [0] * len(reqs)
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
 
         def take(k: int, body: bytes) -> None:
+            if reqs[k].opcode == P.Opcode.READ:
+                take_state(k, body)
+                return
             offset = 0
             while offset < len(body):
                 try:
@@ -610,6 +636,19 @@ class Chip:
             if got[k] != counts[k]:
                 raise LinkError(f"{self.url} answered {got[k]} of {counts[k]} steps of a RUN")
         return spikes
+
+    def _recording_requests(self, records: Sequence[bytes], first: int,
+                            reads: int) -> tuple[list[_Request], list[int]]:
+        """:meth:`_run_requests`, or with ``reads`` > 0 a RUN of one step followed by the
+        ``reads`` READs of the neuron state for every step (0 steps counted for a READ)."""
+        if not reads:
+            return self._run_requests(records, first)
+        reqs: list[_Request] = []
+        counts: list[int] = []
+        for k, rec in enumerate(records):
+            reqs += self._run_requests([rec], (first + k) & 0xFFFFFFFF)[0] + self._state_reads()
+            counts += [1] + [0] * reads
+        return reqs, counts
 
     def _run_requests(self, records: Sequence[bytes],
                       first: int) -> tuple[list[_Request], list[int]]:
@@ -673,6 +712,24 @@ class Chip:
         if len(inputs) != steps:
             raise ValueError(f"inputs given for {len(inputs)} steps, but running {steps}")
         return [P.encode_record(row, n) for row in inputs]
+
+
+class _StateTaker:
+    """Collects the READ answers of a recording run: request ``k`` is the ``k % (reads+1)``-th
+    request of step ``k // (reads+1)`` (its RUN first); the step's last READ completes the
+    NEURON_STATE table, whose fields named in ``state`` go into row ``step``."""
+
+    def __init__(self, state: dict[str, np.ndarray], reads: int) -> None:
+        self.state, self.reads = state, reads
+        self.words = bytearray()
+
+    def __call__(self, k: int, body: bytes) -> None:
+        self.words.extend(body)
+        if k % (self.reads + 1) == self.reads:
+            table = Table.from_bytes(NEURON_STATE, bytes(self.words))
+            for name, rows in self.state.items():
+                rows[k // (self.reads + 1)] = table[name]
+            self.words.clear()
 
 
 def _count_answer(ex: Exchange, status: P.Status | int, seq: int, body: bytes) -> None:

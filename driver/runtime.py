@@ -172,23 +172,25 @@ class ChipSession(Session):
 
     def run(self, steps: int, forced: np.ndarray | None = None, *, record_v: bool = False,
             weights_every: int = 0, progress: Progress | None = None) -> Record:
-        """V is read back after every step if it is recorded (runs of one step), the weights
-        every ``weights_every`` steps; otherwise the steps stream in one run."""
-        if not (record_v or weights_every):
-            return self.chip.run(steps, forced, progress=progress)
+        """V is read back after every step if it is recorded (pipelined with the steps, see
+        :meth:`Chip.run <plasticore.driver.chip.Chip.run>`'s ``record``), the weights every
+        ``weights_every`` steps (between runs of that many steps)."""
+        record = ("v",) if record_v else ()
+        if not weights_every:
+            return self.chip.run(steps, forced, progress=progress, record=record)
         forced = np.zeros((steps, self.n), bool) if forced is None else forced
         rec = Record(np.zeros((steps, self.n), bool),
                      {"v": np.zeros((steps, self.n), np.int64)} if record_v else {})
-        chunk = 1 if record_v else weights_every
         k = 0
         while k < steps:
-            c = min(chunk, steps - k)
-            rec.spikes[k:k + c] = self.chip.run(c, forced[k:k + c],
-                                                progress=_offset(progress, k, steps)).spikes
-            k += c
+            c = min(weights_every, steps - k)
+            part = self.chip.run(c, forced[k:k + c], progress=_offset(progress, k, steps),
+                                 record=record)
+            rec.spikes[k:k + c] = part.spikes
             if record_v:
-                rec.state["v"][k - 1] = self.chip.read_state()["v"]
-            if weights_every and k % weights_every == 0:
+                rec.state["v"][k:k + c] = part.state["v"]
+            k += c
+            if k % weights_every == 0:
                 rec.weights.append(self.chip.read_weights())
         return rec
 
@@ -237,10 +239,10 @@ def run_program(program: Program, steps: int | None = None, target: str = "ref",
     """Run ``program`` for ``steps`` steps (default: the length of its input) on ``target``
     and return :class:`Results`.  ``progress(done, total)`` is called as steps complete.
 
-    The program is uploaded, run with V read back after every step if it is recorded and the
-    weights at the recording intervals; the results are identical on every target.  Raises
-    :class:`RunError` for an unknown target, a bad number of steps or a failing target
-    (``"Running on '/dev/ttyUSB1' failed: ..."``).
+    The program is uploaded, run with V read back after every step (pipelined with the steps)
+    if it is recorded and the weights at the recording intervals; the results are identical
+    on every target.  Raises :class:`RunError` for an unknown target, a bad number of steps
+    or a failing target (``"Running on '/dev/ttyUSB1' failed: ..."``).
     """
     check_target(target)
     steps = program.input_steps if steps is None else steps

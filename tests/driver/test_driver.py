@@ -214,6 +214,28 @@ def test_disconnect_mid_run_is_reported(connect, monkeypatch):
         chip.run(2000, [[0]] * 2000)
 
 
+def test_a_run_records_the_neuron_state_of_every_step(connect):
+    """``Chip.run(record=...)`` streams the state after every step (pipelined READs) and
+    equals the reference's record, step for step; an unknown field is refused by name."""
+    n, steps = 16, 24
+    cfg = random_config(n, np.random.default_rng(11))
+    chip = connect(n)
+    chip.load(cfg)
+    chip.learning = True
+    forced = random_forced(steps, n, 0.2, np.random.default_rng(12))
+    forced[3] = True
+    rec = chip.run(steps, forced, record=("v", "x", "y"))
+    ref = Reference(cfg, learning=True)
+    expect = ref.run(steps, forced=forced, record=("spikes", "v", "x", "y"))
+    assert np.array_equal(rec.spikes, expect.spikes)
+    for name in ("v", "x", "y"):
+        assert np.array_equal(rec.state[name], expect.state[name]), name
+    assert np.array_equal(chip.read_weights(), ref.weights)
+    assert chip.status()["step"] == steps
+    with pytest.raises(ValueError, match="cannot record 'volts': the neuron state has v, i"):
+        chip.run(1, record=("volts",))
+
+
 def test_a_run_finds_a_step_counter_changed_behind_its_back(connect, raw):
     """The session remembers the step counter to save a STATUS before each run; a RUN sent
     past it (here by hand) makes the next run refused once, read the counter and go on."""
