@@ -54,6 +54,9 @@ def connect(target, request):
             board, build = request.getfixturevalue("boards")(n, SIM_TARGETS[target])
             url = board.url
             options.setdefault("build", build)
+            # A simulated board on a loaded 2-core machine runs 100x slower than real time
+            # or worse: the RUN queued behind a long one would time out at the default 2 s.
+            options.setdefault("timeout", 30.0)
         else:
             url = target
         try:
