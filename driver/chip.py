@@ -540,7 +540,7 @@ class Chip:
 
     def run(self, steps: int, inputs: np.ndarray | Sequence[Iterable[int]] | None = None,
             progress: Callable[[int, int], object] | None = None,
-            record: Sequence[str] = ()) -> Record:
+            record: Sequence[str] = (), reset: bool = False) -> Record:
         """Run ``steps`` timesteps, forcing ``inputs`` (None, a bool array (steps, n), or
         ``steps`` lists of neuron indices); return the spikes of every step, and in
         ``state[name]`` (int, steps x n) the NEURON_STATE fields named in ``record`` after
@@ -550,8 +550,9 @@ class Chip:
         frames in flight, so the line streams both ways without pause.  With ``record``,
         each step is a RUN of one step followed by READs of the neuron state, all pipelined
         the same way (the line never waits for a round trip; it carries the whole
-        NEURON_STATE words, 14 bytes per neuron and step).
-        ``progress(done, total)`` is called as answers arrive.
+        NEURON_STATE words, 14 bytes per neuron and step).  With ``reset``, a RESET goes
+        first, pipelined with the RUNs: as :meth:`reset` then :meth:`run`, one round trip
+        shorter.  ``progress(done, total)`` is called as answers arrive.
         """
         names = list(record)
         unknown = [name for name in names if name not in NEURON_STATE.members]
@@ -562,11 +563,12 @@ class Chip:
         if steps < 0:
             raise ValueError(f"number of steps must be >= 0, not {steps}")
         records = self._input_records(steps, inputs)
-        known, self._step = self._step, None
+        known, self._step = (0 if reset else self._step), None
         first = known if known is not None else self.status()["step"]
         state = {name: np.zeros((steps, self.n), np.int64) for name in names}
         try:
-            spikes = self._run(records, first, progress, state)
+            spikes = self._run(records, first, progress, state, reset=reset,
+                               stale_ok=not reset)
         except _StaleStep:
             # The step counter changed behind this session's back (a raw request): nothing
             # ran; read it and start again.
@@ -586,15 +588,16 @@ class Chip:
 
     def _run(self, records: Sequence[bytes], first: int,
              progress: Callable[[int, int], object] | None,
-             state: dict[str, np.ndarray] | None = None,
+             state: dict[str, np.ndarray] | None = None, reset: bool = False,
              stale_ok: bool = True) -> np.ndarray:
-        """The RUNs of ``records`` from step ``first`` on; the spikes of every step, and the
-        fields of ``state`` (filled in) after every step.  Raises :class:`_StaleStep` if
-        ``stale_ok`` and the first RUN was refused as out of sequence (so none ran)."""
+        """The RUNs of ``records`` from step ``first`` on (after a RESET if ``reset``); the
+        spikes of every step, and the fields of ``state`` (filled in) after every step.
+        Raises :class:`_StaleStep` if ``stale_ok`` and the first RUN was refused as out of
+        sequence (so none ran)."""
         steps = len(records)
         reads = len(self._state_reads()) if state else 0
-        reqs, counts = self._recording_requests(records, first, reads)
-        take_state = _StateTaker(state or {}, reads)
+        reqs, counts = self._recording_requests(records, first, reads, reset)
+        take_state = _StateTaker(state or {}, reads, offset=int(reset))
         spikes = np.zeros((steps, self.n), bool)
         got = [0] * len(reqs)
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
@@ -602,6 +605,8 @@ class Chip:
         def take(k: int, body: bytes) -> None:
             if reqs[k].opcode == P.Opcode.READ:
                 take_state(k, body)
+                return
+            if reqs[k].opcode == P.Opcode.RESET:
                 return
             offset = 0
             while offset < len(body):
@@ -637,14 +642,16 @@ class Chip:
                 raise LinkError(f"{self.url} answered {got[k]} of {counts[k]} steps of a RUN")
         return spikes
 
-    def _recording_requests(self, records: Sequence[bytes], first: int,
-                            reads: int) -> tuple[list[_Request], list[int]]:
+    def _recording_requests(self, records: Sequence[bytes], first: int, reads: int,
+                            reset: bool) -> tuple[list[_Request], list[int]]:
         """:meth:`_run_requests`, or with ``reads`` > 0 a RUN of one step followed by the
-        ``reads`` READs of the neuron state for every step (0 steps counted for a READ)."""
+        ``reads`` READs of the neuron state for every step (0 steps counted for a READ);
+        with ``reset``, a RESET first (0 steps)."""
+        reqs: list[_Request] = [_Request(P.Opcode.RESET, b"")] if reset else []
+        counts: list[int] = [0] if reset else []
         if not reads:
-            return self._run_requests(records, first)
-        reqs: list[_Request] = []
-        counts: list[int] = []
+            runs, run_counts = self._run_requests(records, first)
+            return reqs + runs, counts + run_counts
         for k, rec in enumerate(records):
             reqs += self._run_requests([rec], (first + k) & 0xFFFFFFFF)[0] + self._state_reads()
             counts += [1] + [0] * reads
@@ -715,15 +722,17 @@ class Chip:
 
 
 class _StateTaker:
-    """Collects the READ answers of a recording run: request ``k`` is the ``k % (reads+1)``-th
-    request of step ``k // (reads+1)`` (its RUN first); the step's last READ completes the
+    """Collects the READ answers of a recording run: request ``k`` (counted from the first
+    RUN, ``offset`` requests in) is the ``k % (reads+1)``-th request of step
+    ``k // (reads+1)`` (its RUN first); the step's last READ completes the
     NEURON_STATE table, whose fields named in ``state`` go into row ``step``."""
 
-    def __init__(self, state: dict[str, np.ndarray], reads: int) -> None:
-        self.state, self.reads = state, reads
+    def __init__(self, state: dict[str, np.ndarray], reads: int, offset: int = 0) -> None:
+        self.state, self.reads, self.offset = state, reads, offset
         self.words = bytearray()
 
     def __call__(self, k: int, body: bytes) -> None:
+        k -= self.offset                    # the requests before the first RUN
         self.words.extend(body)
         if k % (self.reads + 1) == self.reads:
             table = Table.from_bytes(NEURON_STATE, bytes(self.words))

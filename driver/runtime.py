@@ -161,14 +161,23 @@ class ChipSession(Session):
         self.chip, self.target = chip, target
         self.device = chip.identity.kind_name if chip.identity is not None else "unknown"
         self.n = chip.n
+        # A reset is sent with the next run (pipelined: one round trip less per reset and
+        # run, as the demo does per image), or before any other request.
+        self._reset_pending = False
+
+    def _flush(self) -> Chip:
+        if self._reset_pending:
+            self._reset_pending = False
+            self.chip.reset()
+        return self.chip
 
     @property
     def learning(self) -> bool:
-        return self.chip.learning
+        return self._flush().learning
 
     @learning.setter
     def learning(self, on: bool) -> None:
-        self.chip.learning = bool(on)
+        self._flush().learning = bool(on)
 
     def run(self, steps: int, forced: np.ndarray | None = None, *, record_v: bool = False,
             weights_every: int = 0, progress: Progress | None = None) -> Record:
@@ -176,16 +185,18 @@ class ChipSession(Session):
         :meth:`Chip.run <plasticore.driver.chip.Chip.run>`'s ``record``), the weights every
         ``weights_every`` steps (between runs of that many steps)."""
         record = ("v",) if record_v else ()
+        reset, self._reset_pending = self._reset_pending, False
         if not weights_every:
-            return self.chip.run(steps, forced, progress=progress, record=record)
+            return self.chip.run(steps, forced, progress=progress, record=record, reset=reset)
+        self._reset_pending = reset
         forced = np.zeros((steps, self.n), bool) if forced is None else forced
         rec = Record(np.zeros((steps, self.n), bool),
                      {"v": np.zeros((steps, self.n), np.int64)} if record_v else {})
         k = 0
         while k < steps:
             c = min(weights_every, steps - k)
-            part = self.chip.run(c, forced[k:k + c], progress=_offset(progress, k, steps),
-                                 record=record)
+            part = self._flush().run(c, forced[k:k + c], progress=_offset(progress, k, steps),
+                                     record=record)
             rec.spikes[k:k + c] = part.spikes
             if record_v:
                 rec.state["v"][k:k + c] = part.state["v"]
@@ -195,13 +206,13 @@ class ChipSession(Session):
         return rec
 
     def reset(self) -> None:
-        self.chip.reset()
+        self._reset_pending = True
 
     def read_weights(self) -> np.ndarray:
-        return self.chip.read_weights()
+        return self._flush().read_weights()
 
     def read_state(self) -> dict[str, np.ndarray]:
-        return _state_dict(self.chip.read_state())
+        return _state_dict(self._flush().read_state())
 
 
 def _state_dict(table: Any) -> dict[str, np.ndarray]:

@@ -255,6 +255,13 @@ def test_a_run_finds_a_step_counter_changed_behind_its_back(connect, raw):
     ref.reset()
     assert np.array_equal(chip.run(3, forced[:3]).spikes, ref.run(3, forced[:3]).spikes)
     assert chip.status()["step"] == 3
+    # a RESET pipelined with the RUN (run(reset=True)) is a reset followed by the run
+    ref.reset()
+    rec = chip.run(5, forced[3:8], reset=True, record=("v",))
+    expect = ref.run(5, forced=forced[3:8], record=("spikes", "v"))
+    assert np.array_equal(rec.spikes, expect.spikes)
+    assert np.array_equal(rec.state["v"], expect.state["v"])
+    assert chip.status()["step"] == 5
 
 
 def drop_frame(monkeypatch, chip, which):
