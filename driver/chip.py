@@ -618,8 +618,9 @@ class Chip:
                     raise LinkError(f"{self.url} sent more spike records than steps")
                 spikes[starts[k] + got[k], idx] = True
                 got[k] += 1
-                if reqs[k].exchange is not None:
-                    reqs[k].exchange.spikes.append(len(idx))
+                exchange = reqs[k].exchange
+                if exchange is not None:
+                    exchange.spikes.append(len(idx))
             if progress is not None:
                 progress(int(sum(got)), steps)
 
