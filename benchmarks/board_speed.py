@@ -126,16 +126,19 @@ def session_on(transport: str, neurons: int, clock_hz: float, baud: int, steps: 
             chip.load(cfg)
             chip.learning = True
             chip.traffic = []
+            cpu0, host0 = _cpu_seconds(board.process.pid), time.process_time()
             t0 = time.perf_counter()
             rec = chip.run(steps)
             run_s = time.perf_counter() - t0
+            board_cpu = _cpu_seconds(board.process.pid) - cpu0
+            host_cpu = time.process_time() - host0
             traffic = chip.traffic
             time.sleep(0.5)                 # past the idle guard
             c0, t0 = _cpu_seconds(board.process.pid), time.perf_counter()
             time.sleep(idle_s)
             idle = (_cpu_seconds(board.process.pid) - c0) / (time.perf_counter() - t0)
     return {**board.stats, "spikes": rec.spikes, "run_s": run_s, "traffic": traffic,
-            "idle_core": idle}
+            "idle_core": idle, "board_cpu_s": board_cpu, "host_cpu_s": host_cpu}
 
 
 def main_compare(args):
@@ -164,11 +167,25 @@ def main_compare(args):
                "idle_core_uart": round(got["uart"]["idle_core"], 4),
                "idle_core_bytes": round(got["bytes"]["idle_core"], 4),
                "spikes_equal": same, "spike_fraction": float(got["bytes"]["spikes"].mean())}
+        # CPU seconds do not depend on the machine's load as wall seconds do: on a quiet
+        # machine the board and the driver each have a core, so the run takes about the
+        # larger of the two (they overlap: two requests in flight).
+        for t, g in got.items():
+            row[f"{t}_board_cpu_s"] = round(g["board_cpu_s"], 2)
+            row[f"{t}_host_cpu_s"] = round(g["host_cpu_s"], 2)
+            row[f"{t}_steps_per_cpu_s"] = round(
+                args.steps / max(g["board_cpu_s"], g["host_cpu_s"], 1e-9), 1)
         rows.append(row)
         print(f"N={n}: uart {rate['uart']:,.0f} steps/s, bytes {rate['bytes']:,.0f} steps/s "
               f"({row['speedup']:.1f}x); iCEBreaker projected {board:,.0f} steps/s (bytes = "
               f"{row['bytes_vs_icebreaker']:.2f}x of it); spikes "
               f"{'equal' if same else 'DIFFER'} ({row['spike_fraction']:.1%} spiking)")
+        print(f"       per CPU second (load-independent; the larger of board and driver): "
+              f"uart {row['uart_steps_per_cpu_s']:,.0f} steps/s (board "
+              f"{row['uart_board_cpu_s']} s, driver {row['uart_host_cpu_s']} s), bytes "
+              f"{row['bytes_steps_per_cpu_s']:,.0f} steps/s (board {row['bytes_board_cpu_s']} s,"
+              f" driver {row['bytes_host_cpu_s']} s): "
+              f"{row['bytes_steps_per_cpu_s'] / row['uart_steps_per_cpu_s']:.1f}x")
         print(f"       whole-session cycles/step incl. set-up: uart {row['uart_cycles_per_step']:,}"
               f", bytes {row['bytes_cycles_per_step']:,}; M cycles/s: uart "
               f"{row['uart_cycles_per_s'] / 1e6:.2f}, bytes {row['bytes_cycles_per_s'] / 1e6:.2f};"
