@@ -206,6 +206,8 @@ class ChipSession(Session):
         return rec
 
     def reset(self) -> None:
+        """Sent with the next run (pipelined with its RUNs) or before any other request of
+        this session; a session closed right after a reset leaves the core as it was."""
         self._reset_pending = True
 
     def read_weights(self) -> np.ndarray:
