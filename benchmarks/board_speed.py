@@ -21,11 +21,20 @@ is the harness's cycles per second over the whole session (loading and running).
 The target of the project is >= 1 M cycles/s at N=256 while serving the link.  The echo top's
 model is tiny, so its figures bound the harness's own overhead.
 
+With ``--top compare`` it measures the two transports of the simulated board side by side in
+one run, at each ``--sizes`` N: ``uart`` (the bit-level UART, the board as it was) and
+``bytes`` (the byte-level transport, the default), both serving the same driver session as
+``--top link``.  It checks that both answer the same spikes, prints their timesteps/s, and
+beside them the timesteps/s that an iCEBreaker (12 MHz, 1 Mbaud) would reach on the same
+requests (:mod:`plasticore.sim.projection`: the core's cycle formula and the line rate), and
+the CPU an idle board takes (a client connected, nothing sent, 3 s).
+
 Run::
 
     python benchmarks/board_speed.py                  # 200,000 bytes, 50 M free cycles
     python benchmarks/board_speed.py --bytes 50000 --free-cycles 10000000 --json
     python benchmarks/board_speed.py --top link --neurons 256 --steps 2000
+    python benchmarks/board_speed.py --top compare --sizes 80,256 --steps 2000
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import serial
 
 from plasticore.protocol import DEFAULT_BAUD
@@ -94,6 +104,100 @@ def measure_core(neurons: int, clock_hz: float, baud: int, steps: int) -> dict:
             "spike_fraction": float(rec.spikes.mean())}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (Linux /proc)."""
+    import os
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def session_on(transport: str, neurons: int, clock_hz: float, baud: int, steps: int,
+               idle_s: float) -> dict:
+    """The ``--top link`` session on one transport, with its line traffic recorded; then
+    ``idle_s`` seconds with the client connected and silent, for the idle CPU."""
+    from plasticore.driver.chip import Chip
+    from plasticore.sim.workload import activity_config
+
+    top, divisor = board_top(neurons, clock_hz=clock_hz, baud=baud, transport=transport)
+    b = build(top, divisor=divisor, name=f"link-n{neurons}-{transport}")
+    cfg = activity_config(neurons, seed=0)
+    with SimulatedBoard(build_result=b, progress=False) as board:
+        with Chip(board.url, baud=baud, neurons=neurons, build=top.build, timeout=60) as chip:
+            chip.load(cfg)
+            chip.learning = True
+            chip.traffic = []
+            cpu0, host0 = _cpu_seconds(board.process.pid), time.process_time()
+            t0 = time.perf_counter()
+            rec = chip.run(steps)
+            run_s = time.perf_counter() - t0
+            board_cpu = _cpu_seconds(board.process.pid) - cpu0
+            host_cpu = time.process_time() - host0
+            traffic = chip.traffic
+            time.sleep(0.5)                 # past the idle guard
+            c0, t0 = _cpu_seconds(board.process.pid), time.perf_counter()
+            time.sleep(idle_s)
+            idle = (_cpu_seconds(board.process.pid) - c0) / (time.perf_counter() - t0)
+    return {**board.stats, "spikes": rec.spikes, "run_s": run_s, "traffic": traffic,
+            "idle_core": idle, "board_cpu_s": board_cpu, "host_cpu_s": host_cpu}
+
+
+def main_compare(args):
+    from plasticore.sim.projection import board_steps_per_s
+
+    print(f"simulated board, old (uart: bit-level UART) and new (bytes: byte-level transport) "
+          f"side by side; {args.clock_hz / 1e6:g} MHz, {args.baud:,} baud; {args.steps} steps "
+          f"of activity_config (~5 % spiking, STDP on) per session")
+    rows = []
+    for n in (int(x) for x in args.sizes.split(",")):
+        got = {t: session_on(t, n, args.clock_hz, args.baud, args.steps, args.idle_seconds)
+               for t in ("uart", "bytes")}
+        same = bool(np.array_equal(got["uart"]["spikes"], got["bytes"]["spikes"]))
+        board = board_steps_per_s(got["uart"]["traffic"], n, clock_hz=args.clock_hz,
+                                  baud=args.baud)
+        rate = {t: args.steps / g["run_s"] for t, g in got.items()}
+        row = {"neurons": n, "uart_steps_per_s": round(rate["uart"], 1),
+               "bytes_steps_per_s": round(rate["bytes"], 1),
+               "speedup": round(rate["bytes"] / rate["uart"], 2),
+               "icebreaker_steps_per_s": round(board, 1),
+               "bytes_vs_icebreaker": round(rate["bytes"] / board, 2),
+               "uart_cycles_per_s": got["uart"]["running_cycles_per_s"],
+               "bytes_cycles_per_s": got["bytes"]["running_cycles_per_s"],
+               "uart_cycles_per_step": round(got["uart"]["cycles"] / args.steps),
+               "bytes_cycles_per_step": round(got["bytes"]["cycles"] / args.steps),
+               "idle_core_uart": round(got["uart"]["idle_core"], 4),
+               "idle_core_bytes": round(got["bytes"]["idle_core"], 4),
+               "spikes_equal": same, "spike_fraction": float(got["bytes"]["spikes"].mean())}
+        # CPU seconds do not depend on the machine's load as wall seconds do: on a quiet
+        # machine the board and the driver each have a core, so the run takes about the
+        # larger of the two (they overlap: two requests in flight).
+        for t, g in got.items():
+            row[f"{t}_board_cpu_s"] = round(g["board_cpu_s"], 2)
+            row[f"{t}_host_cpu_s"] = round(g["host_cpu_s"], 2)
+            row[f"{t}_steps_per_cpu_s"] = round(
+                args.steps / max(g["board_cpu_s"], g["host_cpu_s"], 1e-9), 1)
+        rows.append(row)
+        print(f"N={n}: uart {rate['uart']:,.0f} steps/s, bytes {rate['bytes']:,.0f} steps/s "
+              f"({row['speedup']:.1f}x); iCEBreaker projected {board:,.0f} steps/s (bytes = "
+              f"{row['bytes_vs_icebreaker']:.2f}x of it); spikes "
+              f"{'equal' if same else 'DIFFER'} ({row['spike_fraction']:.1%} spiking)")
+        print(f"       per CPU second (load-independent; the larger of board and driver): "
+              f"uart {row['uart_steps_per_cpu_s']:,.0f} steps/s (board "
+              f"{row['uart_board_cpu_s']} s, driver {row['uart_host_cpu_s']} s), bytes "
+              f"{row['bytes_steps_per_cpu_s']:,.0f} steps/s (board {row['bytes_board_cpu_s']} s,"
+              f" driver {row['bytes_host_cpu_s']} s): "
+              f"{row['bytes_steps_per_cpu_s'] / row['uart_steps_per_cpu_s']:.1f}x")
+        print(f"       whole-session cycles/step incl. set-up: uart {row['uart_cycles_per_step']:,}"
+              f", bytes {row['bytes_cycles_per_step']:,}; M cycles/s: uart "
+              f"{row['uart_cycles_per_s'] / 1e6:.2f}, bytes {row['bytes_cycles_per_s'] / 1e6:.2f};"
+              f" idle board: {row['idle_core_uart']:.2%} (uart), {row['idle_core_bytes']:.2%} "
+              f"(bytes) of a core")
+    load = open("/proc/loadavg").read().split()[:3]
+    print(f"load average during the run: {' '.join(load)} (2 cores shared: rates are +-30 %)")
+    if args.json:
+        print(json.dumps({"top": "compare", "rows": rows, "loadavg": load}))
+    return 0 if all(r["spikes_equal"] for r in rows) else 1
+
+
 def main_core(args):
     st = measure_core(args.neurons, args.clock_hz, args.baud, args.steps)
     print(f"board: LinkTop, N={args.neurons}, {args.clock_hz / 1e6:g} MHz, {args.baud} baud = "
@@ -112,8 +216,12 @@ def main_core(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--top", choices=("echo", "link"), default="echo",
-                        help="the design: board_top() (echo) or the core's LinkTop")
+    parser.add_argument("--top", choices=("echo", "link", "compare"), default="echo",
+                        help="the design: echo, the core's LinkTop, or both transports of "
+                             "the core's board side by side (compare)")
+    parser.add_argument("--sizes", default="80,256", help="N of the compare runs")
+    parser.add_argument("--idle-seconds", type=float, default=3.0,
+                        help="idle time over which compare measures the board's CPU")
     parser.add_argument("--neurons", type=int, default=256)
     parser.add_argument("--steps", type=int, default=2000, help="timesteps run (link)")
     parser.add_argument("--clock-hz", type=float, default=DEFAULT_CLOCK_HZ)
@@ -126,6 +234,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.top == "link":
         return main_core(args)
+    if args.top == "compare":
+        return main_compare(args)
 
     top, divisor = board_top(args.neurons, clock_hz=args.clock_hz, baud=args.baud)
     b = build(top, divisor=divisor, name=f"board-n{args.neurons}")

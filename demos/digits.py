@@ -312,15 +312,32 @@ def run_demo(target: str = "sim", epochs: int = EPOCHS, n_train: int | None = No
         task.show(f"opening {target} ({NEURONS} neurons)...", final=True)
     with open_session(target, cfg, fast_reference=True) as session:
         device = session.device
+        chip = getattr(session, "chip", None)
+        if chip is not None:
+            chip.traffic = []           # the line traffic, for the board's projected speed
         result = _session(session, cfg, task)
     summary = _summary(target, device, task, result, cfg.weights, seed, out,
                        time.perf_counter() - t_open)
+    if chip is not None:
+        summary.update(_projection(chip.traffic, task.n))
     conf = np.zeros((10, 10), np.int64)
     np.add.at(conf, (data.y_test, result.preds), 1)
     if out:
         _write_outputs(out, summary, task, result, conf, plots)
     summary["confusion"] = conf.tolist()
     return summary
+
+
+def _projection(traffic, n) -> dict[str, Any]:
+    """The speed an iCEBreaker (its 12 MHz clock, 1 Mbaud) would reach on the same requests:
+    :mod:`plasticore.sim.projection` (the core's cycle formula and the line rate)."""
+    from plasticore.protocol import DEFAULT_BAUD
+    from plasticore.sim.board import DEFAULT_CLOCK_HZ
+    from plasticore.sim.projection import board_steps_per_s
+
+    rate = board_steps_per_s(traffic, n, clock_hz=DEFAULT_CLOCK_HZ, baud=DEFAULT_BAUD)
+    return {"board_steps_per_s": round(rate, 1),
+            "board": f"iCEBreaker ({DEFAULT_CLOCK_HZ / 1e6:g} MHz, {DEFAULT_BAUD:,} baud)"}
 
 
 def _summary(target, device, task, r, w0, seed, out, total_wall):
@@ -456,6 +473,14 @@ def _few_presentations_note(s: dict[str, Any]) -> str:
             f"result; --train 200 --epochs 2 reaches about 87 %, the default about 90 %)")
 
 
+def _board_note(s: dict[str, Any]) -> str:
+    if "board_steps_per_s" not in s:
+        return ""
+    return (f"; an {s['board']} at most {s['board_steps_per_s']:,.0f} on the same requests"
+            f"\n                  (projected: the core's cycle formula and the line rate, "
+            f"no USB latency)")
+
+
 def format_summary(s: dict[str, Any]) -> str:
     """The human-readable report of :func:`run_demo`'s summary."""
     lines = [
@@ -469,7 +494,7 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  timesteps       {s['timesteps']:,}",
         f"  wall time       {s['wall_s']:.1f} s (training {s['train_wall_s']:.1f} s; with "
         f"set-up {s['session_wall_s']:.1f} s)",
-        f"  speed           {s['steps_per_s']:,.0f} timesteps/s",
+        f"  speed           {s['steps_per_s']:,.0f} timesteps/s" + _board_note(s),
     ]
     if s["target"] == "ref":
         lines.append("  weights         the reference model's own (no chip to compare)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import numpy as np
@@ -24,7 +24,7 @@ from plasticore import protocol as P
 from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CoreConfig, Table
 from plasticore.sim.reference import Record, Snapshot
 
-__all__ = ["Chip", "Identity", "DriverError", "PortNotFound", "NoAnswer", "WrongDevice",
+__all__ = ["Chip", "Identity", "Exchange", "DriverError", "PortNotFound", "NoAnswer", "WrongDevice",
            "LinkError", "Disconnected", "RequestRejected"]
 
 
@@ -90,6 +90,30 @@ _IDEMPOTENT = {P.Opcode.IDENTIFY, P.Opcode.READ, P.Opcode.WRITE, P.Opcode.CONTRO
 _RESEND = {P.Status.BAD_CRC, P.Status.BUSY}
 
 
+class _StaleStep(Exception):
+    """The first RUN of a run was refused as out of sequence: the step counter that the
+    session remembered is stale, and nothing ran."""
+
+
+@dataclass
+class Exchange:
+    """One request and its answers as they crossed the line, for :attr:`Chip.traffic`.
+
+    ``request_bytes`` and ``answer_bytes`` count wire bytes (COBS frames with their CRC and
+    delimiter; a retried request counts every attempt); ``pipelined`` is True if the request
+    went out while an earlier one was still unanswered; ``learning`` is the learning flag as
+    last set or read (None if unknown); ``spikes`` holds, for a RUN, the number of neurons
+    that fired in each step.  :mod:`plasticore.sim.projection` turns these into the time a
+    board would take."""
+
+    opcode: P.Opcode
+    request_bytes: int = 0
+    answer_bytes: int = 0
+    pipelined: bool = False
+    learning: bool | None = None
+    spikes: list[int] = field(default_factory=list)
+
+
 @dataclass
 class _Request:
     opcode: P.Opcode
@@ -97,6 +121,7 @@ class _Request:
     seq: int = 0
     sent_at: float = 0.0
     tries: int = 0
+    exchange: Exchange | None = None
 
 
 def _open_failure(url: str, error: Exception) -> str:
@@ -144,6 +169,14 @@ class Chip:
         self._frames: list[bytes | P.FramingError] = []
         self._seq = 0
         self.stats = {"sent": 0, "retries": 0, "bad_frames": 0}
+        #: None, or a list that receives an :class:`Exchange` per request (set it to [] to
+        #: record the line traffic of a session).
+        self.traffic: list[Exchange] | None = None
+        self._learning: bool | None = None
+        # The device's step counter as this session last set or read it (None: unknown), so
+        # that a RUN after a RESET or a RUN needs no STATUS round trip first.  A stale value
+        # costs one refused RUN (OUT_OF_SEQUENCE, nothing executed) and a STATUS.
+        self._step: int | None = None
 
     # -- session ----------------------------------------------------------------------------
 
@@ -239,8 +272,11 @@ class Chip:
         req.sent_at = time.monotonic()
         header = P.pack(P.REQUEST_HEADER, {"opcode": req.opcode, "seq": req.seq,
                                            "length": len(req.payload)})
-        self._write(P.encode_frame(header + req.payload))
+        frame = P.encode_frame(header + req.payload)
+        self._write(frame)
         self.stats["sent"] += 1
+        if req.exchange is not None:
+            req.exchange.request_bytes += len(frame)
 
     def _next_response(self, deadline: float) -> tuple[P.Status | int, int, bytes] | None:
         """The next decoded response (status, seq, payload), or None at the deadline."""
@@ -273,6 +309,7 @@ class Chip:
         nxt = 0
         while nxt < len(requests) or pending:
             while nxt < len(requests) and len(pending) < window:
+                self._track(requests[nxt], pipelined=bool(pending))
                 self._send(requests[nxt])
                 pending.append(nxt)
                 nxt += 1
@@ -286,6 +323,8 @@ class Chip:
                 raise NoAnswer(f"no answer from {self.url} to {req.opcode.name} within "
                                f"{self.timeout} s (tried {req.tries} times)")
             status, seq, body = resp
+            if req.exchange is not None and seq == req.seq:
+                _count_answer(req.exchange, status, seq, body)
             if seq != req.seq:
                 if any(requests[j].seq == seq for j in pending[1:]):
                     # A later request was answered first: the oldest request, or its answer,
@@ -321,6 +360,12 @@ class Chip:
                 on_final(k, body)
         return results
 
+    def _track(self, req: _Request, pipelined: bool) -> None:
+        """Log ``req`` in :attr:`traffic` (if recording) before it is first sent."""
+        if self.traffic is not None and req.exchange is None:
+            req.exchange = Exchange(req.opcode, pipelined=pipelined, learning=self._learning)
+            self.traffic.append(req.exchange)
+
     def _resend(self, requests: Sequence[_Request], pending: Iterable[int]) -> None:
         """Resend every request in flight, oldest first (later ones may have been refused
         as out of order or be waiting behind a lost one)."""
@@ -344,10 +389,14 @@ class Chip:
 
     def reset(self) -> None:
         """Zero all neuron state, spikes and the step counter; weights and parameters stay."""
+        self._step = None
         self.request(P.Opcode.RESET)
+        self._step = 0
 
     def status(self) -> dict[str, Any]:
-        return P.unpack(P.STATUS_WORD, self.request(P.Opcode.STATUS))
+        status = P.unpack(P.STATUS_WORD, self.request(P.Opcode.STATUS))
+        self._learning, self._step = bool(status["learning"]), status["step"]
+        return status
 
     @property
     def learning(self) -> bool:
@@ -356,6 +405,7 @@ class Chip:
     @learning.setter
     def learning(self, on: bool) -> None:
         self.request(P.Opcode.CONTROL, P.pack(P.CONTROL, {"learning": int(bool(on))}))
+        self._learning = bool(on)
 
     # -- regions ----------------------------------------------------------------------------
 
@@ -489,25 +539,75 @@ class Chip:
     # -- running ----------------------------------------------------------------------------
 
     def run(self, steps: int, inputs: np.ndarray | Sequence[Iterable[int]] | None = None,
-            progress: Callable[[int, int], object] | None = None) -> Record:
+            progress: Callable[[int, int], object] | None = None,
+            record: Sequence[str] = (), reset: bool = False) -> Record:
         """Run ``steps`` timesteps, forcing ``inputs`` (None, a bool array (steps, n), or
-        ``steps`` lists of neuron indices); return the spikes of every step.
+        ``steps`` lists of neuron indices); return the spikes of every step, and in
+        ``state[name]`` (int, steps x n) the NEURON_STATE fields named in ``record`` after
+        every step.
 
         Steps go out in RUN frames as large as the payload allows, with up to ``rx_buffers``
-        frames in flight, so the line streams both ways without pause.
-        ``progress(done, total)`` is called as answers arrive.
+        frames in flight, so the line streams both ways without pause.  With ``record``,
+        each step is a RUN of one step followed by READs of the neuron state, all pipelined
+        the same way (the line never waits for a round trip; it carries the whole
+        NEURON_STATE words, 14 bytes per neuron and step).  With ``reset``, a RESET goes
+        first, pipelined with the RUNs: as :meth:`reset` then :meth:`run`, one round trip
+        shorter.  ``progress(done, total)`` is called as answers arrive.
         """
+        names = list(record)
+        unknown = [name for name in names if name not in NEURON_STATE.members]
+        if unknown:
+            raise ValueError(f"cannot record {', '.join(map(repr, unknown))}: the neuron state "
+                             f"has {', '.join(NEURON_STATE.members)}")
         steps = int(steps)
         if steps < 0:
             raise ValueError(f"number of steps must be >= 0, not {steps}")
         records = self._input_records(steps, inputs)
-        first = self.status()["step"]
-        reqs, counts = self._run_requests(records, first)
+        known, self._step = (0 if reset else self._step), None
+        first = known if known is not None else self.status()["step"]
+        state = {name: np.zeros((steps, self.n), np.int64) for name in names}
+        try:
+            spikes = self._run(records, first, progress, state, reset=reset,
+                               stale_ok=not reset)
+        except _StaleStep:
+            # The step counter changed behind this session's back (a raw request): nothing
+            # ran; read it and start again.
+            first = self.status()["step"]
+            self._step = None
+            spikes = self._run(records, first, progress, state, stale_ok=False)
+        self._step = (first + steps) & 0xFFFFFFFF
+        return Record(spikes, state)
+
+    def _state_reads(self) -> list[_Request]:
+        """The READs of the whole NEURON_STATE region, as :meth:`read_region` splits it."""
+        region = P.WireRegion.NEURON_STATE
+        per = self._opened.max_payload // P.wire_bytes(region)
+        return [_Request(P.Opcode.READ, P.pack(P.ACCESS, {
+            "region": region, "count": min(per, self.n - k), "start": k}))
+            for k in range(0, self.n, per)]
+
+    def _run(self, records: Sequence[bytes], first: int,
+             progress: Callable[[int, int], object] | None,
+             state: dict[str, np.ndarray] | None = None, reset: bool = False,
+             stale_ok: bool = True) -> np.ndarray:
+        """The RUNs of ``records`` from step ``first`` on (after a RESET if ``reset``); the
+        spikes of every step, and the fields of ``state`` (filled in) after every step.
+        Raises :class:`_StaleStep` if ``stale_ok`` and the first RUN was refused as out of
+        sequence (so none ran)."""
+        steps = len(records)
+        reads = len(self._state_reads()) if state else 0
+        reqs, counts = self._recording_requests(records, first, reads, reset)
+        take_state = _StateTaker(state or {}, reads, offset=int(reset))
         spikes = np.zeros((steps, self.n), bool)
         got = [0] * len(reqs)
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
 
         def take(k: int, body: bytes) -> None:
+            if reqs[k].opcode == P.Opcode.READ:
+                take_state(k, body)
+                return
+            if reqs[k].opcode == P.Opcode.RESET:
+                return
             offset = 0
             while offset < len(body):
                 try:
@@ -518,6 +618,9 @@ class Chip:
                     raise LinkError(f"{self.url} sent more spike records than steps")
                 spikes[starts[k] + got[k], idx] = True
                 got[k] += 1
+                exchange = reqs[k].exchange
+                if exchange is not None:
+                    exchange.spikes.append(len(idx))
             if progress is not None:
                 progress(int(sum(got)), steps)
 
@@ -530,13 +633,30 @@ class Chip:
             raise
         except RequestRejected as e:
             if e.status == P.Status.OUT_OF_SEQUENCE:
+                if stale_ok and sum(got) == 0:
+                    raise _StaleStep from None
                 raise LinkError(f"a RUN frame to {self.url} was lost; the run stopped at "
                                 f"step {self.status()['step'] - first} of {steps}") from None
             raise
         for k in range(len(reqs)):
             if got[k] != counts[k]:
                 raise LinkError(f"{self.url} answered {got[k]} of {counts[k]} steps of a RUN")
-        return Record(spikes)
+        return spikes
+
+    def _recording_requests(self, records: Sequence[bytes], first: int, reads: int,
+                            reset: bool) -> tuple[list[_Request], list[int]]:
+        """:meth:`_run_requests`, or with ``reads`` > 0 a RUN of one step followed by the
+        ``reads`` READs of the neuron state for every step (0 steps counted for a READ);
+        with ``reset``, a RESET first (0 steps)."""
+        reqs: list[_Request] = [_Request(P.Opcode.RESET, b"")] if reset else []
+        counts: list[int] = [0] if reset else []
+        if not reads:
+            runs, run_counts = self._run_requests(records, first)
+            return reqs + runs, counts + run_counts
+        for k, rec in enumerate(records):
+            reqs += self._run_requests([rec], (first + k) & 0xFFFFFFFF)[0] + self._state_reads()
+            counts += [1] + [0] * reads
+        return reqs, counts
 
     def _run_requests(self, records: Sequence[bytes],
                       first: int) -> tuple[list[_Request], list[int]]:
@@ -570,6 +690,7 @@ class Chip:
         then drain every answer still on its way, so the session can go on.  Returns the
         number of answers drained."""
         self._seq = (self._seq + 1) & 0xFF
+        self._step = None
         seq = self._seq
         header = P.pack(P.REQUEST_HEADER, {"opcode": P.Opcode.ABORT, "seq": seq, "length": 0})
         self._write(b"\0" + P.encode_frame(header))
@@ -599,6 +720,33 @@ class Chip:
         if len(inputs) != steps:
             raise ValueError(f"inputs given for {len(inputs)} steps, but running {steps}")
         return [P.encode_record(row, n) for row in inputs]
+
+
+class _StateTaker:
+    """Collects the READ answers of a recording run: request ``k`` (counted from the first
+    RUN, ``offset`` requests in) is the ``k % (reads+1)``-th request of step
+    ``k // (reads+1)`` (its RUN first); the step's last READ completes the
+    NEURON_STATE table, whose fields named in ``state`` go into row ``step``."""
+
+    def __init__(self, state: dict[str, np.ndarray], reads: int, offset: int = 0) -> None:
+        self.state, self.reads, self.offset = state, reads, offset
+        self.words = bytearray()
+
+    def __call__(self, k: int, body: bytes) -> None:
+        k -= self.offset                    # the requests before the first RUN
+        self.words.extend(body)
+        if k % (self.reads + 1) == self.reads:
+            table = Table.from_bytes(NEURON_STATE, bytes(self.words))
+            for name, rows in self.state.items():
+                rows[k // (self.reads + 1)] = table[name]
+            self.words.clear()
+
+
+def _count_answer(ex: Exchange, status: P.Status | int, seq: int, body: bytes) -> None:
+    """Add the wire bytes of an answer frame (header, payload, CRC, COBS, delimiter)."""
+    if isinstance(status, P.Status):
+        head = P.pack(P.RESPONSE_HEADER, {"status": status, "seq": seq, "length": len(body)})
+        ex.answer_bytes += len(P.encode_frame(head + body))
 
 
 _STATUS_TEXT: dict[P.Status | int, str] = {

@@ -4,7 +4,8 @@ A *target* is where a core runs (:func:`check_target`):
 
 * ``ref`` -- the bit-exact reference model, called directly (no protocol; fastest);
 * ``virtual`` -- the reference behind the full link protocol;
-* ``sim`` -- the simulated board: the generated gateware, Verilated, behind its UART pins;
+* ``sim`` -- the simulated board: the generated gateware, Verilated, its link driven byte by
+  byte; ``sim-uart`` -- the same at UART bit level on its pins;
 * a pyserial URL or port -- a board (``/dev/ttyUSB1``) or a served simulated board
   (``socket://127.0.0.1:PORT``).
 
@@ -42,7 +43,7 @@ __all__ = ["RunError", "TARGETS", "Progress", "check_target", "Session", "Refere
            "ChipSession", "open_session", "run_program", "Results", "RESULTS_VERSION"]
 
 #: The named targets; anything else must be a serial URL or port.
-TARGETS = ("ref", "virtual", "sim")
+TARGETS = ("ref", "virtual", "sim", "sim-uart")
 RESULTS_VERSION = 1
 #: ``progress(done, total)``: called as steps complete.
 Progress = Callable[[int, int], None]
@@ -55,15 +56,15 @@ class RunError(DriverError, ValueError):
 
 
 def check_target(target: str) -> str:
-    """Accept ``ref``, ``virtual``, ``sim`` and serial URLs or ports (``/dev/ttyUSB1``,
-    ``socket://127.0.0.1:PORT``, ``COM3``); refuse anything else with a :class:`RunError`
-    that lists them."""
+    """Accept ``ref``, ``virtual``, ``sim``, ``sim-uart`` and serial URLs or ports
+    (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``, ``COM3``); refuse anything else with a
+    :class:`RunError` that lists them."""
     if target in TARGETS:
         return target
     if isinstance(target, str) and ("://" in target or target.startswith(("/dev/", "COM"))):
         return target
     raise RunError(f"Unknown target {target!r}; use 'ref' (the bit-exact reference), "
-                   f"'virtual', 'sim' or a board URL such as /dev/ttyUSB1.")
+                   f"'virtual', 'sim', 'sim-uart' or a board URL such as /dev/ttyUSB1.")
 
 
 # -- sessions ----------------------------------------------------------------------------------
@@ -167,45 +168,60 @@ class ChipSession(Session):
         self.chip, self.target = chip, target
         self.device = chip.identity.kind_name if chip.identity is not None else "unknown"
         self.n = chip.n
+        # A reset is sent with the next run (pipelined: one round trip less per reset and
+        # run, as the demo does per image), or before any other request.
+        self._reset_pending = False
+
+    def _flush(self) -> Chip:
+        if self._reset_pending:
+            self._reset_pending = False
+            self.chip.reset()
+        return self.chip
 
     @property
     def learning(self) -> bool:
-        return self.chip.learning
+        return self._flush().learning
 
     @learning.setter
     def learning(self, on: bool) -> None:
-        self.chip.learning = bool(on)
+        self._flush().learning = bool(on)
 
     def run(self, steps: int, forced: np.ndarray | None = None, *, record_v: bool = False,
             weights_every: int = 0, progress: Progress | None = None) -> Record:
-        """V is read back after every step if it is recorded (runs of one step), the weights
-        every ``weights_every`` steps; otherwise the steps stream in one run."""
-        if not (record_v or weights_every):
-            return self.chip.run(steps, forced, progress=progress)
+        """V is read back after every step if it is recorded (pipelined with the steps, see
+        :meth:`Chip.run <plasticore.driver.chip.Chip.run>`'s ``record``), the weights every
+        ``weights_every`` steps (between runs of that many steps)."""
+        record = ("v",) if record_v else ()
+        reset, self._reset_pending = self._reset_pending, False
+        if not weights_every:
+            return self.chip.run(steps, forced, progress=progress, record=record, reset=reset)
+        self._reset_pending = reset
         forced = np.zeros((steps, self.n), bool) if forced is None else forced
         rec = Record(np.zeros((steps, self.n), bool),
                      {"v": np.zeros((steps, self.n), np.int64)} if record_v else {})
-        chunk = 1 if record_v else weights_every
         k = 0
         while k < steps:
-            c = min(chunk, steps - k)
-            rec.spikes[k:k + c] = self.chip.run(c, forced[k:k + c],
-                                                progress=_offset(progress, k, steps)).spikes
-            k += c
+            c = min(weights_every, steps - k)
+            part = self._flush().run(c, forced[k:k + c], progress=_offset(progress, k, steps),
+                                     record=record)
+            rec.spikes[k:k + c] = part.spikes
             if record_v:
-                rec.state["v"][k - 1] = self.chip.read_state()["v"]
-            if weights_every and k % weights_every == 0:
+                rec.state["v"][k:k + c] = part.state["v"]
+            k += c
+            if k % weights_every == 0:
                 rec.weights.append(self.chip.read_weights())
         return rec
 
     def reset(self) -> None:
-        self.chip.reset()
+        """Sent with the next run (pipelined with its RUNs) or before any other request of
+        this session; a session closed right after a reset leaves the core as it was."""
+        self._reset_pending = True
 
     def read_weights(self) -> np.ndarray:
-        return self.chip.read_weights()
+        return self._flush().read_weights()
 
     def read_state(self) -> dict[str, np.ndarray]:
-        return _state_dict(self.chip.read_state())
+        return _state_dict(self._flush().read_state())
 
     def write_state(self, table: Table) -> None:
         self.chip.write_state(table)
@@ -246,10 +262,10 @@ def run_program(program: Program, steps: int | None = None, target: str = "ref",
     """Run ``program`` for ``steps`` steps (default: the length of its input) on ``target``
     and return :class:`Results`.  ``progress(done, total)`` is called as steps complete.
 
-    The program is uploaded, run with V read back after every step if it is recorded and the
-    weights at the recording intervals; the results are identical on every target.  Raises
-    :class:`RunError` for an unknown target, a bad number of steps or a failing target
-    (``"Running on '/dev/ttyUSB1' failed: ..."``).
+    The program is uploaded, run with V read back after every step (pipelined with the steps)
+    if it is recorded and the weights at the recording intervals; the results are identical
+    on every target.  Raises :class:`RunError` for an unknown target, a bad number of steps
+    or a failing target (``"Running on '/dev/ttyUSB1' failed: ..."``).
     """
     check_target(target)
     steps = program.input_steps if steps is None else steps
@@ -272,7 +288,7 @@ def run_program(program: Program, steps: int | None = None, target: str = "ref",
 
 
 def _target_errors(target: str) -> tuple[type[Exception], ...]:
-    if target == "sim":
+    if target in ("sim", "sim-uart"):
         from plasticore.sim.board import BoardError
         return DriverError, BoardError
     return (DriverError,)

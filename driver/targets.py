@@ -2,7 +2,9 @@
 
 * ``ref`` -- the reference model, called directly (no protocol; fastest);
 * ``virtual`` -- the reference model behind the full protocol (``virtual://?neurons=N``);
-* ``sim`` -- the simulated board: the generated gateware, Verilated, behind its UART pins;
+* ``sim`` -- the simulated board: the generated gateware, Verilated, its link driven byte by
+  byte (the byte-level transport; ``docs/simulated-board.md``);
+* ``sim-uart`` -- the same gateware with its UART PHY, driven at bit level on its pins;
 * anything else -- a pyserial URL or port (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).
 
 :func:`open_chip` gives a connected :class:`~.chip.Chip` for every target but ``ref``;
@@ -19,16 +21,19 @@ from plasticore.protocol import DEFAULT_BAUD
 
 from .chip import Chip
 
-__all__ = ["open_chip", "describe_target", "TARGET_HELP"]
+__all__ = ["open_chip", "describe_target", "TARGET_HELP", "SIM_TARGETS"]
 
 TARGET_HELP = ("ref (the reference model), virtual (the reference behind the protocol), "
-               "sim (the simulated board) or a board's serial URL such as /dev/ttyUSB1 or "
-               "socket://127.0.0.1:PORT")
+               "sim (the simulated board), sim-uart (the simulated board at UART bit level) "
+               "or a board's serial URL such as /dev/ttyUSB1 or socket://127.0.0.1:PORT")
+#: The simulated-board targets and their transports (plasticore.sim.board.TRANSPORTS).
+SIM_TARGETS = {"sim": "bytes", "sim-uart": "uart"}
 
 
 def describe_target(target: str) -> str:
     return {"ref": "the reference model", "virtual": "the virtual chip",
-            "sim": "the simulated board"}.get(target, target)
+            "sim": "the simulated board",
+            "sim-uart": "the simulated board (UART bit level)"}.get(target, target)
 
 
 @contextlib.contextmanager
@@ -36,8 +41,9 @@ def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: f
               board_options: dict[str, Any] | None = None) -> Iterator[Chip]:
     """Context manager: an open :class:`Chip` of ``neurons`` neurons on ``target``.
 
-    For ``sim`` the simulated board is built (cached) and started for the duration;
-    ``board_options`` go to :func:`plasticore.sim.board.board_top` (``clock_hz``, ``baud``).
+    For ``sim`` and ``sim-uart`` the simulated board is built (cached) and started for the
+    duration; ``board_options`` go to :func:`plasticore.sim.board.board_top` (``clock_hz``,
+    ``baud``; the transport follows from the target).
     """
     if target == "ref":
         raise ValueError("target 'ref' runs the reference model directly; open_chip() is for "
@@ -46,11 +52,13 @@ def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: f
         with Chip(f"virtual://?neurons={neurons}", neurons=neurons, timeout=timeout) as chip:
             yield chip
         return
-    if target == "sim":
+    if target in SIM_TARGETS:
         from plasticore.sim.board import SimulatedBoard, board_top
 
-        top, divisor = board_top(neurons, **(board_options or {}))
-        with SimulatedBoard(top, divisor=divisor, name=f"link-n{neurons}") as board:
+        transport = SIM_TARGETS[target]
+        top, divisor = board_top(neurons, **(board_options or {}), transport=transport)
+        with SimulatedBoard(top, divisor=divisor,
+                            name=f"link-n{neurons}-{transport}") as board:
             # board.url is a str once the board has started (None only before)
             with Chip(board.url, neurons=neurons, timeout=timeout,  # type: ignore[arg-type]
                       build=top.build) as chip:

@@ -25,7 +25,7 @@ from .dispatch import Dispatcher
 from .framing import TOKEN, COBSDecoder, COBSEncoder, CRCAppender, CRCChecker, StreamRegister
 from .uart import UARTRx, UARTTx
 
-__all__ = ["Dispatcher", "Link", "LinkTop", "build_hash"]
+__all__ = ["Dispatcher", "Link", "LinkTop", "ByteLinkTop", "build_hash"]
 
 
 def build_hash(n: int, clock_hz: int, divisor: int) -> int:
@@ -123,4 +123,47 @@ class LinkTop(wiring.Component):
                      link.uart_error.eq(rx.frame_error | rx.overrun),
                      self.busy.eq(link.busy | rx.source.valid | ~tx.sink.ready)]
         wiring.connect(m, link.source, tx.sink)
+        return m
+
+
+class ByteLinkTop(wiring.Component):
+    """A core behind its link without the UART PHY: :class:`Link`'s byte streams as plain
+    ports, for the simulated board's byte-level transport (``docs/simulated-board.md``).
+
+    Everything between the two UART PHYs of :class:`LinkTop` is the same gateware (frame
+    layer, dispatcher, core, encoder ring); only the bit timing of the line is gone, so a
+    byte can enter or leave every cycle instead of every ``10 * divisor`` cycles.  Stands for
+    the :class:`LinkTop` of the same ``params``, ``divisor`` and ``clock_hz``: IDENTIFY
+    reports the same build hash.  The UART's error strobe is tied to 0 (the transport loses
+    no byte and has no framing).
+
+    Members
+    -------
+    rx_data : In(8), rx_valid : In(1), rx_ready : Out(1)
+        The bytes of the host: one is taken in every cycle in which both valid and ready are
+        high (``ready`` does not depend on ``valid``).
+    tx_data : Out(8), tx_valid : Out(1), tx_ready : In(1)
+        The bytes of the answers, with the same handshake.
+    busy : Out(1)
+        The link or the core has work in progress, or an answer byte waits.
+    """
+
+    def __init__(self, params: CoreParams | int, *, divisor: int, clock_hz: int = 0):
+        self.core_params = params if isinstance(params, CoreParams) else CoreParams(params)
+        self.divisor = divisor
+        self.clock_hz = clock_hz
+        self.build = build_hash(self.core_params.n, clock_hz, divisor)
+        super().__init__({"rx_data": In(8), "rx_valid": In(1), "rx_ready": Out(1),
+                          "tx_data": Out(8), "tx_valid": Out(1), "tx_ready": In(1),
+                          "busy": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.link = link = Link(self.core_params, build=self.build,
+                                        clock_hz=self.clock_hz)
+        m.d.comb += [link.sink.payload.eq(self.rx_data), link.sink.valid.eq(self.rx_valid),
+                     self.rx_ready.eq(link.sink.ready),
+                     self.tx_data.eq(link.source.payload), self.tx_valid.eq(link.source.valid),
+                     link.source.ready.eq(self.tx_ready),
+                     link.uart_error.eq(0), self.busy.eq(link.busy | link.source.valid)]
         return m

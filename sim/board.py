@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from amaranth.hdl import Module, Value
+from amaranth.hdl import ClockDomain, ClockSignal, Module, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,7 +50,7 @@ from plasticore.protocol import DEFAULT_BAUD
 
 __all__ = ["BoardError", "BoardBuildError", "BoardBuild", "SimulatedBoard", "board_top",
            "build", "cache_root", "have_verilator", "verilator_bin_dir", "HARNESS_SOURCE",
-           "DEFAULT_CLOCK_HZ", "DEFAULT_BAUD"]
+           "DEFAULT_CLOCK_HZ", "DEFAULT_BAUD", "TRANSPORTS", "DEFAULT_TRANSPORT"]
 
 #: The C++ harness compiled with every board.
 HARNESS_SOURCE = Path(__file__).resolve().with_name("board_harness.cpp")
@@ -94,20 +94,42 @@ def _port_width(value) -> int:
     return Value.cast(value).shape().width
 
 
-def _check_top(top) -> bool:
-    """Check that ``top`` has the board interface; return whether it has ``busy``."""
-    for name in ("uart_rx", "uart_tx"):
+#: The two board interfaces: the name of each 1-bit (or 8-bit data) signal, its width and
+#: direction.  ``uart``: the serial pins, at bit level.  ``bytes``: the link's byte streams
+#: (the byte-level transport, :class:`plasticore.hdl.link.ByteLinkTop`).
+_INTERFACES = {
+    "uart": {"uart_rx": (1, "in"), "uart_tx": (1, "out")},
+    "bytes": {"rx_data": (8, "in"), "rx_valid": (1, "in"), "rx_ready": (1, "out"),
+              "tx_data": (8, "out"), "tx_valid": (1, "out"), "tx_ready": (1, "in")},
+}
+#: The transports of :func:`board_top`; the default is the fast one, which the driver suite
+#: passes unchanged and the tests check equal to the bit level (docs/simulated-board.md).
+TRANSPORTS = ("bytes", "uart")
+DEFAULT_TRANSPORT = "bytes"
+
+
+def _top_transport(top) -> str:
+    """``"uart"`` or ``"bytes"``: which board interface ``top`` has (ValueError if none)."""
+    if getattr(top, "uart_rx", None) is None and getattr(top, "rx_data", None) is not None:
+        return "bytes"
+    return "uart"
+
+
+def _check_top(top) -> tuple[str, bool]:
+    """Check that ``top`` has a board interface; return it and whether it has ``busy``."""
+    transport = _top_transport(top)
+    for name, (want, _) in _INTERFACES[transport].items():
         value = getattr(top, name, None)
         try:
             width = _port_width(value)
         except TypeError:
-            raise ValueError(f"A board top must have a 1-bit signal `{name}`, but "
+            raise ValueError(f"A board top must have a {want}-bit signal `{name}`, but "
                              f"{top!r} has {value!r}.") from None
-        if width != 1:
-            raise ValueError(f"The board top's `{name}` must be 1 bit wide, not {width}.")
+        if width != want:
+            raise ValueError(f"The board top's `{name}` must be {want} bit wide, not {width}.")
     busy = getattr(top, "busy", None)
     if busy is None:
-        return False
+        return transport, False
     try:
         width = _port_width(busy)
     except TypeError:
@@ -115,24 +137,38 @@ def _check_top(top) -> bool:
                          f"{busy!r}.") from None
     if width != 1:
         raise ValueError(f"The board top's optional `busy` must be 1 bit wide, not {width}.")
-    return True
+    return transport, True
 
 
 class _BoardPins(wiring.Component):
-    """Wraps a board top so that the Verilog ports are always named ``clk``, ``rst``,
-    ``uart_rx``, ``uart_tx`` (and ``busy``), whatever the top calls its signals."""
+    """Wraps a board top so that the Verilog ports always have the names of its interface
+    (``clk``, ``uart_rx``, ``uart_tx`` or the byte ports, and ``busy``), whatever the top
+    calls its signals.
 
-    def __init__(self, top, has_busy):
+    The wrapper defines the top's ``sync`` domain, clocked by ``clk`` and without a reset:
+    every register starts at its initial value, which is all a reset at start-up would give
+    it, and no register's next-state logic then depends on a reset input (Verilator
+    evaluates such logic at every edge: a third of the cycle's work)."""
+
+    def __init__(self, top, transport, has_busy):
         self.top = top
-        members = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1)}
+        self.transport = transport
+        members = {"clk": In(1)}
+        for name, (width, direction) in _INTERFACES[transport].items():
+            init = 1 if name in ("uart_rx", "uart_tx") else 0     # a UART line idles high
+            members[name] = (In if direction == "in" else Out)(width, init=init)
         if has_busy:
             members["busy"] = Out(1)
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
+        m.domains.sync = ClockDomain("sync", reset_less=True)
+        m.d.comb += ClockSignal("sync").eq(self.clk)
         m.submodules.top = self.top
-        m.d.comb += [self.top.uart_rx.eq(self.uart_rx), self.uart_tx.eq(self.top.uart_tx)]
+        for name, (_, direction) in _INTERFACES[self.transport].items():
+            ours, theirs = getattr(self, name), getattr(self.top, name)
+            m.d.comb += theirs.eq(ours) if direction == "in" else ours.eq(theirs)
         if "busy" in self.signature.members:
             m.d.comb += self.busy.eq(self.top.busy)
         return m
@@ -146,20 +182,29 @@ def _verilog_ports(text: str) -> list[str]:
     return [p.strip() for p in match.group(1).split(",") if p.strip()]
 
 
-def board_top(neurons: int, *, clock_hz: float = DEFAULT_CLOCK_HZ, baud: int = DEFAULT_BAUD):
+def board_top(neurons: int, *, clock_hz: float = DEFAULT_CLOCK_HZ, baud: int = DEFAULT_BAUD,
+              transport: str = DEFAULT_TRANSPORT):
     """The top that ``plasticore sim`` serves, and its UART divisor: ``(top, divisor)``.
 
-    The top is :class:`plasticore.hdl.link.LinkTop`: the core of ``neurons`` neurons, the
-    command dispatcher and the UART PHY, exactly as a board runs them.
+    With ``transport="uart"`` the top is :class:`plasticore.hdl.link.LinkTop`: the core of
+    ``neurons`` neurons, the command dispatcher and the UART PHY, exactly as a board runs
+    them, and the harness drives its pins at bit level (``divisor`` cycles per bit).  With
+    ``transport="bytes"`` (the default) it is :class:`plasticore.hdl.link.ByteLinkTop`: the
+    same gateware without the UART PHY, whose byte streams the harness drives directly (a
+    byte per cycle at most); it reports the same build as the ``LinkTop`` it stands for.
 
     Raises :class:`ValueError` if ``baud`` cannot be derived from ``clock_hz`` (see
-    :func:`plasticore.hdl.uart.uart_divisor`).
+    :func:`plasticore.hdl.uart.uart_divisor`) or ``transport`` is unknown.
     """
-    from plasticore.hdl.link import LinkTop
+    from plasticore.hdl.link import ByteLinkTop, LinkTop
     from plasticore.hdl.uart import uart_divisor
 
+    if transport not in TRANSPORTS:
+        raise ValueError(f"Unknown simulated-board transport {transport!r}; use "
+                         f"{' or '.join(map(repr, TRANSPORTS))}.")
     divisor = uart_divisor(clock_hz, baud)
-    return LinkTop(neurons, divisor=divisor, clock_hz=int(clock_hz)), divisor
+    cls = ByteLinkTop if transport == "bytes" else LinkTop
+    return cls(neurons, divisor=divisor, clock_hz=int(clock_hz)), divisor
 
 
 # ---- build --------------------------------------------------------------------------------
@@ -170,7 +215,9 @@ class BoardBuild:
 
     Attributes: ``executable`` (the harness), ``directory`` (its cache entry), ``name``,
     ``divisor`` (clock cycles per UART bit), ``has_busy`` (the top drives ``busy``), ``key``
-    (the cache key) and ``cached`` (True if this call found the build in the cache).
+    (the cache key), ``cached`` (True if this call found the build in the cache) and
+    ``transport`` (``"uart"``: the harness drives the serial pins at bit level; ``"bytes"``:
+    the link's byte streams).
     """
 
     executable: Path
@@ -180,6 +227,7 @@ class BoardBuild:
     has_busy: bool
     key: str
     cached: bool
+    transport: str = "uart"
 
 
 def _cache_key(verilog: str, harness: str, flags: list[str]) -> str:
@@ -219,10 +267,11 @@ def build(top, *, divisor: int, name: str = "board",
         raise BoardError(reason)
     if not isinstance(divisor, int) or divisor < 2:
         raise ValueError(f"UART divisor must be an integer of at least 2, not {divisor!r}.")
-    has_busy = _check_top(top)
-    text, has_rst = _board_verilog(top, has_busy)
+    transport, has_busy = _check_top(top)
+    text, has_rst = _board_verilog(top, transport, has_busy)
     harness = HARNESS_SOURCE.read_text()
-    defines = [f"-DBOARD_HAS_RST={int(has_rst)}", f"-DBOARD_HAS_BUSY={int(has_busy)}"]
+    defines = [f"-DBOARD_HAS_RST={int(has_rst)}", f"-DBOARD_HAS_BUSY={int(has_busy)}",
+               f"-DBOARD_BYTE_LINK={int(transport == 'bytes')}"]
     flags = [*_VERILATOR_FLAGS, "-CFLAGS", " ".join(["-O2", *defines]), "-MAKEFLAGS", _MAKE_OPT]
     key = _cache_key(text, harness, flags)
     root = cache_root(cache_dir)
@@ -231,7 +280,8 @@ def build(top, *, divisor: int, name: str = "board",
 
     def result(cached):
         return BoardBuild(executable=executable, directory=directory, name=name,
-                          divisor=divisor, has_busy=has_busy, key=key, cached=cached)
+                          divisor=divisor, has_busy=has_busy, key=key, cached=cached,
+                          transport=transport)
 
     def done():
         return (directory / "build.json").exists() and executable.exists()
@@ -243,20 +293,21 @@ def build(top, *, divisor: int, name: str = "board",
     with toolchain.file_lock(root / f"{key}.lock"):
         if done():
             return result(True)
-        meta = {"name": name, "divisor": divisor, "has_busy": has_busy, "has_rst": has_rst,
+        meta = {"name": name, "divisor": divisor, "transport": transport, "has_busy": has_busy,
+                "has_rst": has_rst,
                 "verilator": toolchain.verilator_version(), "flags": flags}
         _compile(directory, text, harness, meta, jobs, progress)
     return result(False)
 
 
-def _board_verilog(top, has_busy: bool) -> tuple[str, bool]:
+def _board_verilog(top, transport: str, has_busy: bool) -> tuple[str, bool]:
     """The Verilog of ``top`` wrapped as module ``board``, and whether it has ``rst``."""
     from amaranth.back import verilog as amaranth_verilog
     with toolchain.builtin_yosys():
-        text = amaranth_verilog.convert(_BoardPins(top, has_busy), name=_MODULE,
+        text = amaranth_verilog.convert(_BoardPins(top, transport, has_busy), name=_MODULE,
                                         emit_src=False)
     ports = _verilog_ports(text)
-    for required in ("clk", "uart_rx", "uart_tx"):
+    for required in ("clk", *_INTERFACES[transport]):
         if required not in ports:
             raise BoardError(f"The generated board module has no `{required}` port (ports: "
                              f"{', '.join(ports)}); does the top use the `sync` domain?")

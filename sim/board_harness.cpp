@@ -3,7 +3,9 @@
 //
 // Built by plasticore.sim.board (see docs/simulated-board.md); the Verilated model is the
 // class Vboard (verilator --prefix Vboard) with ports clk, rst (if BOARD_HAS_RST), uart_rx,
-// uart_tx and busy (if BOARD_HAS_BUSY).
+// uart_tx and busy (if BOARD_HAS_BUSY).  With BOARD_BYTE_LINK the link is byte-level
+// instead: the ports rx_data/rx_valid/rx_ready and tx_data/tx_valid/tx_ready carry the bytes
+// as streams (a byte per cycle at most; `divisor` then only labels the board it stands for).
 //
 // Usage: board_harness --divisor D (--port P | --pty) [--no-sleep] [--max-cycles N]
 //                      [--service-cycles K] [--idle-guard-cycles G]
@@ -51,6 +53,9 @@
 #ifndef BOARD_HAS_BUSY
 #define BOARD_HAS_BUSY 0
 #endif
+#ifndef BOARD_BYTE_LINK
+#define BOARD_BYTE_LINK 0   // 1: ports rx_data/rx_valid/rx_ready, tx_data/tx_valid/tx_ready
+#endif
 
 namespace {
 
@@ -86,6 +91,7 @@ struct ByteQueue {
     const uint8_t* data() const { return buf.data() + head; }
     void push(const uint8_t* p, size_t n) { buf.insert(buf.end(), p, p + n); }
     void push(uint8_t b) { buf.push_back(b); }
+    uint8_t front() const { return buf[head]; }
     uint8_t pop() {
         uint8_t b = buf[head++];
         if (head == buf.size()) clear();
@@ -270,6 +276,12 @@ int main(int argc, char** argv) {
     // gap between a received byte and its answer in a design without a busy output.
     uint64_t guard = opt.idle_guard ? opt.idle_guard : (uint64_t)320 * divisor;
     if (guard < 65536 && !opt.idle_guard) guard = 65536;
+#if BOARD_BYTE_LINK && BOARD_HAS_BUSY
+    // Byte-level link with a busy output: no bit is ever in flight outside the design, and
+    // busy covers its work, so 1,024 cycles (far above the few cycles of pipeline between a
+    // byte taken and busy rising) prove it idle; the host's think time then costs no CPU.
+    if (!opt.idle_guard) guard = 1024;
+#endif
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -291,7 +303,12 @@ int main(int argc, char** argv) {
     VerilatedContext* ctx = new VerilatedContext;
     Vboard* top = new Vboard{ctx};
 
+#if BOARD_BYTE_LINK
+    top->rx_valid = 0;
+    top->tx_ready = 1;
+#else
     top->uart_rx = 1;
+#endif
     top->clk = 0;
 #if BOARD_HAS_RST
     top->rst = 1;
@@ -327,6 +344,9 @@ int main(int argc, char** argv) {
     double sleep_s = 0;
     const double t_start = now_s();
     const uint32_t half = divisor / 2;
+#if BOARD_BYTE_LINK
+    (void)ser; (void)des; (void)half;  // the byte-level transport has no bit timing
+#endif
     uint8_t buf[4096];
 
     double t_chunk = now_s();
@@ -335,6 +355,37 @@ int main(int argc, char** argv) {
         uint32_t activity = 0;
         uint32_t n = k;
         if (opt.max_cycles && opt.max_cycles - cycles < n) n = opt.max_cycles - cycles;
+#if BOARD_BYTE_LINK
+        for (uint32_t i = 0; i < n; i++) {
+            top->clk = 1;
+            top->eval();
+            // The byte streams are synchronous: the next byte is offered right after the
+            // rising edge and settled by the falling edge's eval(); it is taken at the next
+            // rising edge if the design is ready (valid & ready, as in amaranth.lib.stream).
+            const bool offer = !to_design.empty();
+            top->rx_valid = offer;
+            if (offer) top->rx_data = to_design.front();
+            top->clk = 0;
+            top->eval();
+            if (offer && top->rx_ready) {
+                to_design.pop();
+                if (win.in_bytes++ == 0) win.in_first = cycles + i;
+                win.in_last = cycles + i;
+            }
+            // tx_ready is held high: a valid answer byte is taken at the next rising edge.
+            if (top->tx_valid) {
+                bytes_out++;
+                if (win.out_bytes++ == 0) win.out_first = cycles + i;
+                win.out_last = cycles + i;
+                if (link.io_fd() >= 0 && to_client.size() < out_limit) {
+                    to_client.push((uint8_t)top->tx_data);
+                } else {
+                    dropped++;
+                }
+            }
+            activity |= (uint32_t)offer | (uint32_t)top->tx_valid;
+        }
+#else
         for (uint32_t i = 0; i < n; i++) {
             top->clk = 1;
             top->eval();
@@ -419,6 +470,7 @@ int main(int argc, char** argv) {
             }
             activity |= (uint32_t)ser.active | (uint32_t)des.state | (line ^ 1u);
         }
+#endif
         cycles += n;
         if (adaptive) {
             const double t = now_s(), dt = t - t_chunk;  // clock_gettime: vDSO, ~20 ns

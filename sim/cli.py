@@ -36,6 +36,10 @@ def add_sim_commands(subparsers: argparse._SubParsersAction) -> None:
     # The clock's default (None) comes from plasticore.sim.board, imported when `sim` runs.
     p.add_argument("--clock-hz", type=float, default=None,
                    help="design clock frequency in Hz (default 12e6, the iCEBreaker's)")
+    p.add_argument("--transport", choices=("bytes", "uart"), default="bytes",
+                   help="bytes (default): the link's byte streams driven directly, a byte per "
+                        "cycle at most; uart: the UART pins at bit level, --baud cycles per "
+                        "bit (docs/simulated-board.md)")
     p.add_argument("--no-sleep", action="store_true",
                    help="keep simulating while the link is idle (burns a CPU core)")
     p.add_argument("-j", "--jobs", type=positive_int, default=1,
@@ -63,13 +67,15 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     if args.clock_hz is None:
         args.clock_hz = DEFAULT_CLOCK_HZ
     _check(args)
-    top, divisor = board_top(args.neurons, clock_hz=args.clock_hz, baud=args.baud)
+    top, divisor = board_top(args.neurons, clock_hz=args.clock_hz, baud=args.baud,
+                             transport=args.transport)
 
     def on_sigterm(signum, frame):
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)   # stop cleanly "on request" too
-    board = SimulatedBoard(top, divisor=divisor, name=f"board-n{args.neurons}",
+    board = SimulatedBoard(top, divisor=divisor,
+                           name=f"link-n{args.neurons}-{args.transport}",
                            port=args.port, pty=args.pty, jobs=args.jobs,
                            sleep=not args.no_sleep)
     try:
@@ -97,7 +103,8 @@ def _serve(board, top, divisor: int, args: argparse.Namespace) -> int | None:
         print(board.url, flush=True)
         print(f"plasticore sim: {type(top).__name__} ({args.neurons} neurons requested), "
               f"{args.clock_hz / 1e6:g} MHz clock, {args.baud} baud ({divisor} cycles per "
-              f"bit), serving {board.url}; Ctrl-C stops", file=sys.stderr, flush=True)
+              f"bit), {args.transport} transport, serving {board.url}; Ctrl-C stops",
+              file=sys.stderr, flush=True)
         while board.process.poll() is None:
             time.sleep(0.2)
         board.check()

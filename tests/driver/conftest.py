@@ -1,5 +1,6 @@
 """Fixtures of the driver tests: ``connect(n)`` gives a cleared core of ``n`` neurons on
-each selected target (see ``--target`` in tests/conftest.py)."""
+each selected target (see ``--target`` in tests/conftest.py): the same tests, unchanged, on
+the virtual chip and on both transports of the simulated board."""
 
 import time
 
@@ -7,6 +8,7 @@ import pytest
 
 from plasticore import protocol as P
 from plasticore.driver import Chip, PortNotFound
+from plasticore.driver.targets import SIM_TARGETS
 
 
 def pytest_generate_tests(metafunc):
@@ -17,20 +19,22 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def boards():
-    """Simulated boards by size, built (cached) and started once per session."""
+    """``boards(n, transport="bytes")``: simulated boards by size and transport, built
+    (cached, one build per design even across xdist workers) and started once per session."""
     from plasticore.sim import board as B
 
     running = {}
 
-    def get(n):
-        if n not in running:
+    def get(n, transport=B.DEFAULT_TRANSPORT):
+        if (n, transport) not in running:
             reason = B.have_verilator()
             if reason:
                 pytest.skip(f"simulated board: {reason}")
-            top, divisor = B.board_top(n)
-            running[n] = (B.SimulatedBoard(top, divisor=divisor, name=f"link-n{n}").start(),
-                          top.build)
-        return running[n]
+            top, divisor = B.board_top(n, transport=transport)
+            board = B.SimulatedBoard(top, divisor=divisor, name=f"link-n{n}-{transport}",
+                                     progress=False)
+            running[n, transport] = (board.start(), top.build)
+        return running[n, transport]
 
     yield get
     for b, _ in running.values():
@@ -46,10 +50,13 @@ def connect(target, request):
     def _connect(n, **options):
         if target in ("virtual", "ref"):               # the reference behind the protocol
             url = f"virtual://?neurons={n}"
-        elif target == "sim":
-            board, build = request.getfixturevalue("boards")(n)
+        elif target in SIM_TARGETS:
+            board, build = request.getfixturevalue("boards")(n, SIM_TARGETS[target])
             url = board.url
             options.setdefault("build", build)
+            # A simulated board on a loaded 2-core machine runs 100x slower than real time
+            # or worse: the RUN queued behind a long one would time out at the default 2 s.
+            options.setdefault("timeout", 30.0)
         else:
             url = target
         try:

@@ -214,6 +214,56 @@ def test_disconnect_mid_run_is_reported(connect, monkeypatch):
         chip.run(2000, [[0]] * 2000)
 
 
+def test_a_run_records_the_neuron_state_of_every_step(connect):
+    """``Chip.run(record=...)`` streams the state after every step (pipelined READs) and
+    equals the reference's record, step for step; an unknown field is refused by name."""
+    n, steps = 16, 24
+    cfg = random_config(n, np.random.default_rng(11))
+    chip = connect(n)
+    chip.load(cfg)
+    chip.learning = True
+    forced = random_forced(steps, n, 0.2, np.random.default_rng(12))
+    forced[3] = True
+    rec = chip.run(steps, forced, record=("v", "x", "y"))
+    ref = Reference(cfg, learning=True)
+    expect = ref.run(steps, forced=forced, record=("spikes", "v", "x", "y"))
+    assert np.array_equal(rec.spikes, expect.spikes)
+    for name in ("v", "x", "y"):
+        assert np.array_equal(rec.state[name], expect.state[name]), name
+    assert np.array_equal(chip.read_weights(), ref.weights)
+    assert chip.status()["step"] == steps
+    with pytest.raises(ValueError, match="cannot record 'volts': the neuron state has v, i"):
+        chip.run(1, record=("volts",))
+
+
+def test_a_run_finds_a_step_counter_changed_behind_its_back(connect, raw):
+    """The session remembers the step counter to save a STATUS before each run; a RUN sent
+    past it (here by hand) makes the next run refused once, read the counter and go on."""
+    n = 8
+    cfg = random_config(n, np.random.default_rng(6))
+    chip = connect(n)
+    chip.load(cfg)
+    forced = random_forced(12, n, 0.3, np.random.default_rng(7))
+    ref = Reference(cfg)
+    assert np.array_equal(chip.run(4, forced[:4]).spikes, ref.run(4, forced[:4]).spikes)
+    head = P.pack(P.RUN_HEADER, {"first_step": 4, "steps": 1})
+    assert raw(chip, P.Opcode.RUN, head + P.encode_record((), n))[0] == P.Status.OK
+    ref.run(1)
+    assert np.array_equal(chip.run(8, forced[4:]).spikes, ref.run(8, forced[4:]).spikes)
+    assert chip.status()["step"] == 13
+    chip.reset()
+    ref.reset()
+    assert np.array_equal(chip.run(3, forced[:3]).spikes, ref.run(3, forced[:3]).spikes)
+    assert chip.status()["step"] == 3
+    # a RESET pipelined with the RUN (run(reset=True)) is a reset followed by the run
+    ref.reset()
+    rec = chip.run(5, forced[3:8], reset=True, record=("v",))
+    expect = ref.run(5, forced=forced[3:8], record=("spikes", "v"))
+    assert np.array_equal(rec.spikes, expect.spikes)
+    assert np.array_equal(rec.state["v"], expect.state["v"])
+    assert chip.status()["step"] == 5
+
+
 def drop_frame(monkeypatch, chip, which):
     """Make the port lose the ``which``-th frame written from now on."""
     real_write = chip.port.write
@@ -235,7 +285,9 @@ def test_a_lost_run_frame_never_runs_out_of_order(connect, monkeypatch, retries)
     chip.load(cfg)
     chip.timeout, chip.retries = 0.5, retries
     first = chip.status()["step"]
-    real_write = drop_frame(monkeypatch, chip, 2)   # the frame after STATUS: the first RUN
+    # The session knows the step counter from this STATUS, so the run's first frame is its
+    # first RUN: lose it.
+    real_write = drop_frame(monkeypatch, chip, 1)
     inputs = [[1]] * steps
     if retries == 0:
         with pytest.raises(LinkError, match="a RUN request to .* was lost on the line"):

@@ -13,6 +13,7 @@ from plasticore.driver.runtime import (
     open_session,
     run_program,
 )
+from plasticore.driver.targets import SIM_TARGETS
 from plasticore.sim.workload import activity_config
 
 
@@ -20,8 +21,8 @@ def session_target(target, request, n):
     """The runtime's name for a driver-test target (a running simulated board by URL)."""
     if target in ("virtual", "ref"):
         return "virtual"
-    if target == "sim":
-        board, _ = request.getfixturevalue("boards")(n)
+    if target in SIM_TARGETS:
+        board, _ = request.getfixturevalue("boards")(n, SIM_TARGETS[target])
         return board.url
     return target
 
@@ -59,7 +60,7 @@ def test_session_equals_the_reference(target, request):
 
 
 def test_check_target():
-    for t in ("ref", "virtual", "sim", "/dev/ttyUSB1", "socket://127.0.0.1:5", "COM3"):
+    for t in ("ref", "virtual", "sim", "sim-uart", "/dev/ttyUSB1", "socket://127.0.0.1:5", "COM3"):
         assert check_target(t) == t
     with pytest.raises(RunError, match="Unknown target 'gpu'; use 'ref'"):
         check_target("gpu")

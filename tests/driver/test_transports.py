@@ -1,0 +1,114 @@
+"""The simulated board's two transports answer alike: the byte-level link (target ``sim``,
+the default) and the bit-level UART (``sim-uart``) give the same answer frames, byte for byte,
+to the same session, and both equal the reference.  (The driver suite also runs unchanged on
+both: tests/conftest.py's ``--target``.)"""
+
+import numpy as np
+import pytest
+from support.stimulus import random_config, random_forced
+
+from plasticore import protocol as P
+from plasticore.driver import Chip
+from plasticore.sim import Reference
+from plasticore.sim.projection import board_seconds, exchange_cycles
+
+N = 16
+
+
+def _session(chip, cfg, forced):
+    """A session that touches every request kind; returns what it read back."""
+    chip.clear()
+    chip.load(cfg)
+    chip.learning = True
+    out = {"spikes": [chip.run(len(forced), forced).spikes]}
+    chip.learning = False
+    out["spikes"].append(chip.run(5, np.ones((5, chip.n), bool)).spikes)   # every neuron
+    out["spikes"].append(chip.run(3).spikes)                                 # none forced
+    out["state"] = {name: np.asarray(chip.read_state()[name]) for name in ("v", "i", "x")}
+    out["weights"] = chip.read_weights()
+    out["spikes_region"] = chip.read_spikes()
+    out["status"] = chip.status()
+    chip.reset()
+    out["spikes"].append(chip.run(4, forced[:4]).spikes)
+    with pytest.raises(Exception, match="BAD_ADDRESS"):
+        chip.request(P.Opcode.READ, b"\x09" + bytes(6))
+    out["identity"] = chip.identify()
+    return out
+
+
+def _recorded(url, build, cfg, forced):
+    """Run the session on ``url``; also return every answer frame as decoded, in order."""
+    frames = []
+    with Chip(url, neurons=N, build=build, timeout=30) as chip:
+        feed = chip._decoder.feed
+
+        def keep(data):
+            got = feed(data)
+            frames.extend(got)
+            return got
+
+        chip._decoder.feed = keep
+        chip.traffic = []
+        out = _session(chip, cfg, forced)
+        out["traffic"] = chip.traffic
+    return out, frames
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_byte_transport_answers_as_the_uart(boards, seed):
+    rng = np.random.default_rng(seed)
+    cfg = random_config(N, rng)
+    forced = random_forced(40, N, 0.2, rng)
+    forced[7] = True                     # a step with every neuron forced
+    forced[8] = False                    # and one with none
+    results = {}
+    for transport in ("bytes", "uart"):
+        board, build = boards(N, transport)
+        results[transport] = _recorded(board.url, build, cfg, forced)
+    (a, frames_a), (b, frames_b) = results["bytes"], results["uart"]
+    assert len(frames_a) == len(frames_b) > 20
+    for k, (fa, fb) in enumerate(zip(frames_a, frames_b, strict=True)):
+        assert fa == fb, f"answer frame {k} differs between the transports"
+    ref = Reference(cfg, learning=True)
+    expect = [ref.run(len(forced), forced=forced).spikes]
+    ref.learning = False
+    expect.append(ref.run(5, forced=np.ones((5, N), bool)).spikes)
+    expect.append(ref.run(3).spikes)
+    state = {name: np.asarray(ref.state[name]) for name in ("v", "i", "x")}
+    weights = ref.weights.copy()
+    ref.reset()
+    expect.append(ref.run(4, forced=forced[:4]).spikes)
+    for got in (a, b):
+        for s, e in zip(got["spikes"], expect, strict=True):
+            assert np.array_equal(s, e)
+        for name, value in state.items():
+            assert np.array_equal(got["state"][name], value)
+        assert np.array_equal(got["weights"], weights)
+    assert a["identity"] == b["identity"]
+    assert [(e.opcode, e.request_bytes, e.answer_bytes, e.spikes) for e in a["traffic"]] == \
+        [(e.opcode, e.request_bytes, e.answer_bytes, e.spikes) for e in b["traffic"]]
+
+
+def test_projection_of_a_known_traffic():
+    """The board model of plasticore.sim.projection on hand-computed cases."""
+    from plasticore.driver.chip import Exchange
+    from plasticore.hdl.core import Core, step_cycles
+
+    clock, baud = 12e6, 1e6
+    run = Exchange(P.Opcode.RUN, request_bytes=100, answer_bytes=50, learning=True,
+                   spikes=[0, 3, 80])
+    cycles = step_cycles(80, 0, True) + step_cycles(80, 3, True) + step_cycles(80, 80, True)
+    assert exchange_cycles(run, 80) == cycles
+    assert exchange_cycles(Exchange(P.Opcode.RESET), 80) == Core.reset_cyc(80)
+    assert exchange_cycles(Exchange(P.Opcode.STATUS), 80) == 0
+    # one request: in, then the longer of execution and answer
+    t = board_seconds([run], 80, clock_hz=clock, baud=baud)
+    assert t == pytest.approx(1e-5 * 100 + max(cycles / clock, 1e-5 * 50))
+    # synchronous requests add up; a pipelined one is received while the first executes
+    status = Exchange(P.Opcode.STATUS, request_bytes=10, answer_bytes=20)
+    sync = board_seconds([run, status], 80, clock_hz=clock, baud=baud)
+    assert sync == pytest.approx(t + 1e-5 * 30)
+    piped = Exchange(P.Opcode.STATUS, request_bytes=10, answer_bytes=20, pipelined=True)
+    assert board_seconds([run, piped], 80, clock_hz=clock, baud=baud) == pytest.approx(
+        t + 1e-5 * 20)
+    assert board_seconds([], 80, clock_hz=clock, baud=baud) == 0
