@@ -29,7 +29,7 @@ from plasticore.protocol import DEFAULT_BAUD
 
 from .top import BoardTop, get_board
 
-__all__ = ["build", "program", "toolchain_env", "parse_reports", "ToolchainError", "NAME"]
+__all__ = ["build", "program", "toolchain_env", "synth_overrides", "parse_reports", "ToolchainError", "NAME"]
 
 #: The top-level name of every build (file names ``plasticore.*``).
 NAME = "plasticore"
@@ -65,6 +65,19 @@ YOSYS_CORE_MEMORIES = "\n".join([
     "setparam -set COLLISION_X_MASK 1 *.core/t:$memrd_v2",
     "delete *.core/t:$meminit_v2 r:MEMID=\\\\syn? %i",
 ])
+
+
+def synth_overrides(family: str) -> dict:
+    """Amaranth build-plan overrides of the synthesis step for ``family`` (the same for a
+    bitstream and for :mod:`.netlist`): the memory commands after reading the design and the
+    ``synth_*`` options."""
+    overrides: dict = {}
+    if family in ("ice40", "ecp5"):
+        overrides["script_after_read"] = YOSYS_CORE_MEMORIES
+    if family == "ice40":
+        # -spram: the four synapse banks go to the UP5K's 16K x 16 single-port RAMs.
+        overrides["synth_opts"] = ["-dsp", "-spram"]
+    return overrides
 
 
 class ToolchainError(RuntimeError):
@@ -128,14 +141,10 @@ def build(board: str, neurons: int | None = None, *, baud: int = DEFAULT_BAUD,
                 f"{top.clock_hz / 1e6:.3f} MHz core clock from {top.f_in / 1e6:g} MHz, "
                 f"{baud:,} baud (divisor {top.divisor})")
     platform = spec.platform()
-    overrides = {}
+    overrides = synth_overrides(spec.family)
     if spec.family in ("ice40", "ecp5"):
-        overrides = {"script_after_read": YOSYS_CORE_MEMORIES,
-                     "nextpnr_opts": ["--report", f"{NAME}.report.json",
-                                      "--timing-allow-fail", "--seed", str(seed)]}
-    if spec.family == "ice40":
-        # -spram: the four synapse banks go to the UP5K's 16K x 16 single-port RAMs.
-        overrides["synth_opts"] = ["-dsp", "-spram"]
+        overrides["nextpnr_opts"] = ["--report", f"{NAME}.report.json",
+                                     "--timing-allow-fail", "--seed", str(seed)]
     t0 = time.time()
     _log(quiet, "[elaborate] Amaranth -> RTLIL ...")
     with toolchain.builtin_yosys() if env else contextlib.nullcontext():

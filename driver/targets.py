@@ -22,13 +22,15 @@ from .chip import Chip
 __all__ = ["open_chip", "describe_target", "TARGET_HELP"]
 
 TARGET_HELP = ("ref (the reference model), virtual (the reference behind the protocol), "
-               "sim (the simulated board) or a board's serial URL such as /dev/ttyUSB1 or "
+               "sim (the simulated board), netlist:BOARD (the board's synthesised netlist, simulated) "
+               "or a board's serial URL such as /dev/ttyUSB1 or "
                "socket://127.0.0.1:PORT")
 
 
 def describe_target(target: str) -> str:
     return {"ref": "the reference model", "virtual": "the virtual chip",
-            "sim": "the simulated board"}.get(target, target)
+            "sim": "the simulated board"}.get(
+        target, f"the {target[8:]} netlist board" if target.startswith("netlist:") else target)
 
 
 @contextlib.contextmanager
@@ -38,6 +40,8 @@ def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: f
 
     For ``sim`` the simulated board is built (cached) and started for the duration;
     ``board_options`` go to :func:`plasticore.sim.board.board_top` (``clock_hz``, ``baud``).
+    ``netlist:BOARD`` does the same with the board's synthesised netlist
+    (:func:`plasticore.boards.netlist.build_netlist_board`, same options).
     """
     if target == "ref":
         raise ValueError("target 'ref' runs the reference model directly; open_chip() is for "
@@ -45,6 +49,17 @@ def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: f
     if target == "virtual":
         with Chip(f"virtual://?neurons={neurons}", neurons=neurons, timeout=timeout) as chip:
             yield chip
+        return
+    if target.startswith("netlist:"):
+        from plasticore.boards.netlist import build_netlist_board
+        from plasticore.sim.board import SimulatedBoard
+
+        nb = build_netlist_board(target.split(":", 1)[1], neurons,
+                                 **(board_options or {}))
+        with SimulatedBoard(build_result=nb.board) as board:  # type: ignore[arg-type]
+            with Chip(board.url, neurons=neurons, timeout=timeout,  # type: ignore[arg-type]
+                      build=nb.top.build) as chip:  # type: ignore[attr-defined]
+                yield chip
         return
     if target == "sim":
         from plasticore.sim.board import SimulatedBoard, board_top
