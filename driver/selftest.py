@@ -45,13 +45,11 @@ from plasticore.core import (
     _field_range,
 )
 
+from .cables import NO_CABLE
 from .chip import Chip, DriverError
 
 __all__ = ["Check", "line_check", "march_check", "learning_check", "identify_check",
            "run_checks", "REGIONS", "NO_CABLE"]
-
-#: The line printed when no board is attached (``program`` and ``selftest`` alike).
-NO_CABLE = "no FTDI cable found: is the board plugged in?"
 
 #: The writable regions the march test covers, and the table layout of each word.
 REGIONS: dict[P.WireRegion, Any] = {
