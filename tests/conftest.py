@@ -2,7 +2,9 @@
 
 ``--target`` selects what the driver tests talk to, as a comma-separated list: ``virtual``
 or ``ref`` (the reference model behind the protocol), ``sim`` (the simulated board: the generated
-gateware, Verilated) or the URL of a board (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).
+gateware, Verilated), ``netlist:BOARD`` (``icebreaker`` or ``ulx3s``: the board's synthesised
+netlist with Yosys's cell models, Verilated; minutes to build per N) or the URL of a board
+(``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).
 The default runs them on ``virtual`` and ``sim``; the same tests run unchanged on every
 target.
 """
@@ -19,5 +21,5 @@ if TESTS not in sys.path:
 
 def pytest_addoption(parser):
     parser.addoption("--target", default="virtual,sim",
-                     help="comma-separated driver test targets: virtual (or ref), sim, or "
-                          "a serial URL of a board (default: virtual,sim)")
+                     help="comma-separated driver test targets: virtual (or ref), sim, "
+                          "netlist:BOARD or a serial URL of a board (default: virtual,sim)")

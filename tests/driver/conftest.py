@@ -22,15 +22,23 @@ def boards():
 
     running = {}
 
-    def get(n):
-        if n not in running:
+    def get(n, netlist=None):
+        """The board of ``n`` neurons; with ``netlist`` (a board name), that board's
+        synthesised netlist (plasticore.boards.netlist; synthesis and build cached)."""
+        if (n, netlist) not in running:
             reason = B.have_verilator()
             if reason:
                 pytest.skip(f"simulated board: {reason}")
-            top, divisor = B.board_top(n)
-            running[n] = (B.SimulatedBoard(top, divisor=divisor, name=f"link-n{n}").start(),
-                          top.build)
-        return running[n]
+            if netlist:
+                from plasticore.boards.netlist import build_netlist_board
+                nb = build_netlist_board(netlist, n)
+                running[n, netlist] = (B.SimulatedBoard(build_result=nb.board).start(),
+                                       nb.top.build)
+            else:
+                top, divisor = B.board_top(n)
+                running[n, None] = (B.SimulatedBoard(top, divisor=divisor,
+                                                     name=f"link-n{n}").start(), top.build)
+        return running[n, netlist]
 
     yield get
     for b, _ in running.values():
@@ -46,10 +54,12 @@ def connect(target, request):
     def _connect(n, **options):
         if target in ("virtual", "ref"):               # the reference behind the protocol
             url = f"virtual://?neurons={n}"
-        elif target == "sim":
-            board, build = request.getfixturevalue("boards")(n)
+        elif target == "sim" or target.startswith("netlist:"):
+            netlist = target.split(":", 1)[1] if ":" in target else None
+            board, build = request.getfixturevalue("boards")(n, netlist)
             url = board.url
             options.setdefault("build", build)
+            options.setdefault("timeout", 30.0 if netlist else 2.0)
         else:
             url = target
         try:
