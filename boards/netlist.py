@@ -46,7 +46,8 @@ from plasticore.protocol import DEFAULT_BAUD
 from .build import YOSYS_CORE_MEMORIES, ToolchainError, synth_overrides, toolchain_env
 from .top import get_board
 
-__all__ = ["NETLIST_FAMILIES", "SYNTH_COMMANDS", "NetlistBuild", "netlist_board_names", "synthesize",
+__all__ = ["NETLIST_FAMILIES", "SYNTH_COMMANDS", "NetlistBuild", "netlist_board_names",
+           "synthesize",
            "build_netlist_board", "cell_models", "MULT18X18D_MODEL", "netlist_cache_root"]
 
 #: Families whose synthesis runs with the open tools and whose netlist can be simulated, and

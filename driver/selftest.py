@@ -92,8 +92,8 @@ def line_check(chip: Chip, rng: np.random.Generator) -> Check:
     """Growing payloads through WRITE and READ of the first weights, and the link's error
     counters before and after."""
     total = P.region_words(P.WireRegion.WEIGHTS, chip.n)
-    sizes = sorted({min(s, total) for s in (1, 16, 64, 256, chip.identity.max_payload
-                                            - P.ACCESS_BYTES)})
+    full = chip.identify().max_payload - P.ACCESS_BYTES        # one WRITE frame's words
+    sizes = sorted({min(s, total) for s in (1, 16, 64, 256, full)})
     saved = chip.read_region(P.WireRegion.WEIGHTS, 0, sizes[-1])
     before = chip.status()
     bad = []
@@ -111,7 +111,7 @@ def line_check(chip: Chip, rng: np.random.Generator) -> Check:
             f"{', '.join(f'{k} +{v}' for k, v in errors.items())}")
     if not bad and not any(errors.values()):
         return Check("line", True, seen)
-    return Check("line", False, "; ".join(bad + [seen]),
+    return Check("line", False, "; ".join([*bad, seen]),
                  "bytes are lost or corrupted on the line: check that --baud is the rate the "
                  f"bitstream was built for (this board: {chip.baud} asked), then the cable "
                  "and USB hub; UART errors mean a wrong baud rate, CRC errors a noisy line; no "
@@ -119,7 +119,7 @@ def line_check(chip: Chip, rng: np.random.Generator) -> Check:
                  "the march check")
 
 
-def _table_patterns(layout, n: int) -> Iterator[tuple[str, bytes]]:
+def _table_patterns(layout: Any, n: int) -> Iterator[tuple[str, bytes]]:
     """Legal words of ``layout``: each field at its minimum, maximum, alternating between
     the two by word, and a per-word value spread over the field's range."""
     ranges = {name: _field_range(field.shape) for name, field in layout}

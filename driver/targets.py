@@ -22,8 +22,8 @@ from .chip import Chip
 __all__ = ["open_chip", "describe_target", "TARGET_HELP"]
 
 TARGET_HELP = ("ref (the reference model), virtual (the reference behind the protocol), "
-               "sim (the simulated board), netlist:BOARD (the board's synthesised netlist, simulated) "
-               "or a board's serial URL such as /dev/ttyUSB1 or "
+               "sim (the simulated board), netlist:BOARD (the board's synthesised netlist, "
+               "simulated) or a board's serial URL such as /dev/ttyUSB1 or "
                "socket://127.0.0.1:PORT")
 
 
