@@ -69,9 +69,10 @@ def row(rep: dict) -> dict:
 
 #: The xc7a35t (Cmod A7-35T): Slice LUTs, slice registers, 36 Kbit block RAM tiles, DSP48E1.
 ARTIX7_35T = {"lut": 20800, "ff": 41600, "bram": 50, "dsp": 90}
-#: Yosys xc7 cells -> Slice LUTs each (LUTs used as distributed RAM or shift registers too).
-_XC7_LUTS = {"LUT1": 1, "LUT2": 1, "LUT3": 1, "LUT4": 1, "LUT5": 1, "LUT6": 1, "LUT6_2": 1,
-             "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M": 4, "RAM64M": 4,
+#: Yosys xc7 cells -> Slice LUTs each (INV is a LUT1 in Vivado; LUTs used as distributed RAM
+#: or shift registers count too).
+_XC7_LUTS = {"INV": 1, "LUT1": 1, "LUT2": 1, "LUT3": 1, "LUT4": 1, "LUT5": 1, "LUT6": 1,
+             "LUT6_2": 1, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M": 4, "RAM64M": 4,
              "RAM32M16": 8, "RAM64X1S": 1, "RAM32X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
              "SRL16E": 1, "SRLC32E": 1}
 

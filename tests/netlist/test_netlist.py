@@ -110,7 +110,47 @@ def test_selftest_passes_on_the_netlist(netlist_boards, board_name):
 @pytest.mark.parametrize("board,n", [("icebreaker", 256), ("ulx3s", 512)])
 def test_default_size_netlists_equal_the_reference(netlist_boards, board, n):
     chip, _ = _open(netlist_boards, board, n)
+    # A snapshot of N = 256 is ~70 KB through the 1 Mbaud link, ~5 min at the netlist's
+    # ~27,000 cycles/s: 2 runs of 100 steps per network keep each family under an hour.
     for seed in (21, 22, 23):
         chip.clear()
-        differential(chip, n, seed, runs=4, steps=50)
+        assert differential(chip, n, seed, runs=2, steps=100).t == 200
     chip.close()
+
+
+def test_synthesis_is_the_boards():
+    """The netlist comes from the same Yosys commands and options as the bitstream."""
+    from plasticore.boards.build import YOSYS_CORE_MEMORIES
+    from plasticore.boards.netlist import synth_script
+    ice40, ecp5 = synth_script("ice40"), synth_script("ecp5")
+    assert YOSYS_CORE_MEMORIES in ice40 and YOSYS_CORE_MEMORIES in ecp5
+    assert "synth_ice40 -dsp -spram -top board" in ice40
+    assert "synth_ecp5  -top board" in ecp5
+    assert ice40.index(YOSYS_CORE_MEMORIES) < ice40.index("synth_ice40")
+
+
+def test_a_vivado_board_has_no_netlist():
+    from plasticore.boards.netlist import build_netlist_board
+    with pytest.raises(ValueError, match="Cmod A7-35T .* synthesised by Vivado"):
+        build_netlist_board("cmod_a7", 16)
+
+
+def test_sim_cli_serves_the_netlist(netlist_boards):
+    """``plasticore sim --netlist icebreaker`` serves the (cached) netlist board."""
+    import signal
+    import subprocess
+    import sys
+    netlist_boards("icebreaker")                       # built (and cached) by now
+    proc = subprocess.Popen([sys.executable, "-m", "plasticore", "sim", "--netlist",
+                             "icebreaker", "--neurons", str(N)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("socket://"), proc.stderr.read()
+        with Chip(url, neurons=N, timeout=30) as chip:
+            assert chip.identify().neurons == N
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "the icebreaker netlist of LinkTop" in err
