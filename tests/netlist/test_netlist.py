@@ -39,9 +39,10 @@ def test_netlist_cells_are_the_vendors(netlist_boards, board_name):
     _, nb = netlist_boards(board_name)
     text = (nb.netlist / "netlist.v").read_text()
     cells = {"ice40": ("SB_LUT4 ", "SB_RAM40_4K ", "SB_MAC16 ", "SB_DFF"),
-             "ecp5": ("LUT4 ", "TRELLIS_FF ", "DP16KD ", "MULT18X18D ")}[nb.family]
+             "ecp5": ("LUT4 ", "TRELLIS_FF ", "TRELLIS_DPR16X4 ", "MULT18X18D ")}[nb.family]
     for cell in cells:
         assert f"  {cell}" in text, cell
+    assert "\n  DP16KD " not in text           # no model: memories in distributed RAM
     assert "always @" not in text.split("endmodule")[0]      # no behavioural logic left
 
 
@@ -122,10 +123,12 @@ def test_synthesis_is_the_boards():
     """The netlist comes from the same Yosys commands and options as the bitstream."""
     from plasticore.boards.build import YOSYS_CORE_MEMORIES
     from plasticore.boards.netlist import synth_script
-    ice40, ecp5 = synth_script("ice40"), synth_script("ecp5")
+    ice40, ecp5 = synth_script("ice40"), synth_script("ecp5", simulated=False)
     assert YOSYS_CORE_MEMORIES in ice40 and YOSYS_CORE_MEMORIES in ecp5
-    assert "synth_ice40 -dsp -spram -top board" in ice40
+    assert "synth_ice40 -dsp -spram -top board" in ice40 == synth_script("ice40", simulated=False)
     assert "synth_ecp5  -top board" in ecp5
+    # The one difference on the ECP5: no DP16KD model, so no block RAM in the simulated one.
+    assert synth_script("ecp5") == ecp5.replace("synth_ecp5  -top", "synth_ecp5 -nobram -top")
     assert ice40.index(YOSYS_CORE_MEMORIES) < ice40.index("synth_ice40")
 
 
