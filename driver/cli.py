@@ -23,7 +23,6 @@ __all__ = ["add_driver_commands", "progress_printer"]
 
 def add_driver_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``run`` and ``selftest`` on ``subparsers``."""
-    _add_selftest(subparsers)
     p = subparsers.add_parser(
         "run", help="run a compiled program and save what it records",
         description="Run PROGRAM on a target and write the recorded spikes, potentials and "
@@ -39,6 +38,7 @@ def add_driver_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="results file to write (.npz)")
     add_json_options(p, "with --json: also the text")
     p.set_defaults(func=_cmd_run)
+    _add_selftest(subparsers)
 
 
 def progress_printer(total: int, every_s: float = 1.0) -> Progress:
