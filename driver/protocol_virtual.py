@@ -38,8 +38,8 @@ class Serial(SerialBase):
         unknown = set(options) - {"neurons", "stuck"}
         if unknown:
             raise SerialException(f"unknown option(s) {sorted(unknown)} in {self._port!r}; "
-                                  f"the only option is neurons=N, besides stuck=REGION.WORD.BIT.VALUE "
-                                  f"(stuck-bit faults for the self-test's tests)")
+                                  f"the only option is neurons=N, besides "
+                                  f"stuck=REGION.WORD.BIT.VALUE (stuck-bit faults for tests)")
         try:
             neurons = int(options.get("neurons", ["256"])[0])
             self.chip = VirtualChip(neurons, stuck=[_stuck(s) for s in options.get("stuck", [])])
