@@ -28,8 +28,8 @@ adds one for the single configuration ``synth_ecp5`` uses (every register bypass
 Caching: the netlist is cached by the RTLIL text, the Yosys script and the Yosys version
 (``$PLASTICORE_CACHE/netlist/<key>/``; synthesis of N = 32 takes ~1-2 min here); the
 compiled board by :func:`plasticore.sim.board.build_verilog`'s key (netlist, cell models,
-harness, Verilator and compiler versions; ~5-10 min for N = 32 on a loaded 2-core machine,
-the flat netlist is ~6,000 cells).
+harness, Verilator and compiler versions; ~10 min for N = 32 on a quiet 2-core machine,
+30-36 min on a loaded one: the flat netlist is ~6,000 cells).  It runs at ~27,000 cycles/s.
 """
 
 from __future__ import annotations
