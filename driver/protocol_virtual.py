@@ -12,6 +12,8 @@ import urllib.parse
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
+from plasticore import protocol as P
+
 from .virtual import VirtualChip
 
 __all__ = ["Serial"]
@@ -33,13 +35,14 @@ class Serial(SerialBase):
         if parts.scheme != "virtual":
             raise SerialException(f"expected a URL virtual://?neurons=N, not {self._port!r}")
         options = urllib.parse.parse_qs(parts.query)
-        unknown = set(options) - {"neurons"}
+        unknown = set(options) - {"neurons", "stuck"}
         if unknown:
             raise SerialException(f"unknown option(s) {sorted(unknown)} in {self._port!r}; "
-                                  f"the only option is neurons=N")
+                                  f"the only option is neurons=N, besides "
+                                  f"stuck=REGION.WORD.BIT.VALUE (stuck-bit faults for tests)")
         try:
             neurons = int(options.get("neurons", ["256"])[0])
-            self.chip = VirtualChip(neurons)
+            self.chip = VirtualChip(neurons, stuck=[_stuck(s) for s in options.get("stuck", [])])
         except (TypeError, ValueError) as e:
             raise SerialException(f"cannot open {self._port!r}: {e}") from None
         self._out = bytearray()
@@ -80,3 +83,13 @@ class Serial(SerialBase):
 
     def flush(self) -> None:
         pass
+
+
+def _stuck(text: str) -> tuple[P.WireRegion, int, int, int]:
+    """``REGION.WORD.BIT.VALUE`` (``weights.5.3.0``: bit 3 of weight 5 always reads 0)."""
+    parts = text.split(".")
+    if len(parts) != 4 or parts[0].upper() not in P.WireRegion.__members__ \
+            or parts[3] not in ("0", "1"):
+        raise ValueError(f"a stuck bit is REGION.WORD.BIT.VALUE (e.g. weights.5.3.0), not "
+                         f"{text!r}")
+    return P.WireRegion[parts[0].upper()], int(parts[1]), int(parts[2]), int(parts[3])

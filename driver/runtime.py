@@ -56,15 +56,16 @@ class RunError(DriverError, ValueError):
 
 
 def check_target(target: str) -> str:
-    """Accept ``ref``, ``virtual``, ``sim``, ``sim-uart`` and serial URLs or ports
-    (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``, ``COM3``); refuse anything else with a
-    :class:`RunError` that lists them."""
-    if target in TARGETS:
+    """Accept ``ref``, ``virtual``, ``sim``, ``sim-uart``, ``netlist:BOARD`` and serial URLs
+    or ports (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``, ``COM3``); refuse anything else
+    with a :class:`RunError` that lists them."""
+    if target in TARGETS or (isinstance(target, str) and target.startswith("netlist:")):
         return target
     if isinstance(target, str) and ("://" in target or target.startswith(("/dev/", "COM"))):
         return target
     raise RunError(f"Unknown target {target!r}; use 'ref' (the bit-exact reference), "
-                   f"'virtual', 'sim', 'sim-uart' or a board URL such as /dev/ttyUSB1.")
+                   f"'virtual', 'sim', 'sim-uart', 'netlist:BOARD' or a board URL such as "
+                   f"/dev/ttyUSB1.")
 
 
 # -- sessions ----------------------------------------------------------------------------------
@@ -291,6 +292,10 @@ def _target_errors(target: str) -> tuple[type[Exception], ...]:
     if target in ("sim", "sim-uart"):
         from plasticore.sim.board import BoardError
         return DriverError, BoardError
+    if target.startswith("netlist:"):
+        from plasticore.boards.build import ToolchainError
+        from plasticore.sim.board import BoardError
+        return DriverError, BoardError, ToolchainError
     return (DriverError,)
 
 

@@ -24,7 +24,8 @@ from .chip import Chip
 __all__ = ["open_chip", "describe_target", "TARGET_HELP", "SIM_TARGETS"]
 
 TARGET_HELP = ("ref (the reference model), virtual (the reference behind the protocol), "
-               "sim (the simulated board), sim-uart (the simulated board at UART bit level) "
+               "sim (the simulated board), sim-uart (the simulated board at UART bit level), "
+               "netlist:BOARD (the board's synthesised netlist, simulated, UART bit level) "
                "or a board's serial URL such as /dev/ttyUSB1 or socket://127.0.0.1:PORT")
 #: The simulated-board targets and their transports (plasticore.sim.board.TRANSPORTS).
 SIM_TARGETS = {"sim": "bytes", "sim-uart": "uart"}
@@ -33,7 +34,8 @@ SIM_TARGETS = {"sim": "bytes", "sim-uart": "uart"}
 def describe_target(target: str) -> str:
     return {"ref": "the reference model", "virtual": "the virtual chip",
             "sim": "the simulated board",
-            "sim-uart": "the simulated board (UART bit level)"}.get(target, target)
+            "sim-uart": "the simulated board (UART bit level)"}.get(
+        target, f"the {target[8:]} netlist board" if target.startswith("netlist:") else target)
 
 
 @contextlib.contextmanager
@@ -44,6 +46,8 @@ def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: f
     For ``sim`` and ``sim-uart`` the simulated board is built (cached) and started for the
     duration; ``board_options`` go to :func:`plasticore.sim.board.board_top` (``clock_hz``,
     ``baud``; the transport follows from the target).
+    ``netlist:BOARD`` does the same with the board's synthesised netlist
+    (:func:`plasticore.boards.netlist.build_netlist_board`, same options; UART bit level).
     """
     if target == "ref":
         raise ValueError("target 'ref' runs the reference model directly; open_chip() is for "
@@ -51,6 +55,17 @@ def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: f
     if target == "virtual":
         with Chip(f"virtual://?neurons={neurons}", neurons=neurons, timeout=timeout) as chip:
             yield chip
+        return
+    if target.startswith("netlist:"):
+        from plasticore.boards.netlist import build_netlist_board
+        from plasticore.sim.board import SimulatedBoard
+
+        nb = build_netlist_board(target.split(":", 1)[1], neurons,
+                                 **(board_options or {}))
+        with SimulatedBoard(build_result=nb.board) as board:  # type: ignore[arg-type]
+            with Chip(board.url, neurons=neurons, timeout=timeout,  # type: ignore[arg-type]
+                      build=nb.top.build) as chip:  # type: ignore[attr-defined]
+                yield chip
         return
     if target in SIM_TARGETS:
         from plasticore.sim.board import SimulatedBoard, board_top

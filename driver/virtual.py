@@ -40,9 +40,18 @@ class RequestError(Exception):
 
 
 class VirtualChip:
-    """A core of ``neurons`` neurons, all memories zero, learning off, as after power-up."""
+    """A core of ``neurons`` neurons, all memories zero, learning off, as after power-up.
 
-    def __init__(self, neurons: int = 256) -> None:
+    ``stuck`` injects memory faults for the self-test's own tests: ``(region, word, bit,
+    value)`` makes that bit of that word always read ``value`` (writes to it are lost), as a
+    stuck-at fault in a RAM would.  ``bit`` counts from the least significant bit of the
+    word's wire bytes.
+    """
+
+    def __init__(self, neurons: int = 256,
+                 stuck: list[tuple[P.WireRegion, int, int, int]] | None = None) -> None:
+        self.stuck = [(P.WireRegion(r), int(w), int(b), int(v) & 1)
+                      for r, w, b, v in (stuck or [])]
         self.n = CoreParams(neurons).n
         self.ref = Reference(CoreConfig(self.n))
         self.forced = np.zeros(self.n, bool)
@@ -178,6 +187,15 @@ class VirtualChip:
     # -- regions as bytes -------------------------------------------------------------------
 
     def read_region(self, region: P.WireRegion, start: int, count: int) -> bytes:
+        data = bytearray(self._read_region(region, start, count))
+        size = P.wire_bytes(region)
+        for r, word, bit, value in self.stuck:
+            if r == region and start <= word < start + count:
+                k = (word - start) * size + bit // 8
+                data[k] = (data[k] & ~(1 << bit % 8)) | (value << bit % 8)
+        return bytes(data)
+
+    def _read_region(self, region: P.WireRegion, start: int, count: int) -> bytes:
         n, ref = self.n, self.ref
         if region == P.WireRegion.WEIGHTS:
             w = ref.weights.reshape(-1)[start:start + count]

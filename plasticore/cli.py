@@ -1,7 +1,7 @@
 """The ``plasticore`` command: assembles the commands each package owns.
 
 ``info`` (the contract) is here; ``demo`` is :mod:`plasticore.demos.cli`, ``sim``
-:mod:`plasticore.sim.cli`, ``compile`` :mod:`plasticore.compiler.cli`, ``run``
+:mod:`plasticore.sim.cli`, ``compile`` :mod:`plasticore.compiler.cli`, ``run`` and ``selftest``
 :mod:`plasticore.driver.cli`, ``build`` and ``program`` :mod:`plasticore.boards.cli`.  Each
 registers its parser and imports its work only when its command runs.  Every error that is a
 ``ValueError`` (bad arguments, compile errors, run errors) exits with status 2.

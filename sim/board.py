@@ -49,8 +49,10 @@ from plasticore.hdl.toolchain import verilator_bin_dir  # this module's API
 from plasticore.protocol import DEFAULT_BAUD
 
 __all__ = ["BoardError", "BoardBuildError", "BoardBuild", "SimulatedBoard", "board_top",
-           "build", "cache_root", "have_verilator", "verilator_bin_dir", "HARNESS_SOURCE",
-           "DEFAULT_CLOCK_HZ", "DEFAULT_BAUD", "TRANSPORTS", "DEFAULT_TRANSPORT"]
+__all__ = ["BoardError", "BoardBuildError", "BoardBuild", "SimulatedBoard", "board_top",
+           "build", "build_verilog", "cache_root", "have_verilator", "verilator_bin_dir",
+           "HARNESS_SOURCE", "DEFAULT_CLOCK_HZ", "DEFAULT_BAUD", "TRANSPORTS",
+           "DEFAULT_TRANSPORT"]
 
 #: The C++ harness compiled with every board.
 HARNESS_SOURCE = Path(__file__).resolve().with_name("board_harness.cpp")
@@ -265,15 +267,40 @@ def build(top, *, divisor: int, name: str = "board",
     reason = have_verilator()
     if reason:
         raise BoardError(reason)
-    if not isinstance(divisor, int) or divisor < 2:
-        raise ValueError(f"UART divisor must be an integer of at least 2, not {divisor!r}.")
     transport, has_busy = _check_top(top)
     text, has_rst = _board_verilog(top, transport, has_busy)
+    return build_verilog(text, divisor=divisor, has_busy=has_busy, has_rst=has_rst,
+                         name=name, transport=transport, cache_dir=cache_dir, jobs=jobs,
+                         progress=progress)
+
+
+def build_verilog(text: str, *, divisor: int, has_busy: bool, has_rst: bool,
+                  name: str = "board", transport: str = "uart",
+                  libraries: dict[str, str] | None = None,
+                  cache_dir: str | os.PathLike | None = None, jobs: int = 1,
+                  progress: bool = True) -> BoardBuild:
+    """Compile Verilog ``text`` whose top module ``board`` has the ports of
+    :class:`_BoardPins` (``clk``, ``uart_rx``, ``uart_tx``, and ``rst``/``busy`` as said)
+    into a simulated board, or find it in the cache: :func:`build` for Verilog from
+    elsewhere, such as a synthesised netlist (:mod:`plasticore.boards.netlist`).
+
+    ``libraries`` (file name -> text) are written beside ``text``: the ``.v`` files are
+    compiled with it (cell models), the others are only found by ``include``.  They enter
+    the cache key.  ``transport`` is what the top's pins are (:data:`TRANSPORTS`); a
+    netlist is always ``"uart"``.  Raises as :func:`build`.
+    """
+    reason = have_verilator()
+    if reason:
+        raise BoardError(reason)
+    if not isinstance(divisor, int) or divisor < 2:
+        raise ValueError(f"UART divisor must be an integer of at least 2, not {divisor!r}.")
+    libraries = dict(libraries or {})
     harness = HARNESS_SOURCE.read_text()
     defines = [f"-DBOARD_HAS_RST={int(has_rst)}", f"-DBOARD_HAS_BUSY={int(has_busy)}",
                f"-DBOARD_BYTE_LINK={int(transport == 'bytes')}"]
     flags = [*_VERILATOR_FLAGS, "-CFLAGS", " ".join(["-O2", *defines]), "-MAKEFLAGS", _MAKE_OPT]
-    key = _cache_key(text, harness, flags)
+    key = _cache_key("\0".join([text, *sorted(libraries), *libraries.values()]) if libraries
+                     else text, harness, flags)
     root = cache_root(cache_dir)
     directory = root / key
     executable = directory / "obj" / _EXECUTABLE
@@ -294,9 +321,9 @@ def build(top, *, divisor: int, name: str = "board",
         if done():
             return result(True)
         meta = {"name": name, "divisor": divisor, "transport": transport, "has_busy": has_busy,
-                "has_rst": has_rst,
-                "verilator": toolchain.verilator_version(), "flags": flags}
-        _compile(directory, text, harness, meta, jobs, progress)
+                "has_rst": has_rst, "verilator": toolchain.verilator_version(), "flags": flags,
+                "libraries": sorted(libraries)}
+        _compile(directory, text, harness, meta, jobs, progress, libraries)
     return result(False)
 
 
@@ -315,7 +342,7 @@ def _board_verilog(top, transport: str, has_busy: bool) -> tuple[str, bool]:
 
 
 def _compile(directory: Path, text: str, harness: str, meta: dict, jobs: int,
-             progress: bool) -> None:
+             progress: bool, libraries: dict[str, str]) -> None:
     """Run Verilator in a fresh ``directory``; write ``build.json`` (``meta`` and the build
     time) last, which marks the build complete."""
     name, executable = meta["name"], directory / "obj" / _EXECUTABLE
@@ -324,9 +351,12 @@ def _compile(directory: Path, text: str, harness: str, meta: dict, jobs: int,
     directory.mkdir(parents=True)
     (directory / f"{_MODULE}.v").write_text(text)
     (directory / HARNESS_SOURCE.name).write_text(harness)
+    for file_name, library in libraries.items():
+        (directory / file_name).write_text(library)
+    sources = [f for f in libraries if f.endswith(".v")]
     cmd = [str(toolchain.verilator_executable()), *meta["flags"], "-j", str(max(1, int(jobs))),
-           "--top-module", _MODULE, "-Mdir", "obj", "-o", _EXECUTABLE,
-           f"{_MODULE}.v", HARNESS_SOURCE.name]
+           "--top-module", _MODULE, "-Mdir", "obj", "-o", _EXECUTABLE, "-I.",
+           f"{_MODULE}.v", *sources, HARNESS_SOURCE.name]
     log_path = directory / "build.log"
     if progress:
         _progress(f"building the simulated board '{name}' with Verilator "

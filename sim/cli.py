@@ -42,6 +42,10 @@ def add_sim_commands(subparsers: argparse._SubParsersAction) -> None:
                         "bit (docs/simulated-board.md)")
     p.add_argument("--no-sleep", action="store_true",
                    help="keep simulating while the link is idle (burns a CPU core)")
+    p.add_argument("--netlist", metavar="BOARD", default=None,
+                   help="serve the link top as BOARD's synthesis leaves it (icebreaker: "
+                        "synth_ice40, ulx3s: synth_ecp5), simulated with Yosys's cell models "
+                        "(needs the synth extra; synthesis and build are cached)")
     p.add_argument("-j", "--jobs", type=positive_int, default=1,
                    help="parallel compile jobs for the first build (default 1)")
     p.set_defaults(func=_cmd_sim)
@@ -67,8 +71,22 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     if args.clock_hz is None:
         args.clock_hz = DEFAULT_CLOCK_HZ
     _check(args)
-    top, divisor = board_top(args.neurons, clock_hz=args.clock_hz, baud=args.baud,
-                             transport=args.transport)
+    if args.netlist:
+        from plasticore.boards.build import ToolchainError
+        from plasticore.boards.netlist import build_netlist_board
+
+        try:
+            nb = build_netlist_board(args.netlist, args.neurons, clock_hz=args.clock_hz,
+                                     baud=args.baud, jobs=args.jobs)
+        except (ToolchainError, BoardError) as e:
+            print(f"plasticore sim: error: {e}", file=sys.stderr)
+            return 1
+        top, divisor = nb.top, nb.board.divisor
+        build_result = nb.board
+    else:
+        top, divisor = board_top(args.neurons, clock_hz=args.clock_hz, baud=args.baud,
+                                 transport=args.transport)
+        build_result = None
 
     def on_sigterm(signum, frame):
         raise KeyboardInterrupt
@@ -77,7 +95,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     board = SimulatedBoard(top, divisor=divisor,
                            name=f"link-n{args.neurons}-{args.transport}",
                            port=args.port, pty=args.pty, jobs=args.jobs,
-                           sleep=not args.no_sleep)
+                           sleep=not args.no_sleep, build_result=build_result)
     try:
         code = _serve(board, top, divisor, args)
     except BoardError as e:
@@ -101,7 +119,8 @@ def _serve(board, top, divisor: int, args: argparse.Namespace) -> int | None:
     try:
         board.start()
         print(board.url, flush=True)
-        print(f"plasticore sim: {type(top).__name__} ({args.neurons} neurons requested), "
+        what = f"the {args.netlist} netlist of " if args.netlist else ""
+        print(f"plasticore sim: {what}{type(top).__name__} ({args.neurons} neurons requested), "
               f"{args.clock_hz / 1e6:g} MHz clock, {args.baud} baud ({divisor} cycles per "
               f"bit), {args.transport} transport, serving {board.url}; Ctrl-C stops",
               file=sys.stderr, flush=True)

@@ -2,9 +2,11 @@
 
 ``--target`` selects what the driver tests talk to, as a comma-separated list: ``virtual``
 or ``ref`` (the reference model behind the protocol), ``sim`` (the simulated board: the generated
-gateware, Verilated, byte-level link), ``sim-uart`` (the same at UART bit level) or the URL of
-a board (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).  The default runs them on
-``virtual``, ``sim`` and ``sim-uart``; the same tests run unchanged on every target.
+gateware, Verilated, byte-level link), ``sim-uart`` (the same at UART bit level),
+``netlist:BOARD`` (``icebreaker`` or ``ulx3s``: the board's synthesised netlist with Yosys's
+cell models, Verilated, UART bit level; minutes to build per N) or the URL of a board
+(``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).  The default runs them on ``virtual``,
+``sim`` and ``sim-uart``; the same tests run unchanged on every target.
 """
 
 import sys
@@ -20,4 +22,5 @@ if TESTS not in sys.path:
 def pytest_addoption(parser):
     parser.addoption("--target", default="virtual,sim,sim-uart",
                      help="comma-separated driver test targets: virtual (or ref), sim, "
-                          "sim-uart or a serial URL of a board (default: virtual,sim,sim-uart)")
+                          "sim-uart, netlist:BOARD or a serial URL of a board "
+                          "(default: virtual,sim,sim-uart)")

@@ -24,8 +24,8 @@ def test_every_command_is_registered():
 
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert list(sub.choices) == ["info", "demo", "sim", "compile", "export", "run", "build",
-                                 "program"]
+    assert list(sub.choices) == ["info", "demo", "sim", "compile", "export", "run",
+                                 "selftest", "build", "program"]
 
 
 def test_a_reader_that_leaves_early_gets_no_traceback():

