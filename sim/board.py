@@ -49,7 +49,6 @@ from plasticore.hdl.toolchain import verilator_bin_dir  # this module's API
 from plasticore.protocol import DEFAULT_BAUD
 
 __all__ = ["BoardError", "BoardBuildError", "BoardBuild", "SimulatedBoard", "board_top",
-__all__ = ["BoardError", "BoardBuildError", "BoardBuild", "SimulatedBoard", "board_top",
            "build", "build_verilog", "cache_root", "have_verilator", "verilator_bin_dir",
            "HARNESS_SOURCE", "DEFAULT_CLOCK_HZ", "DEFAULT_BAUD", "TRANSPORTS",
            "DEFAULT_TRANSPORT"]
