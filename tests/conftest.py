@@ -2,9 +2,9 @@
 
 ``--target`` selects what the driver tests talk to, as a comma-separated list: ``virtual``
 or ``ref`` (the reference model behind the protocol), ``sim`` (the simulated board: the generated
-gateware, Verilated, byte-level link), ``sim-uart`` (the same at UART bit level) or the URL of
-a board (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).  The default runs them on
-``virtual``, ``sim`` and ``sim-uart``; the same tests run unchanged on every target.
+gateware, Verilated, UART at bit level), ``sim-bytes`` (the same with a byte-level link) or
+the URL of a board (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).  The default runs them on
+``virtual``, ``sim`` and ``sim-bytes``; the same tests run unchanged on every target.
 """
 
 import sys
@@ -18,6 +18,6 @@ if TESTS not in sys.path:
 
 
 def pytest_addoption(parser):
-    parser.addoption("--target", default="virtual,sim,sim-uart",
+    parser.addoption("--target", default="virtual,sim,sim-bytes",
                      help="comma-separated driver test targets: virtual (or ref), sim, "
-                          "sim-uart or a serial URL of a board (default: virtual,sim,sim-uart)")
+                          "sim-bytes or a serial URL of a board (default: virtual,sim,sim-bytes)")
