@@ -7,8 +7,8 @@ machine:
 
 * ``baseline``: another checkout's ``plasticore`` (``--baseline PATH``, e.g. a clone of main
   with its own ``.venv/bin/plasticore``), target ``sim``: the demo as it was;
-* ``sim-uart``: this checkout, the simulated board with its bit-level UART;
-* ``sim``: this checkout, the simulated board's default (byte-level) transport.
+* ``sim``: this checkout, the simulated board with its bit-level UART (the default);
+* ``sim-bytes``: this checkout, the simulated board's byte-level transport.
 
 For each it prints the demo's timesteps/s (training and test, set-up excluded), whether every
 spike and the final weights equal the reference's, and the timesteps/s that an iCEBreaker
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print a JSON summary last")
     args = parser.parse_args(argv)
     this = [sys.executable, "-m", "plasticore"]
-    runs = [("sim-uart", this, "sim-uart"), ("sim", this, "sim")]
+    runs = [("sim", this, "sim"), ("sim-bytes", this, "sim-bytes")]
     if args.baseline:
         runs.insert(0, ("baseline", [args.baseline], "sim"))
     warm = {}

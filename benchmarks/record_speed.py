@@ -12,7 +12,7 @@ iCEBreaker (12 MHz, 1 Mbaud) would reach on the same requests
 Run::
 
     python benchmarks/record_speed.py --neurons 96 --steps 300
-    python benchmarks/record_speed.py --targets sim,sim-uart --json
+    python benchmarks/record_speed.py --targets sim,sim-bytes --json
 """
 
 from __future__ import annotations

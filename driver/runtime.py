@@ -4,8 +4,8 @@ A *target* is where a core runs (:func:`check_target`):
 
 * ``ref`` -- the bit-exact reference model, called directly (no protocol; fastest);
 * ``virtual`` -- the reference behind the full link protocol;
-* ``sim`` -- the simulated board: the generated gateware, Verilated, its link driven byte by
-  byte; ``sim-uart`` -- the same at UART bit level on its pins;
+* ``sim`` -- the simulated board: the generated gateware, Verilated, behind its UART pins;
+  ``sim-bytes`` -- the same with its link driven byte by byte (faster);
 * a pyserial URL or port -- a board (``/dev/ttyUSB1``) or a served simulated board
   (``socket://127.0.0.1:PORT``).
 
@@ -43,7 +43,7 @@ __all__ = ["RunError", "TARGETS", "Progress", "check_target", "Session", "Refere
            "ChipSession", "open_session", "run_program", "Results", "RESULTS_VERSION"]
 
 #: The named targets; anything else must be a serial URL or port.
-TARGETS = ("ref", "virtual", "sim", "sim-uart")
+TARGETS = ("ref", "virtual", "sim", "sim-bytes")
 RESULTS_VERSION = 1
 #: ``progress(done, total)``: called as steps complete.
 Progress = Callable[[int, int], None]
@@ -56,7 +56,7 @@ class RunError(DriverError, ValueError):
 
 
 def check_target(target: str) -> str:
-    """Accept ``ref``, ``virtual``, ``sim``, ``sim-uart``, ``netlist:BOARD`` and serial URLs
+    """Accept ``ref``, ``virtual``, ``sim``, ``sim-bytes``, ``netlist:BOARD`` and serial URLs
     or ports (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``, ``COM3``); refuse anything else
     with a :class:`RunError` that lists them."""
     if target in TARGETS or (isinstance(target, str) and target.startswith("netlist:")):
@@ -64,7 +64,7 @@ def check_target(target: str) -> str:
     if isinstance(target, str) and ("://" in target or target.startswith(("/dev/", "COM"))):
         return target
     raise RunError(f"Unknown target {target!r}; use 'ref' (the bit-exact reference), "
-                   f"'virtual', 'sim', 'sim-uart', 'netlist:BOARD' or a board URL such as "
+                   f"'virtual', 'sim', 'sim-bytes', 'netlist:BOARD' or a board URL such as "
                    f"/dev/ttyUSB1.")
 
 
@@ -289,7 +289,7 @@ def run_program(program: Program, steps: int | None = None, target: str = "ref",
 
 
 def _target_errors(target: str) -> tuple[type[Exception], ...]:
-    if target in ("sim", "sim-uart"):
+    if target in ("sim", "sim-bytes"):
         from plasticore.sim.board import BoardError
         return DriverError, BoardError
     if target.startswith("netlist:"):

@@ -2,9 +2,10 @@
 
 * ``ref`` -- the reference model, called directly (no protocol; fastest);
 * ``virtual`` -- the reference model behind the full protocol (``virtual://?neurons=N``);
-* ``sim`` -- the simulated board: the generated gateware, Verilated, its link driven byte by
-  byte (the byte-level transport; ``docs/simulated-board.md``);
-* ``sim-uart`` -- the same gateware with its UART PHY, driven at bit level on its pins;
+* ``sim`` -- the simulated board: the generated gateware, Verilated, its UART pins driven at
+  bit level;
+* ``sim-bytes`` -- the same gateware without its UART PHY, its link driven byte by byte (the
+  faster byte-level transport; ``docs/simulated-board.md`` says where it differs);
 * anything else -- a pyserial URL or port (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).
 
 :func:`open_chip` gives a connected :class:`~.chip.Chip` for every target but ``ref``;
@@ -24,17 +25,17 @@ from .chip import Chip
 __all__ = ["open_chip", "describe_target", "TARGET_HELP", "SIM_TARGETS"]
 
 TARGET_HELP = ("ref (the reference model), virtual (the reference behind the protocol), "
-               "sim (the simulated board), sim-uart (the simulated board at UART bit level), "
+               "sim (the simulated board), sim-bytes (the simulated board, byte-level link), "
                "netlist:BOARD (the board's synthesised netlist, simulated, UART bit level) "
                "or a board's serial URL such as /dev/ttyUSB1 or socket://127.0.0.1:PORT")
 #: The simulated-board targets and their transports (plasticore.sim.board.TRANSPORTS).
-SIM_TARGETS = {"sim": "bytes", "sim-uart": "uart"}
+SIM_TARGETS = {"sim": "uart", "sim-bytes": "bytes"}
 
 
 def describe_target(target: str) -> str:
     return {"ref": "the reference model", "virtual": "the virtual chip",
             "sim": "the simulated board",
-            "sim-uart": "the simulated board (UART bit level)"}.get(
+            "sim-bytes": "the simulated board (byte-level link)"}.get(
         target, f"the {target[8:]} netlist board" if target.startswith("netlist:") else target)
 
 
@@ -43,7 +44,7 @@ def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: f
               board_options: dict[str, Any] | None = None) -> Iterator[Chip]:
     """Context manager: an open :class:`Chip` of ``neurons`` neurons on ``target``.
 
-    For ``sim`` and ``sim-uart`` the simulated board is built (cached) and started for the
+    For ``sim`` and ``sim-bytes`` the simulated board is built (cached) and started for the
     duration; ``board_options`` go to :func:`plasticore.sim.board.board_top` (``clock_hz``,
     ``baud``; the transport follows from the target).
     ``netlist:BOARD`` does the same with the board's synthesised netlist

@@ -36,10 +36,10 @@ def add_sim_commands(subparsers: argparse._SubParsersAction) -> None:
     # The clock's default (None) comes from plasticore.sim.board, imported when `sim` runs.
     p.add_argument("--clock-hz", type=float, default=None,
                    help="design clock frequency in Hz (default 12e6, the iCEBreaker's)")
-    p.add_argument("--transport", choices=("bytes", "uart"), default="bytes",
-                   help="bytes (default): the link's byte streams driven directly, a byte per "
-                        "cycle at most; uart: the UART pins at bit level, --baud cycles per "
-                        "bit (docs/simulated-board.md)")
+    p.add_argument("--transport", choices=("uart", "bytes"), default="uart",
+                   help="uart (default): the UART pins at bit level; bytes: the link's byte "
+                        "streams driven directly, a byte per cycle at most: faster "
+                        "(docs/simulated-board.md)")
     p.add_argument("--no-sleep", action="store_true",
                    help="keep simulating while the link is idle (burns a CPU core)")
     p.add_argument("--netlist", metavar="BOARD", default=None,

@@ -283,7 +283,9 @@ def test_a_lost_run_frame_never_runs_out_of_order(connect, monkeypatch, retries)
     cfg = random_config(n, np.random.default_rng(4))
     chip = connect(n)
     chip.load(cfg)
-    chip.timeout, chip.retries = 0.5, retries
+    # The loss shows as the next RUN's OUT_OF_SEQUENCE, not as a timeout: the timeout only
+    # has to outlast a RUN of the simulated board on a loaded machine (0.5 s did not).
+    chip.timeout, chip.retries = 10.0, retries
     first = chip.status()["step"]
     # The session knows the step counter from this STATUS, so the run's first frame is its
     # first RUN: lose it.

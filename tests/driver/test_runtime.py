@@ -60,7 +60,7 @@ def test_session_equals_the_reference(target, request):
 
 
 def test_check_target():
-    for t in ("ref", "virtual", "sim", "sim-uart", "/dev/ttyUSB1", "socket://127.0.0.1:5", "COM3"):
+    for t in ("ref", "virtual", "sim", "sim-bytes", "/dev/ttyUSB1", "socket://127.0.0.1:5", "COM3"):
         assert check_target(t) == t
     with pytest.raises(RunError, match="Unknown target 'gpu'; use 'ref'"):
         check_target("gpu")
