@@ -324,7 +324,7 @@ class Core(wiring.Component):
             with m.Switch(seq.rd_bank[la]):
                 for b in range(4):
                     with m.Case(b):
-                        m.d.comb += w_read.eq(bank_data[b])
+                        m.d.comb += w_read.as_value().eq(bank_data[b])   # zero-extended
             m.d.comb += [
                 lane.i_valid.eq(seq.rd_s & seq.rd_in[la]), lane.row.eq(seq.rd_row),
                 lane.learning.eq(learning), lane.bank.eq(seq.rd_bank[la]),
@@ -460,7 +460,8 @@ class Core(wiring.Component):
                 rport.addr.eq(Mux(lane_we, waddr, raddr)), wport.addr.eq(rport.addr),
                 rport.en.eq(bank_re[b] & ~bank_we[b]),
                 wport.en.eq(bank_we[b]),
-                wport.data.eq(Mux(lane_we, wdata, req.data[:SYNAPSE.size])),
+                wport.data.eq(Mux(lane_we, wdata.as_value(),
+                                  req.data[:SYNAPSE.size])[:mem.bank_width]),
             ]
         return bank_re, bank_we
 
@@ -494,7 +495,8 @@ class Core(wiring.Component):
         if self.core_params.eligibility:
             m.d.comb += access.rule_pair.eq(mem.rule_r.data)
         m.d.comb += [
-            *(access.syn_data[b].eq(port.data) for b, (port, _) in enumerate(mem.banks)),
+            *(access.syn_data[b].as_value().eq(port.data)
+              for b, (port, _) in enumerate(mem.banks)),
             access.early.eq(mem.early), access.mid.eq(mem.pmid), access.late.eq(mem.plate),
             access.neu_word.eq(mem.neu), access.acc_pair.eq(mem.acc_r.data),
             access.bounds_pair.eq(mem.bnd_r.data), access.x_pair.eq(mem.x_r.data),

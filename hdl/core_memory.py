@@ -19,7 +19,7 @@ from .neuron import EARLY, LATE, MID
 from .synapse import DEP, DEP_PROD
 
 __all__ = ["NEURON_WORD", "PAR_MID", "PAR_LATE", "BOUNDS", "Geometry", "CoreMemories",
-           "par_late_layout", "dep_layout", "RULE_WORD", "unrounded_dep",
+           "par_late_layout", "dep_layout", "RULE_WORD", "unrounded_dep", "bank_layout",
            "field_mask", "gather", "half", "half_en"]
 
 #: The neuron memory (``neu``), one word per neuron: the NEURON_STATE fields only the neuron
@@ -61,6 +61,15 @@ def dep_layout(params: CoreParams):
     if not unrounded_dep(params):
         return DEP
     return data.StructLayout({"prod": DEP_PROD, "stoch": 1})
+
+
+def bank_layout(params: CoreParams) -> data.StructLayout:
+    """What a synapse bank stores: the whole SYNAPSE word with the eligibility option,
+    else only weight and plasticity bit (9 bits: an ECP5 block RAM holds 2,048 of them, not
+    1,024 of 16 bits).  Read data is zero-extended to SYNAPSE (eligibility 0)."""
+    if params.eligibility:
+        return SYNAPSE
+    return data.StructLayout({"weight": SYNAPSE["weight"].shape, "plastic": 1})
 
 
 #: Option eligibility: the target and the eligibility decay of the synapses into a neuron,
@@ -183,7 +192,8 @@ class CoreMemories:
             kw = {} if granularity is None else {"granularity": granularity}
             return mem.read_port(), mem.write_port(**kw)
 
-        self.banks = [memory(f"syn{b}", SYNAPSE, geo.bank_depth) for b in range(4)]
+        self.bank_width = bank_layout(params).size
+        self.banks = [memory(f"syn{b}", self.bank_width, geo.bank_depth) for b in range(4)]
         self.pa_r, self.pa_w = memory("par_a", EARLY.size, n, granularity=1)
         self.pm_r, self.pm_w = memory("par_m", PAR_MID.size, n, granularity=1)
         late = par_late_layout(params)
