@@ -692,6 +692,12 @@ class _Simple(_Base):
 class _Walk(_Base):
     """What the walks over words and bits (READ, WRITE, RUN) derive from their registers."""
 
+    def word_layouts(self):
+        """The parameter-word regions this core has: RULE_PARAMS only with an option (a core
+        without refuses the region; leaving it out keeps its checks out of the logic)."""
+        return {r: v for r, v in _WORD_LAYOUTS.items()
+                if r != P.WireRegion.RULE_PARAMS or self.disp.core_params.options}
+
     def walk_signals(self):
         m, n, region, caddr, bit = self.m, self.n, self.region, self.caddr, self.bit
         self.is_param = Signal()
@@ -700,13 +706,13 @@ class _Walk(_Base):
         self.wlast = Signal(4)                  # wire bytes of a word of ``region``, - 1
         self.core_region = Signal(Region)
         m.d.comb += [
-            self.is_param.eq(_by_region(region, dict.fromkeys(_WORD_LAYOUTS, 1), 1)),
+            self.is_param.eq(_by_region(region, dict.fromkeys(self.word_layouts(), 1), 1)),
             self.plastic.eq(region == P.WireRegion.PLASTIC.value),
             self.is_bits.eq(self.plastic | (region == P.WireRegion.SPIKES.value)),
             self.wlast.eq(_by_region(region, {r: P.wire_bytes(r) - 1 for r in P.WireRegion},
                                      4)),
             self.core_region.eq(_by_region(region, {
-                **{r: c.value for r, (c, _) in _WORD_LAYOUTS.items()},
+                **{r: c.value for r, (c, _) in self.word_layouts().items()},
                 P.WireRegion.SPIKES: Region.SPIKES.value}, Region.as_shape().width)),
         ]
         self.bit_addr = Cat(bit[:3], caddr)[:self.aw]   # bit ``bit`` of bitmap byte ``caddr``
@@ -814,7 +820,7 @@ class _Access(_Walk):
         m, region, word = self.m, self.region, self.eng.word
         ok = Signal()
         m.d.comb += ok.eq(1)
-        for wreg, (_, layout) in _WORD_LAYOUTS.items():
+        for wreg, (_, layout) in self.word_layouts().items():
             with m.If(region == wreg.value):
                 m.d.comb += ok.eq(_word_ok(layout, word) & self._options_ok(wreg, word))
         if self.disp.core_params.eligibility:
