@@ -13,6 +13,7 @@ import urllib.parse
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 from plasticore import protocol as P
+from plasticore.core import OPTIONS, CoreParams
 
 from .virtual import VirtualChip
 
@@ -35,14 +36,22 @@ class Serial(SerialBase):
         if parts.scheme != "virtual":
             raise SerialException(f"expected a URL virtual://?neurons=N, not {self._port!r}")
         options = urllib.parse.parse_qs(parts.query)
-        unknown = set(options) - {"neurons", "stuck"}
+        unknown = set(options) - {"neurons", "options", "stuck"}
         if unknown:
             raise SerialException(f"unknown option(s) {sorted(unknown)} in {self._port!r}; "
-                                  f"the only option is neurons=N, besides "
+                                  f"the options are neurons=N and options=a,b (of "
+                                  f"{', '.join(OPTIONS)}, or none; default all), besides "
                                   f"stuck=REGION.WORD.BIT.VALUE (stuck-bit faults for tests)")
         try:
             neurons = int(options.get("neurons", ["256"])[0])
-            self.chip = VirtualChip(neurons, stuck=[_stuck(s) for s in options.get("stuck", [])])
+            chosen = options.get("options", [",".join(OPTIONS)])[0]
+            names = [] if chosen == "none" else [k for k in chosen.split(",") if k]
+            bad = sorted(set(names) - set(OPTIONS))
+            if bad:
+                raise ValueError(f"unknown learning option(s) {bad}; choose from "
+                                 f"{', '.join(OPTIONS)} or none")
+            self.chip = VirtualChip(neurons, CoreParams(neurons, **{k: True for k in names}),
+                                    stuck=[_stuck(s) for s in options.get("stuck", [])])
         except (TypeError, ValueError) as e:
             raise SerialException(f"cannot open {self._port!r}: {e}") from None
         self._out = bytearray()

@@ -27,7 +27,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,10 +90,12 @@ class Session:
         raise NotImplementedError
 
     def run(self, steps: int, forced: np.ndarray | None = None, *, record_v: bool = False,
-            weights_every: int = 0, progress: Progress | None = None) -> Record:
+            weights_every: int = 0, progress: Progress | None = None,
+            modulators: Sequence[int | None] | None = None) -> Record:
         """Run ``steps`` timesteps forcing ``forced`` (bool, steps x n).  The :class:`Record`
         holds the spikes, ``state["v"]`` after every step if ``record_v``, and a copy of the
-        weights every ``weights_every`` steps (0: never)."""
+        weights every ``weights_every`` steps (0: never).  ``modulators``: None or one entry
+        per step, None (unmodulated) or the raw MODULATOR ``r`` of the step."""
         raise NotImplementedError
 
     def reset(self) -> None:
@@ -110,6 +112,10 @@ class Session:
 
     def write_state(self, table: Table) -> None:
         """Replace the neuron state by ``table`` (a NEURON_STATE table of ``n`` neurons)."""
+        raise NotImplementedError
+
+    def read_elig(self) -> np.ndarray:
+        """The eligibility matrix, int (n, n), row = pre."""
         raise NotImplementedError
 
 
@@ -144,10 +150,15 @@ class ReferenceSession(Session):
         self.model.learning = bool(on)
 
     def run(self, steps: int, forced: np.ndarray | None = None, *, record_v: bool = False,
-            weights_every: int = 0, progress: Progress | None = None) -> Record:
+            weights_every: int = 0, progress: Progress | None = None,
+            modulators: Sequence[int | None] | None = None) -> Record:
         record = ("spikes", "v") if record_v else ("spikes",)
         return self.model.run(steps, forced=forced, record=record,
-                              weights_every=weights_every, progress=progress)
+                              weights_every=weights_every, progress=progress,
+                              modulators=modulators)
+
+    def read_elig(self) -> np.ndarray:
+        return self.model.elig.copy()
 
     def reset(self) -> None:
         self.model.reset()
@@ -188,14 +199,20 @@ class ChipSession(Session):
         self._flush().learning = bool(on)
 
     def run(self, steps: int, forced: np.ndarray | None = None, *, record_v: bool = False,
-            weights_every: int = 0, progress: Progress | None = None) -> Record:
+            weights_every: int = 0, progress: Progress | None = None,
+            modulators: Sequence[int | None] | None = None) -> Record:
         """V is read back after every step if it is recorded (pipelined with the steps, see
         :meth:`Chip.run <plasticore.driver.chip.Chip.run>`'s ``record``), the weights every
-        ``weights_every`` steps (between runs of that many steps)."""
+        ``weights_every`` steps (between runs of that many steps); ``modulators`` is one
+        modulator (or None) per step."""
+        if modulators is not None and len(modulators) != steps:
+            raise ValueError(f"modulators given for {len(modulators)} steps, but running "
+                             f"{steps}")
         record = ("v",) if record_v else ()
         reset, self._reset_pending = self._reset_pending, False
         if not weights_every:
-            return self.chip.run(steps, forced, progress=progress, record=record, reset=reset)
+            return self.chip.run(steps, forced, progress=progress, record=record, reset=reset,
+                                 modulators=modulators)
         self._reset_pending = reset
         forced = np.zeros((steps, self.n), bool) if forced is None else forced
         rec = Record(np.zeros((steps, self.n), bool),
@@ -203,8 +220,9 @@ class ChipSession(Session):
         k = 0
         while k < steps:
             c = min(weights_every, steps - k)
-            part = self._flush().run(c, forced[k:k + c], progress=_offset(progress, k, steps),
-                                     record=record)
+            part = self._flush().run(
+                c, forced[k:k + c], progress=_offset(progress, k, steps), record=record,
+                modulators=None if modulators is None else modulators[k:k + c])
             rec.spikes[k:k + c] = part.spikes
             if record_v:
                 rec.state["v"][k:k + c] = part.state["v"]
@@ -225,7 +243,10 @@ class ChipSession(Session):
         return _state_dict(self._flush().read_state())
 
     def write_state(self, table: Table) -> None:
-        self.chip.write_state(table)
+        self._flush().write_state(table)
+
+    def read_elig(self) -> np.ndarray:
+        return self._flush().read_elig()
 
 
 def _state_dict(table: Any) -> dict[str, np.ndarray]:
@@ -250,7 +271,7 @@ def open_session(target: str, config: CoreConfig, *, learning: bool = False,
     if target == "ref":
         yield ReferenceSession(config, learning, fast=fast_reference)
         return
-    with open_chip(target, config.n) as chip:
+    with open_chip(target, config.n, options=config.needs()) as chip:
         chip.load(config)
         chip.learning = learning
         yield ChipSession(chip, target)
@@ -280,7 +301,8 @@ def run_program(program: Program, steps: int | None = None, target: str = "ref",
     try:
         with open_session(target, program.config, learning=program.learning) as session:
             rec = session.run(steps, program.forced(steps), record_v=bool(program.record["v"]),
-                              weights_every=every, progress=progress)
+                              weights_every=every, progress=progress,
+                              modulators=program.modulators(steps))
             final = session.read_weights()
     except _target_errors(target) as e:
         raise RunError(f"Running on {target!r} failed: {e}") from None

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from plasticore.protocol import DEFAULT_BAUD
@@ -41,14 +41,18 @@ def describe_target(target: str) -> str:
 
 @contextlib.contextmanager
 def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: float = 5.0,
-              board_options: dict[str, Any] | None = None) -> Iterator[Chip]:
+              board_options: dict[str, Any] | None = None,
+              options: Iterable[str] = ()) -> Iterator[Chip]:
     """Context manager: an open :class:`Chip` of ``neurons`` neurons on ``target``.
 
     For ``sim`` and ``sim-bytes`` the simulated board is built (cached) and started for the
-    duration; ``board_options`` go to :func:`plasticore.sim.board.board_top` (``clock_hz``,
-    ``baud``; the transport follows from the target).
+    duration, with the learning ``options`` the gateware implements
+    (:data:`plasticore.hdl.core.IMPLEMENTED_OPTIONS`; the program's others are refused by
+    the driver); ``board_options`` go to :func:`plasticore.sim.board.board_top`
+    (``clock_hz``, ``baud``; the transport follows from the target).
     ``netlist:BOARD`` does the same with the board's synthesised netlist
-    (:func:`plasticore.boards.netlist.build_netlist_board`, same options; UART bit level).
+    (:func:`plasticore.boards.netlist.build_netlist_board`, same options; UART bit level;
+    without learning options).
     """
     if target == "ref":
         raise ValueError("target 'ref' runs the reference model directly; open_chip() is for "
@@ -69,12 +73,15 @@ def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: f
                 yield chip
         return
     if target in SIM_TARGETS:
+        from plasticore.hdl.core import IMPLEMENTED_OPTIONS
         from plasticore.sim.board import SimulatedBoard, board_top
 
         transport = SIM_TARGETS[target]
-        top, divisor = board_top(neurons, **(board_options or {}), transport=transport)
-        with SimulatedBoard(top, divisor=divisor,
-                            name=f"link-n{neurons}-{transport}") as board:
+        chosen = sorted(set(options) & set(IMPLEMENTED_OPTIONS))
+        top, divisor = board_top(neurons, **(board_options or {}), transport=transport,
+                                 options=chosen)
+        name = "-".join([f"link-n{neurons}-{transport}", *chosen])
+        with SimulatedBoard(top, divisor=divisor, name=name) as board:
             # board.url is a str once the board has started (None only before)
             with Chip(board.url, neurons=neurons, timeout=timeout,  # type: ignore[arg-type]
                       build=top.build) as chip:

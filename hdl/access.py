@@ -20,13 +20,21 @@ from __future__ import annotations
 from amaranth.lib import data, enum
 
 from plasticore import fixed as F
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, SYNAPSE, CoreParams
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    RULE_PARAMS,
+    SYNAPSE,
+    CoreParams,
+)
 
-__all__ = ["Region", "Register", "Command", "Phase", "DATA_WIDTH", "REGION_LAYOUTS",
+__all__ = ["Region", "Register", "Command", "COMMAND_WORD", "Phase", "DATA_WIDTH",
+           "REGION_LAYOUTS",
            "request_layout", "region_depth"]
 
 
-class Region(enum.Enum, shape=3):
+class Region(enum.Enum, shape=4):
     """What ``addr`` of a request indexes."""
     #: ``addr = j * N + i`` (row j = pre-synaptic, column i = post-synaptic): one SYNAPSE word.
     SYNAPSE = 0
@@ -45,6 +53,9 @@ class Region(enum.Enum, shape=3):
     SPIKE_LIST = 6
     #: ``addr`` = a :class:`Register`.
     CONTROL = 7
+    #: ``addr = n``: the RULE_PARAMS word of neuron n (cores with a learning option; the
+    #: fields of options the core lacks read as 0 and are not stored).
+    RULE_PARAMS = 8
 
 
 class Register(enum.Enum, shape=3):
@@ -63,6 +74,8 @@ class Register(enum.Enum, shape=3):
     CYCLES = 5
     #: Read-only: :func:`plasticore.protocol.contract_hash` of the contract it was built from.
     CONTRACT = 6
+    #: Read/write, 32 bits: the SEED of stochastic rounding (option stochastic; else 0).
+    SEED = 7
 
 
 class Command(enum.Enum, shape=2):
@@ -75,6 +88,11 @@ class Command(enum.Enum, shape=2):
     RESET = 2
 
 
+#: The data of a COMMAND write: the command, and for a STEP of a core with the eligibility
+#: option whether it is modulated and its MODULATOR r (docs/model.md, section 4.6).
+COMMAND_WORD = data.StructLayout({"command": Command, "modulate": 1, "modulator": F.MODULATOR})
+
+
 class Phase(enum.Enum, shape=3):
     """What the core is doing (the ``phase`` output, for tests and benchmarks)."""
     IDLE = 0
@@ -83,6 +101,8 @@ class Phase(enum.Enum, shape=3):
     ROWS = 3
     COLS = 4
     FINISH = 5
+    #: The modulation pass (option eligibility): every synapse, two per cycle.
+    MOD = 6
 
 
 #: The word layout of each region (CONTROL registers and single bits are plain integers).
@@ -91,6 +111,7 @@ REGION_LAYOUTS = {
     Region.NEURON_PARAMS: NEURON_PARAMS,
     Region.LEARNING_PARAMS: LEARNING_PARAMS,
     Region.NEURON_STATE: NEURON_STATE,
+    Region.RULE_PARAMS: RULE_PARAMS,
 }
 
 #: Width of ``data`` and of a response: the widest word (NEURON_PARAMS, 117 bits).

@@ -13,12 +13,13 @@ from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from plasticore import fixed as F
-from plasticore.core import SYNAPSE, CoreParams
+from plasticore.core import SYNAPSE, CoreParams, Rounding, Target
 
 from .neuron import EARLY, LATE, MID
-from .synapse import DEP
+from .synapse import DEP, DEP_PROD
 
 __all__ = ["NEURON_WORD", "PAR_MID", "PAR_LATE", "BOUNDS", "Geometry", "CoreMemories",
+           "par_late_layout", "dep_layout", "RULE_WORD", "unrounded_dep", "bank_layout",
            "field_mask", "gather", "half", "half_en"]
 
 #: The neuron memory (``neu``), one word per neuron: the NEURON_STATE fields only the neuron
@@ -35,6 +36,46 @@ NEURON_WORD = data.StructLayout({"v": F.V, "i": F.I, "ref": F.REFRACTORY, "y": F
 PAR_MID = MID
 PAR_LATE = data.StructLayout({**{name: field.shape for name, field in LATE},
                               "a_plus": F.AMPLITUDE})
+
+
+
+def par_late_layout(params: CoreParams) -> data.StructLayout:
+    """``par_l`` of a core: :data:`PAR_LATE`, and with the stochastic option the rounding
+    mode of the neuron's rule (read by the neuron pass for the depression word, by the
+    column pass for the column)."""
+    if not params.stochastic:
+        return PAR_LATE
+    return data.StructLayout({**{name: f.shape for name, f in PAR_LATE}, "rounding": Rounding})
+
+
+def unrounded_dep(params: CoreParams) -> bool:
+    """The lanes round the depression themselves (options stochastic or eligibility: per
+    synapse random bits, or a shift that depends on the post neuron's target)."""
+    return params.stochastic or params.eligibility
+
+
+def dep_layout(params: CoreParams):
+    """A neuron's word in ``dep``: the rounded, saturated depression (:data:`.synapse.DEP`),
+    or with the stochastic or eligibility option the unrounded product and the neuron's
+    rounding mode."""
+    if not unrounded_dep(params):
+        return DEP
+    return data.StructLayout({"prod": DEP_PROD, "stoch": 1})
+
+
+def bank_layout(params: CoreParams) -> data.StructLayout:
+    """What a synapse bank stores: the whole SYNAPSE word with the eligibility option,
+    else only weight and plasticity bit (9 bits: an ECP5 block RAM holds 2,048 of them, not
+    1,024 of 16 bits).  Read data is zero-extended to SYNAPSE (eligibility 0)."""
+    if params.eligibility:
+        return SYNAPSE
+    return data.StructLayout({"weight": SYNAPSE["weight"].shape, "plastic": 1})
+
+
+#: Option eligibility: the target and the eligibility decay of the synapses into a neuron,
+#: read per lane by the row and modulation passes and per column by the column pass.
+RULE_WORD = data.StructLayout({"target": Target, "alpha_e": F.DECAY})
+
 
 #: The weight bounds of the synapses into a neuron: read by both lanes of the row pass.
 BOUNDS = data.StructLayout({"w_min": F.WEIGHT, "w_max": F.WEIGHT})
@@ -151,14 +192,19 @@ class CoreMemories:
             kw = {} if granularity is None else {"granularity": granularity}
             return mem.read_port(), mem.write_port(**kw)
 
-        self.banks = [memory(f"syn{b}", SYNAPSE, geo.bank_depth) for b in range(4)]
+        self.bank_width = bank_layout(params).size
+        self.banks = [memory(f"syn{b}", self.bank_width, geo.bank_depth) for b in range(4)]
         self.pa_r, self.pa_w = memory("par_a", EARLY.size, n, granularity=1)
         self.pm_r, self.pm_w = memory("par_m", PAR_MID.size, n, granularity=1)
-        self.pl_r, self.pl_w = memory("par_l", PAR_LATE.size, n, granularity=1)
+        late = par_late_layout(params)
+        self.pl_r, self.pl_w = memory("par_l", late.size, n, granularity=1)
         self.neu_r, self.neu_w = memory("neu", NEURON_WORD.size, n, granularity=1)
         self.acc_r, self.acc_w = memory("pend", 2 * F.ACC.width, geo.pairs,
                                         granularity=F.ACC.width)
-        self.dep_r, self.dep_w = memory("dep", 2 * DEP.width, geo.pairs, granularity=DEP.width)
+        dep_w = (data.Layout.cast(dep_layout(params)).size if unrounded_dep(params)
+                 else DEP.width)
+        self.dep_width = dep_w
+        self.dep_r, self.dep_w = memory("dep", 2 * dep_w, geo.pairs, granularity=dep_w)
         self.bnd_r, self.bnd_w = memory("bounds", 2 * BOUNDS.size, geo.pairs,
                                         granularity=BOUNDS.size)
         self.x_r, self.x_w = memory("xtr", 2 * F.TRACE.width, geo.pairs,
@@ -166,8 +212,13 @@ class CoreMemories:
         self.sl_r, self.sl_w = memory("slist", unsigned(params.index_width), n)
         self.read_ports = [self.pa_r, self.pm_r, self.pl_r, self.neu_r, self.acc_r,
                            self.dep_r, self.bnd_r, self.x_r, self.sl_r]
+        self.rule_r = self.rule_w = None
+        if params.eligibility:
+            self.rule_r, self.rule_w = memory("rule", 2 * RULE_WORD.size, geo.pairs,
+                                              granularity=RULE_WORD.size)
+            self.read_ports.append(self.rule_r)
 
         self.early = data.View(EARLY, self.pa_r.data)
         self.pmid = data.View(PAR_MID, self.pm_r.data)
-        self.plate = data.View(PAR_LATE, self.pl_r.data)
+        self.plate = data.View(late, self.pl_r.data)
         self.neu = data.View(NEURON_WORD, self.neu_r.data)

@@ -34,9 +34,17 @@ from amaranth.lib.wiring import In, Out
 
 from plasticore import fixed as F
 from plasticore import protocol as P
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, SYNAPSE, CoreParams
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    OPTION_FIELDS,
+    RULE_PARAMS,
+    SYNAPSE,
+    CoreParams,
+)
 
-from .access import DATA_WIDTH, Command, Region, Register, request_layout
+from .access import COMMAND_WORD, DATA_WIDTH, Command, Region, Register, request_layout
 from .framing import TOKEN
 
 __all__ = ["BUFFER_BYTES", "WORD_BYTES", "Answer", "RxBuffers", "ByteEngine", "Dispatcher"]
@@ -58,14 +66,17 @@ assert max(s.value for s in P.Status) < 16
 LENGTH_BITS = P.MAX_PAYLOAD.bit_length()
 
 #: The u16 head of a spike record (:func:`plasticore.protocol.encode_record`).
-RECORD_HEAD = data.StructLayout({"count": P.DENSE.bit_length() - 1, "dense": 1})
+RECORD_HEAD = data.StructLayout({"count": P.COUNT_MASK.bit_length(), "modulated": 1,
+                                  "dense": 1})
 assert RECORD_HEAD.const({"dense": 1}).as_value().value == P.DENSE
+assert RECORD_HEAD.const({"modulated": 1}).as_value().value == P.MODULATED
 
 assert (SYNAPSE["weight"].offset, SYNAPSE["plastic"].offset) == (0, 8)
 
 _WORD_LAYOUTS = {P.WireRegion.NEURON_PARAMS: (Region.NEURON_PARAMS, NEURON_PARAMS),
                  P.WireRegion.LEARNING_PARAMS: (Region.LEARNING_PARAMS, LEARNING_PARAMS),
-                 P.WireRegion.NEURON_STATE: (Region.NEURON_STATE, NEURON_STATE)}
+                 P.WireRegion.NEURON_STATE: (Region.NEURON_STATE, NEURON_STATE),
+                 P.WireRegion.RULE_PARAMS: (Region.RULE_PARAMS, RULE_PARAMS)}
 
 
 class Answer(enum.Enum, shape=2):
@@ -394,7 +405,8 @@ class Dispatcher(wiring.Component):
             "protocol": P.PROTOCOL_VERSION, "neurons": self.core_params.n,
             "contract": P.contract_hash(), "build": self.build,
             "max_payload": P.MAX_PAYLOAD, "rx_buffers": P.RX_BUFFERS,
-            "clock_hz": self.clock_hz, "kind": 0})
+            "clock_hz": self.clock_hz, "kind": 0,
+            "options": self.core_params.options_mask})
 
     def elaborate(self, platform):
         m = Module()
@@ -427,6 +439,8 @@ class _Base:
         self.region = Signal(3)                 # a WireRegion; SPIKES while a RUN runs
         self.writing = Signal()                 # the request is a WRITE
         self.running = Signal()                 # the request is a RUN
+        self.rec_mod = Signal()                 # the RUN record is modulated (eligibility)
+        self.mod_r = Signal(8)                  # its modulator
         self.pass2 = Signal()                   # second walk: execute (first: check)
         self.value_bad = Signal()
         self.start_bad = Signal()               # an ACCESS start beyond every region
@@ -505,14 +519,18 @@ class _Base:
     # -- the core -------------------------------------------------------------------------
     def core_req(self, name, write, reg, addr, dat, then):
         """Issue one request; ``dat``: the low bits of the data (a SYNAPSE word), above them
-        the fetched word."""
+        the fetched word; or, if wider than a SYNAPSE word, all of the data."""
         m, req, low_bits = self.m, self.req, SYNAPSE.size
-        low = (Const(dat, low_bits) if isinstance(dat, int)
-               else Cat(dat, Const(0, low_bits - len(dat))))
+        if not isinstance(dat, int) and len(dat) > low_bits:
+            word = dat                          # a whole register (SEED), zero-extended
+        else:
+            low = (Const(dat, low_bits) if isinstance(dat, int)
+                   else Cat(dat, Const(0, low_bits - len(dat))))
+            word = Cat(low, self.eng.word[low_bits:DATA_WIDTH])
         with m.State(name):
             m.d.comb += [req.valid.eq(1), req.payload.write.eq(write),
                          req.payload.region.eq(reg), req.payload.addr.eq(addr),
-                         req.payload.data.eq(Cat(low, self.eng.word[low_bits:DATA_WIDTH]))]
+                         req.payload.data.eq(word)]
             with m.If(req.ready):
                 self.goto(then)
 
@@ -581,7 +599,7 @@ class _Checker(_Base):
             for op, ok, then, answer in (
                     (P.Opcode.IDENTIFY, length == 0, "ID_HDR", len(self.eng.identity)),
                     (P.Opcode.RESET, length == 0, "RESET_GO", 0),
-                    (P.Opcode.CONTROL, length == 1, "CONTROL_F", 0),
+                    (P.Opcode.CONTROL, length == P.CONTROL_BYTES, "CONTROL_F", 0),
                     (P.Opcode.STATUS, length == 0, "ST_LEARN", P.STATUS_BYTES),
                     (P.Opcode.ABORT, length == 0, "HDR_ONLY", 0),
                     (P.Opcode.READ, length >= P.ACCESS_BYTES, "ACCESS_F", 0),
@@ -630,15 +648,20 @@ class _Simple(_Base):
             with m.If(self.disp.core_done):
                 m.next = "HDR_ONLY"
 
-        control = data.View(P.CONTROL, self.fetched(1))
-        self.fetch("CONTROL_F", 1, "CONTROL_CHK")
+        # The seed is not used (nor kept) by a core without the stochastic option.
+        control = data.View(P.CONTROL, self.fetched(P.CONTROL_BYTES))
+        self.fetch("CONTROL_F", P.CONTROL_BYTES, "CONTROL_CHK")
         with m.State("CONTROL_CHK"):
             with m.If(control.reserved != 0):
                 self.fail(P.Status.BAD_VALUE)
             with m.Else():
                 m.next = "CONTROL_GO"
+        stochastic = self.disp.core_params.stochastic
         self.core_req("CONTROL_GO", 1, Region.CONTROL, Register.CONTROL, control.learning,
-                      "HDR_ONLY")
+                      "SEED_GO" if stochastic else "HDR_ONLY")
+        if stochastic:
+            self.core_req("SEED_GO", 1, Region.CONTROL, Register.SEED, control.seed,
+                          "HDR_ONLY")
 
         self.core_read("ST_LEARN", Region.CONTROL, Register.CONTROL, self._got_learning)
         self.emit("ST_HDR", P.HEADER_BYTES, "ST_STEP", Answer.HEADER)
@@ -669,6 +692,12 @@ class _Simple(_Base):
 class _Walk(_Base):
     """What the walks over words and bits (READ, WRITE, RUN) derive from their registers."""
 
+    def word_layouts(self):
+        """The parameter-word regions this core has: RULE_PARAMS only with an option (a core
+        without refuses the region; leaving it out keeps its checks out of the logic)."""
+        return {r: v for r, v in _WORD_LAYOUTS.items()
+                if r != P.WireRegion.RULE_PARAMS or self.disp.core_params.options}
+
     def walk_signals(self):
         m, n, region, caddr, bit = self.m, self.n, self.region, self.caddr, self.bit
         self.is_param = Signal()
@@ -677,14 +706,14 @@ class _Walk(_Base):
         self.wlast = Signal(4)                  # wire bytes of a word of ``region``, - 1
         self.core_region = Signal(Region)
         m.d.comb += [
-            self.is_param.eq(_by_region(region, dict.fromkeys(_WORD_LAYOUTS, 1), 1)),
+            self.is_param.eq(_by_region(region, dict.fromkeys(self.word_layouts(), 1), 1)),
             self.plastic.eq(region == P.WireRegion.PLASTIC.value),
             self.is_bits.eq(self.plastic | (region == P.WireRegion.SPIKES.value)),
             self.wlast.eq(_by_region(region, {r: P.wire_bytes(r) - 1 for r in P.WireRegion},
                                      4)),
             self.core_region.eq(_by_region(region, {
-                **{r: c.value for r, (c, _) in _WORD_LAYOUTS.items()},
-                P.WireRegion.SPIKES: Region.SPIKES.value}, 3)),
+                **{r: c.value for r, (c, _) in self.word_layouts().items()},
+                P.WireRegion.SPIKES: Region.SPIKES.value}, Region.as_shape().width)),
         ]
         self.bit_addr = Cat(bit[:3], caddr)[:self.aw]   # bit ``bit`` of bitmap byte ``caddr``
         self.bitval = self.fetched(1).bit_select(bit[:3], 1)
@@ -748,7 +777,7 @@ class _Access(_Walk):
             m.next = "W_WORD"
         with m.Elif(self.pass2):
             m.next = "R_WORD"
-        with m.Elif(acc.region.as_value() > max(r.value for r in P.WireRegion)):
+        with m.Elif(~self._region_present(acc.region.as_value())):
             self.fail(P.Status.BAD_ADDRESS)
         with m.Elif(~self.writing & (self.fend != P.HEADER_BYTES + P.ACCESS_BYTES)):
             self.fail(P.Status.BAD_LENGTH)
@@ -757,6 +786,23 @@ class _Access(_Walk):
                 m.d.sync += self.fend.eq(P.MAX_PAYLOAD)
                 self.seek(0)
             m.next = "W_WORD"
+
+    def _options_ok(self, wreg, word):
+        """RULE_PARAMS: the fields of the options the core lacks are 0."""
+        if wreg != P.WireRegion.RULE_PARAMS:
+            return Const(1)
+        options = self.disp.core_params.options
+        lacking = [RULE_PARAMS[name] for option, names in OPTION_FIELDS.items()
+                   if option not in options for name in names]
+        if not lacking:
+            return Const(1)
+        return ~Cat(word[f.offset:f.offset + f.width].any() for f in lacking).any()
+
+    def _region_present(self, region):
+        """The regions this core has (:func:`plasticore.protocol.region_present`)."""
+        options = self.disp.core_params.options
+        present = [r for r in P.WireRegion if P.region_present(r, options)]
+        return Cat(region == r.value for r in present).any()
 
     def _got_word(self):
         m = self.m
@@ -774,9 +820,13 @@ class _Access(_Walk):
         m, region, word = self.m, self.region, self.eng.word
         ok = Signal()
         m.d.comb += ok.eq(1)
-        for wreg, (_, layout) in _WORD_LAYOUTS.items():
+        for wreg, (_, layout) in self.word_layouts().items():
             with m.If(region == wreg.value):
-                m.d.comb += ok.eq(_word_ok(layout, word))
+                m.d.comb += ok.eq(_word_ok(layout, word) & self._options_ok(wreg, word))
+        if self.disp.core_params.eligibility:
+            byte = self.fetched(1)
+            with m.If(region == P.WireRegion.ELIGIBILITY.value):   # in -64 .. 63
+                m.d.comb += ok.eq(byte[6] == byte[7])
         for wreg, total in ((P.WireRegion.PLASTIC, self.n * self.n),
                             (P.WireRegion.SPIKES, self.n)):
             last = (total + 7) // 8 - 1
@@ -823,6 +873,11 @@ class _Access(_Walk):
         self.core_read("W_RMW", Region.SYNAPSE, waddr, "W_RMW_WR")
         old = data.View(SYNAPSE, self.rword[:SYNAPSE.size])
         new = Mux(self.is_bits, Cat(old.weight, self.bitval), Cat(self.fetched(1), old.plastic))
+        if self.disp.core_params.eligibility:
+            # keep the eligibility through a weight or plasticity write; write it alone
+            elig = self.region == P.WireRegion.ELIGIBILITY.value
+            new = Mux(elig, Cat(old.weight, old.plastic, self.fetched(1)[:7]),
+                      Cat(new, old.elig))
         self.core_req("W_RMW_WR", 1, Region.SYNAPSE, waddr, new, self._rmw_done)
 
     def _rmw_done(self):
@@ -843,7 +898,16 @@ class _Access(_Walk):
                 m.next = "OBIT"
             with m.Else():
                 m.next = "R_RD"
-        self.core_read("R_RD", self.core_region, self.caddr[:self.aw], "R_EMIT")
+        if self.disp.core_params.eligibility:
+            # an eligibility reads as its byte: the SYNAPSE word's elig, sign-extended
+            self.core_read("R_RD", self.core_region, self.caddr[:self.aw], "R_ELIG")
+            with m.State("R_ELIG"):
+                e = data.View(SYNAPSE, self.rword[:SYNAPSE.size]).elig
+                with m.If(self.region == P.WireRegion.ELIGIBILITY.value):
+                    m.d.sync += self.rword.eq(Cat(e, e[-1]))
+                m.next = "R_EMIT"
+        else:
+            self.core_read("R_RD", self.core_region, self.caddr[:self.aw], "R_EMIT")
         self.emit("R_EMIT", self.wlast, lambda: self.next_word("R_WORD"))
         with m.State("OBIT"):
             with m.If(self.bit == 8):
@@ -921,7 +985,13 @@ class _Run(_Walk):
             head = data.View(RECORD_HEAD, self.fetched(2))
             m.d.comb += self.eng.clear.eq(1)
             m.d.sync += [cnt.eq(head.count), caddr.eq(0), bit.eq(0)]
-            with m.If(head.dense):
+            if self.disp.core_params.eligibility:
+                m.d.sync += self.rec_mod.eq(head.modulated)
+            refused = Const(0) if self.disp.core_params.eligibility else head.modulated
+            with m.If(refused):
+                # a modulated step needs the eligibility option
+                self.fail(P.Status.BAD_VALUE)
+            with m.Elif(head.dense):
                 m.next = "DN_BYTE"
             with m.Else():
                 m.next = "SP_ITEM"
@@ -947,11 +1017,24 @@ class _Run(_Walk):
             self._sparse_index()
         self.core_req("SP_FORCE", 1, Region.FORCED, caddr[:self.aw], 1, "SP_ITEM")
         with m.State("REC_END"):
-            with m.If(self.pass2):
-                m.next = "RS_STEP"
+            with m.If(self.rec_mod):
+                m.next = "MODR_F"
             with m.Else():
-                m.d.sync += self.left.eq(self.left - 1)
-                m.next = "RV_NEXT"
+                self._record_done()
+        # The modulator byte after a modulated record (option eligibility).
+        self.fetch("MODR_F", 1, "MODR", underrun=P.Status.BAD_VALUE)
+        with m.State("MODR"):
+            m.d.comb += self.eng.clear.eq(1)
+            m.d.sync += self.mod_r.eq(self.fetched(1))
+            self._record_done()
+
+    def _record_done(self):
+        m = self.m
+        with m.If(self.pass2):
+            m.next = "RS_STEP"
+        with m.Else():
+            m.d.sync += self.left.eq(self.left - 1)
+            m.next = "RV_NEXT"
 
     def _dense_bit(self):
         m, cnt, bit, bitval, pass2 = self.m, self.cnt, self.bit, self.bitval, self.pass2
@@ -1010,8 +1093,13 @@ class _Run(_Walk):
             with m.Else():
                 m.next = "REC_F"
         self.emit_end("RA_END", self._answer_sent)
-        self.core_req("RS_STEP", 1, Region.CONTROL, Register.COMMAND, Command.STEP.value,
-                      "RS_WAIT")
+        step = Command.STEP.value
+        if self.disp.core_params.eligibility:
+            word = Signal(COMMAND_WORD)
+            m.d.comb += [word.command.eq(Command.STEP), word.modulate.eq(self.rec_mod),
+                         word.modulator.eq(self.mod_r)]
+            step = word.as_value()
+        self.core_req("RS_STEP", 1, Region.CONTROL, Register.COMMAND, step, "RS_WAIT")
         with m.State("RS_WAIT"):
             with m.If(self.disp.core_done):
                 m.next = "RS_COUNT"

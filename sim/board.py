@@ -186,11 +186,12 @@ def _verilog_ports(text: str) -> list[str]:
 
 
 def board_top(neurons: int, *, clock_hz: float = DEFAULT_CLOCK_HZ, baud: int = DEFAULT_BAUD,
-              transport: str = DEFAULT_TRANSPORT):
+              transport: str = DEFAULT_TRANSPORT, options=()):
     """The top that ``plasticore sim`` serves, and its UART divisor: ``(top, divisor)``.
 
     With ``transport="uart"`` (the default) the top is :class:`plasticore.hdl.link.LinkTop`:
-    the core of ``neurons`` neurons, the command dispatcher and the UART PHY, exactly as a
+    the core of ``neurons`` neurons with the learning ``options`` (names of
+    :data:`plasticore.core.OPTIONS`), the command dispatcher and the UART PHY, exactly as a
     board runs them, and the harness drives its pins at bit level (``divisor`` cycles per
     bit).  With ``transport="bytes"`` it is :class:`plasticore.hdl.link.ByteLinkTop`: the
     same gateware without the UART PHY, whose byte streams the harness drives directly (a
@@ -199,6 +200,7 @@ def board_top(neurons: int, *, clock_hz: float = DEFAULT_CLOCK_HZ, baud: int = D
     Raises :class:`ValueError` if ``baud`` cannot be derived from ``clock_hz`` (see
     :func:`plasticore.hdl.uart.uart_divisor`) or ``transport`` is unknown.
     """
+    from plasticore.core import CoreParams
     from plasticore.hdl.link import ByteLinkTop, LinkTop
     from plasticore.hdl.uart import uart_divisor
 
@@ -207,7 +209,8 @@ def board_top(neurons: int, *, clock_hz: float = DEFAULT_CLOCK_HZ, baud: int = D
                          f"{' or '.join(map(repr, TRANSPORTS))}.")
     divisor = uart_divisor(clock_hz, baud)
     cls = ByteLinkTop if transport == "bytes" else LinkTop
-    return cls(neurons, divisor=divisor, clock_hz=int(clock_hz)), divisor
+    params = CoreParams(neurons, **dict.fromkeys(options, True))
+    return cls(params, divisor=divisor, clock_hz=int(clock_hz)), divisor
 
 
 # ---- build --------------------------------------------------------------------------------

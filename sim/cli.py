@@ -31,6 +31,8 @@ def add_sim_commands(subparsers: argparse._SubParsersAction) -> None:
     link.add_argument("--port", type=int, default=0,
                       help="TCP port on 127.0.0.1 (default 0: any free port)")
     link.add_argument("--pty", action="store_true", help="serve a PTY instead of a socket")
+    p.add_argument("--options", nargs="*", default=[], choices=["stochastic", "eligibility"],
+                   help="learning options of the core (default none)")
     p.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD,
                    help=f"UART bit rate (default {DEFAULT_BAUD})")
     # The clock's default (None) comes from plasticore.sim.board, imported when `sim` runs.
@@ -85,7 +87,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         build_result = nb.board
     else:
         top, divisor = board_top(args.neurons, clock_hz=args.clock_hz, baud=args.baud,
-                                 transport=args.transport)
+                                 transport=args.transport, options=args.options)
         build_result = None
 
     def on_sigterm(signum, frame):
@@ -93,7 +95,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)   # stop cleanly "on request" too
     board = SimulatedBoard(top, divisor=divisor,
-                           name=f"link-n{args.neurons}-{args.transport}",
+                           name="-".join([f"link-n{args.neurons}-{args.transport}",
+                                          *sorted(args.options)]),
                            port=args.port, pty=args.pty, jobs=args.jobs,
                            sleep=not args.no_sleep, build_result=build_result)
     try:

@@ -324,7 +324,7 @@ def test_stdp_weights_and_amplitudes_must_fit():
     net.connect(inp, out, AllToAll(0.2), stdp=STDP(A_plus=50.0, w_max=1.0))
     with pytest.raises(CompileError, match="A_plus = 50.0 is .* weight LSBs"):
         compile(net)
-    with pytest.raises(CompileError, match="stdp must be an STDP rule"):
+    with pytest.raises(CompileError, match="stdp must be an STDP, TripletSTDP or ThreeFactor rule"):
         net.connect(inp, out, AllToAll(0.2), stdp="hebb", name="other")
 
 

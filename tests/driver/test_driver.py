@@ -182,7 +182,7 @@ def test_no_such_port():
     assert str(e.value).count("plasticore-nonexistent") == 1 and "plugged in" in str(e.value)
     with pytest.raises(PortNotFound, match="connection refused. Is a simulated board"):
         Chip("socket://127.0.0.1:1").open()
-    with pytest.raises(PortNotFound, match="only option is neurons"):
+    with pytest.raises(PortNotFound, match="the options are neurons=N and options="):
         Chip("virtual://?size=3").open()
 
 

@@ -14,6 +14,7 @@ Configuration comes from the environment (set by ``test_core.py``):
 ``PLASTICORE_CORNER_STEPS``      timesteps per corner case
 ``PLASTICORE_WEIGHTS_EVERY``     compare the weight matrix every that many steps
 ``PLASTICORE_SEED``              first seed
+``PLASTICORE_OPTIONS``           the learning options the core was built with (a,b)
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from support.coredriver import CoreTB
 from support.stimulus import corner_values, random_config, random_forced
 
 from plasticore import fixed as F
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, ResetMode, Table
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    RULE_PARAMS,
+    ResetMode,
+    Table,
+)
 from plasticore.hdl.access import Command, Phase, Region, Register
 from plasticore.hdl.core import Core, step_cycles
 from plasticore.protocol import contract_hash
@@ -40,11 +48,12 @@ STEPS = int(os.environ.get("PLASTICORE_STEPS", "20"))
 CORNER_STEPS = int(os.environ.get("PLASTICORE_CORNER_STEPS", "40"))
 WEIGHTS_EVERY = int(os.environ.get("PLASTICORE_WEIGHTS_EVERY", "1"))
 SEED = int(os.environ.get("PLASTICORE_SEED", "1"))
+OPTIONS = tuple(k for k in os.environ.get("PLASTICORE_OPTIONS", "").split(",") if k)
 
 
 # -- scoreboard -----------------------------------------------------------------------------
 
-async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool):
+async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool, modulated=False):
     """Compare the core with the reference after a step; raise with a readable diff."""
     problems = []
     if int(tb.dut.collision.value):
@@ -57,6 +66,10 @@ async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool):
     for name in state.names:
         if not np.array_equal(state[name], getattr(ref, name)):
             problems.append(_mismatch(name, state[name], getattr(ref, name)))
+    if weights and "eligibility" in OPTIONS:
+        e = tb.peek_elig()
+        if not np.array_equal(e, ref.elig):
+            problems.append(_mismatch("eligibility", e, ref.elig))
     if weights:
         w, plastic = tb.peek_weights()
         if not np.array_equal(w, ref.weights):
@@ -69,7 +82,7 @@ async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool):
     t = await tb.read_register(Register.STEP_COUNT)
     if t != ref.t:
         problems.append(f"STEP_COUNT is {t}, the reference is at step {ref.t}")
-    expected = step_cycles(tb.n, int(ref.spikes.sum()), ref.learning)
+    expected = step_cycles(tb.n, int(ref.spikes.sum()), ref.learning, modulated)
     if tb.cycles != expected or tb.timed_cycles != expected:
         problems.append(f"the step took {tb.cycles} cycles (CYCLES register) and "
                         f"{tb.timed_cycles} (done pulse); step_cycles() says {expected}")
@@ -92,23 +105,30 @@ def _v(x):
     return int(x) if x.dtype != bool else bool(x)
 
 
-async def run_and_check(tb, cfg, forced, learning, what, weights_every=1):
-    """Load ``cfg``, reset, run ``len(forced)`` steps with the learning schedule
-    ``learning`` (bool, or a per-step sequence) and check every step."""
+async def run_and_check(tb, cfg, forced, learning, what, weights_every=1, first_step=0,
+                        modulators=None):
+    """Load ``cfg``, reset, set the step counter to ``first_step``, run ``len(forced)``
+    steps with the learning schedule ``learning`` (bool, or a per-step sequence) and check
+    every step."""
     await tb.load(cfg)
     await tb.reset_state()
     schedule = [learning] * len(forced) if isinstance(learning, bool) else list(learning)
     ref = Reference(cfg, learning=schedule[0] if schedule else False)
+    if first_step:
+        await tb.write_register(Register.STEP_COUNT, first_step)
+        ref.t = first_step
     current = None
     for k, f in enumerate(forced):
         if schedule[k] != current:
             current = schedule[k]
             await tb.set_learning(current)
             ref.learning = current
-        await tb.step(f)
-        ref.step(f)
+        r = None if modulators is None else modulators[k]
+        await tb.step(f, r)
+        ref.step(f, r)
         last = k == len(forced) - 1
-        await check_step(tb, ref, what, weights=last or (k + 1) % weights_every == 0)
+        await check_step(tb, ref, what, weights=last or (k + 1) % weights_every == 0,
+                         modulated=r is not None)
     return ref
 
 
@@ -128,12 +148,70 @@ async def random_network(dut, seed):
                         plastic_p=float(rng.choice([0.3, 0.7, 1.0])))
     rate = float(rng.choice([0.01, 0.03, 0.05, 0.15, 0.4]))
     forced = random_forced(STEPS, N, rate, rng)
-    tb = CoreTB(dut, N)
+    tb = CoreTB(dut, N, OPTIONS)
     await tb.start()
     ref = await run_and_check(tb, cfg, forced, True, f"network {seed} (forced rate {rate})",
                               weights_every=WEIGHTS_EVERY)
     dut._log.info("network %d: %d steps, %d spikes, %d weights changed", seed, STEPS,
                   int(ref.spikes.sum()), int((ref.weights != cfg.weights).sum()))
+
+
+@cocotb.test()
+@cocotb.parametrize(seed=list(range(NETWORKS)))
+async def stochastic_network(dut, seed):
+    """Option stochastic: a random network whose neurons round their updates stochastically
+    or to nearest (at random), a random seed and a random first step counter (the random
+    bits hash both), learning on, every step compared."""
+    rng = _network_seed(500 + seed)
+    cfg = random_config(N, rng, corner=float(rng.choice([0.1, 0.3])),
+                        plastic_p=float(rng.choice([0.5, 1.0])))
+    cfg.rules["rounding"] = (rng.random(N) < float(rng.choice([0.5, 1.0]))).astype(int)
+    cfg.seed = int(rng.choice([0, 0xFFFFFFFF, int(rng.integers(0, 1 << 32))]))
+    # (the reference counts past 2**32, STEP_COUNT wraps: stay below it)
+    first = int(rng.choice([0, 0xFFFFFF00, int(rng.integers(0, (1 << 32) - 4096))]))
+    rate = float(rng.choice([0.05, 0.15, 0.4]))
+    forced = random_forced(STEPS, N, rate, rng)
+    tb = CoreTB(dut, N, OPTIONS)
+    await tb.start()
+    ref = await run_and_check(tb, cfg, forced, True, f"stochastic network {seed} (seed "
+                              f"{cfg.seed}, first step {first})",
+                              weights_every=WEIGHTS_EVERY, first_step=first)
+    dut._log.info("stochastic network %d: %d spikes, %d weights changed", seed,
+                  int(ref.spikes.sum()), int((ref.weights != cfg.weights).sum()))
+
+
+@cocotb.test()
+@cocotb.parametrize(seed=list(range(NETWORKS)))
+async def eligibility_network(dut, seed):
+    """Option eligibility: a random network whose neurons learn into the eligibility or
+    the weights (at random), eligibilities and modulators at their rails, a modulator every
+    step, never, or sometimes, learning toggled; weights and eligibilities every step."""
+    rng = _network_seed(700 + seed)
+    cfg = random_config(N, rng, corner=float(rng.choice([0.1, 0.3])),
+                        plastic_p=float(rng.choice([0.5, 1.0])))
+    cfg.rules["target"] = (rng.random(N) < float(rng.choice([0.5, 1.0]))).astype(int)
+    cfg.rules["alpha_e"] = rng.choice([0, 1, F.DECAY_ONE - 1, F.DECAY_ONE,
+                                       int(rng.integers(0, F.DECAY_ONE + 1))], N)
+    if "stochastic" in OPTIONS:
+        cfg.rules["rounding"] = rng.integers(0, 2, N)
+        cfg.seed = int(rng.integers(0, 1 << 32))
+    cfg.elig = corner_values(F.ELIGIBILITY, (N, N), rng, 0.4)
+    mode = ["every", "never", "some"][seed % 3]
+    rails = [F.MODULATOR.min, F.MODULATOR.max, 0, 1, -1]
+    mods = []
+    for _ in range(STEPS):
+        r = int(rng.choice(rails)) if rng.random() < 0.4 else int(rng.integers(-128, 128))
+        mods.append(None if mode == "never" or (mode == "some" and rng.random() < 0.6)
+                    else r)
+    learning = [(k // 7) % 4 != 3 for k in range(STEPS)]
+    forced = random_forced(STEPS, N, float(rng.choice([0.05, 0.2, 0.5])), rng)
+    tb = CoreTB(dut, N, OPTIONS)
+    await tb.start()
+    ref = await run_and_check(tb, cfg, forced, learning, f"eligibility network {seed} ({mode})",
+                              weights_every=WEIGHTS_EVERY, modulators=mods)
+    dut._log.info("eligibility network %d (%s): %d spikes, %d weights and %d eligibilities "
+                  "changed", seed, mode, int(ref.spikes.sum()),
+                  int((ref.weights != cfg.weights).sum()), int((ref.elig != cfg.elig).sum()))
 
 
 # -- corner cases -----------------------------------------------------------------------------
@@ -206,6 +284,10 @@ def _corner_config(case, rng):
         forced = _deferred_corner(cfg, rng)
     else:
         raise ValueError(f"Unknown corner case {case!r}.")
+    if "stochastic" in OPTIONS:
+        # half the neurons round stochastically: at the rails too
+        cfg.rules["rounding"] = rng.integers(0, 2, n)
+        cfg.seed = int(rng.integers(0, 1 << 32))
     return cfg.validate(), forced, learning
 
 
@@ -236,7 +318,7 @@ async def corner(dut, case):
     """Configurations built to hit one edge of the datapath each."""
     rng = _network_seed(1000 + CORNER_CASES.index(case))
     cfg, forced, learning = _corner_config(case, rng)
-    tb = CoreTB(dut, N)
+    tb = CoreTB(dut, N, OPTIONS)
     await tb.start()
     ref = await run_and_check(tb, cfg, forced, learning, f"corner case {case}",
                               weights_every=WEIGHTS_EVERY)
@@ -253,7 +335,7 @@ async def access_port(dut):
     """Every region reads back what was written, through the port and by peeking;
     control registers, out-of-range addresses, commands."""
     rng = np.random.default_rng([SEED, N, 77])
-    tb = CoreTB(dut, N)
+    tb = CoreTB(dut, N, OPTIONS)
     await tb.start()
     assert await tb.read_register(Register.INFO) == N
     assert await tb.read_register(Register.CONTRACT) == contract_hash()
@@ -284,9 +366,31 @@ async def access_port(dut):
     await tb.write(Region.FORCED, enumerate(bits.astype(int).tolist()))
     assert np.array_equal(await tb.read(Region.FORCED, range(N)), bits.astype(int))
 
+    if OPTIONS:
+        await _check_rule_words(tb, rng)
     await _check_registers(tb)
     await _check_out_of_range(tb, params, learn, state)
     await _check_step_and_reset(tb, cfg, state, bits, params, learn)
+
+
+async def _check_rule_words(tb: CoreTB, rng):
+    """Options: SEED and the RULE_PARAMS fields of the core's options read back (the
+    fields of options it lacks are not written here: the dispatcher refuses them)."""
+    for seed in (0xFFFFFFFF, int(rng.integers(0, 1 << 32)), 0):
+        await tb.write_register(Register.SEED, seed)
+        want = seed if "stochastic" in OPTIONS else 0
+        assert await tb.read_register(Register.SEED) == want, "SEED does not read back"
+    rules = Table(RULE_PARAMS, N)
+    if "stochastic" in OPTIONS:
+        rules["rounding"] = rng.integers(0, 2, N)
+    if "eligibility" in OPTIONS:
+        rules["target"] = rng.integers(0, 2, N)
+        rules["alpha_e"] = corner_values(F.DECAY, N, rng, 0.5)
+    await tb.write(Region.RULE_PARAMS, enumerate(rules.pack()))
+    back = Table.unpack(RULE_PARAMS, await tb.read(Region.RULE_PARAMS, range(N)))
+    assert back == rules, "RULE_PARAMS do not read back as written"
+    rules = Table(RULE_PARAMS, N)                   # for the steps that follow: nearest
+    await tb.write(Region.RULE_PARAMS, enumerate(rules.pack()))
 
 
 async def _check_registers(tb: CoreTB):
@@ -358,7 +462,7 @@ async def cycle_budget(dut):
     cfg = random_config(N, rng)
     cfg.neurons["bias"] = F.BIAS.min                 # only forced neurons fire
     cfg.neurons["threshold"] = F.THRESHOLD.max
-    tb = CoreTB(dut, N)
+    tb = CoreTB(dut, N, OPTIONS)
     await tb.start()
     await tb.load(cfg)
     await tb.reset_state()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from cocotb_tools.check_results import get_results
 
+from plasticore.core import CoreParams
 from plasticore.sim import rtl
 
 HERE = Path(__file__).resolve().parent
@@ -27,17 +28,19 @@ HERE = Path(__file__).resolve().parent
 IMPORT_PATHS = (HERE, HERE.parent)
 
 
-def run(n, testcase=None, simulator="verilator", **env):
-    """Build ``Core(n)`` for ``simulator`` (cached) and run the ``cocotb_core`` tests whose
-    name is ``testcase`` (all if None); return the number of cocotb tests that ran."""
+def run(n, testcase=None, simulator="verilator", options=(), **env):
+    """Build ``Core(n)`` (with the learning ``options``) for ``simulator`` (cached) and run
+    the ``cocotb_core`` tests whose name is ``testcase`` (all if None); return the number of
+    cocotb tests that ran."""
     if not rtl.have_simulator(simulator):
         pytest.skip(f"{simulator} is not installed here; install it to run this test.")
     for path in IMPORT_PATHS:
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
-    runner, build_dir = rtl.build_core(n, simulator)
-    extra = {"PLASTICORE_N": str(n), **{f"PLASTICORE_{k.upper()}": str(v)
-                                        for k, v in env.items()}}
+    params = CoreParams(n, **dict.fromkeys(options, True))
+    runner, build_dir = rtl.build_core(params, simulator)
+    extra = {"PLASTICORE_N": str(n), "PLASTICORE_OPTIONS": ",".join(options),
+             **{f"PLASTICORE_{k.upper()}": str(v) for k, v in env.items()}}
     test_dir = build_dir / f"run-{os.getpid()}-{testcase or 'all'}"
     log = test_dir / "sim.log"
     try:
@@ -108,6 +111,54 @@ def test_cycle_budget(n):
     run(n, "cycle_budget")
 
 
+# -- options ------------------------------------------------------------------------------
+#
+# The default tier builds each size once with both options the gateware implements
+# (stochastic and eligibility: the networks below use either or both); the slow tier checks
+# the single-option builds.
+
+BOTH = ("eligibility", "stochastic")
+
+
+@pytest.mark.parametrize("n", [8, 32])
+def test_option_networks(n):
+    """Stochastic rounding: random networks whose neurons round at random stochastically or
+    to nearest, random seeds and step counters.  Three-factor learning: eligibilities and
+    modulators at their rails, modulated every step, never or sometimes, learning toggled.
+    Every step, every weight and eligibility compared."""
+    assert run(n, "stochastic_network", options=BOTH, networks=9, steps=100,
+               weights_every=1) == 9
+    assert run(n, "eligibility_network", options=BOTH, networks=9, steps=80,
+               weights_every=1) == 9
+
+
+def test_option_networks_odd_and_256():
+    assert run(13, "eligibility_network", options=BOTH, networks=3, steps=50,
+               weights_every=1) == 3
+    assert run(256, "eligibility_network", options=BOTH, networks=3, steps=12,
+               weights_every=4) == 3
+    assert run(256, "stochastic_network", options=BOTH, networks=2, steps=30,
+               weights_every=10) == 2
+
+
+def test_option_corner_cases_and_access_port():
+    """The corner cases (half the neurons rounding stochastically), the access port (SEED,
+    RULE_PARAMS) and the cycle budget of a core with the options."""
+    run(8, "corner", options=BOTH, corner_steps=80, weights_every=1)
+    run(8, "access_port", options=BOTH)
+    run(8, "cycle_budget", options=BOTH)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [("stochastic",), ("eligibility",)])
+def test_single_option_builds(options):
+    name = "stochastic_network" if options == ("stochastic",) else "eligibility_network"
+    for n in (8, 13, 32):
+        assert run(n, name, options=options, networks=6, steps=80, weights_every=1) == 6
+    run(8, "corner", options=options, corner_steps=80, weights_every=1)
+    run(8, "access_port", options=options)
+
+
 # -- Icarus ----------------------------------------------------------------------------------
 
 def test_icarus():
@@ -117,6 +168,10 @@ def test_icarus():
     run(8, "corner", simulator="icarus", corner_steps=30, weights_every=1)
     run(8, "access_port", simulator="icarus")
     run(8, "cycle_budget", simulator="icarus")
+    run(8, "stochastic_network", simulator="icarus", options=BOTH, networks=2, steps=30,
+        weights_every=1)
+    run(8, "eligibility_network", simulator="icarus", options=BOTH, networks=2, steps=30,
+        weights_every=1)
 
 
 # -- slow tier -------------------------------------------------------------------------------
