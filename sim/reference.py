@@ -336,22 +336,7 @@ class Reference:
             self._depress(fired, y_dec, x2_dec)
             self._potentiate(fired, x, y2_dec)
         elif self.learning and fired.size:
-            new = rows - F.stdp_delta(self._am, y_dec)
-            _clip(new, self._wmin, self._wmax)
-            np.copyto(rows, new, where=self.plastic[fired])
-            w[fired] = rows
-            # The columns are handled transposed, as (k, n) blocks read and written through
-            # flat indices: NumPy is much faster on rows than on strided columns.
-            if not w.flags.c_contiguous:
-                w = self.weights = np.ascontiguousarray(w)
-            w_flat = w.reshape(-1)                           # a view
-            flat = fired[:, None] + self._row_start        # flat[c, j]: index of w[j, fired[c]]
-            cols = w_flat.take(flat)
-            new = F.stdp_delta(self._ap[fired][:, None], x)
-            new += cols
-            _clip(new, self._wmin[fired][:, None], self._wmax[fired][:, None])
-            np.copyto(cols, new, where=np.ravel(self.plastic).take(flat))
-            w_flat[flat] = cols
+            self._pair_rule(fired, rows, x, y_dec)
 
         # 3b. modulation (three-factor): every plastic synapse into an eligibility neuron
         if self.learning and modulator is not None and self._to_e.any():
@@ -366,6 +351,29 @@ class Reference:
         self.spikes = spike
         self.t += 1
         return spike
+
+    def _pair_rule(self, fired: np.ndarray, rows: np.ndarray, x: np.ndarray,
+                   y_dec: np.ndarray) -> None:
+        """The pair rule with nearest rounding (no rule of the general kind anywhere):
+        depress the rows ``rows`` (= ``weights[fired]``) of the spiking pre neurons by
+        ``y'``, then potentiate the columns of the spiking post neurons by ``x``."""
+        w = self.weights
+        new = rows - F.stdp_delta(self._am, y_dec)
+        _clip(new, self._wmin, self._wmax)
+        np.copyto(rows, new, where=self.plastic[fired])
+        w[fired] = rows
+        # The columns are handled transposed, as (k, n) blocks read and written through
+        # flat indices: NumPy is much faster on rows than on strided columns.
+        if not w.flags.c_contiguous:
+            w = self.weights = np.ascontiguousarray(w)
+        w_flat = w.reshape(-1)                           # a view
+        flat = fired[:, None] + self._row_start        # flat[c, j]: index of w[j, fired[c]]
+        cols = w_flat.take(flat)
+        new = F.stdp_delta(self._ap[fired][:, None], x)
+        new += cols
+        _clip(new, self._wmin[fired][:, None], self._wmax[fired][:, None])
+        np.copyto(cols, new, where=np.ravel(self.plastic).take(flat))
+        w_flat[flat] = cols
 
     # -- the general rule: triplet, eligibility, stochastic rounding -------------------------
 
