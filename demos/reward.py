@@ -65,6 +65,15 @@ W_INH = -2.0
 #: Exploration on the chip: each action neuron has a noise input, forced by the host with
 #: probability NOISE_P in each drive step (seeded), worth W_NOISE.
 W_NOISE, NOISE_P = 0.1, 0.5
+#: Learning: the state's pre-synaptic trace decays in TAU_X steps; a winning spike adds
+#: A_PLUS x (about 3 weight LSBs: the inhibition's 2.0 sets the scale at 1/64 per LSB) to
+#: the eligibility, which decays in TAU_E steps (0.6 per 20-step move) and holds +-16 LSBs.
+TAU_X, TAU_E = 4, 100
+A_PLUS = 0.047
+#: Reward of an episode: GAIN * (return - baseline); the baseline follows the returns with
+#: weight BASELINE_RATE.  Episodes of a run.
+GAIN, BASELINE_RATE = 3.0, 0.05
+EPISODES = 400
 
 
 def build_network(rounding: str = "nearest", seed: int = 0) -> Network:
@@ -87,8 +96,14 @@ def build_network(rounding: str = "nearest", seed: int = 0) -> Network:
 
 
 def _rule(rounding: str) -> Any:
-    """The learning rule of the state -> action synapses (set when the engine has one)."""
-    return None
+    """Three-factor pair STDP of the state -> action synapses: an action neuron's spike
+    adds ``A_PLUS x_state`` to the eligibility of its synapses (no depression: a state's
+    later spikes do not undo it); the eligibility decays with ``TAU_E`` steps."""
+    from plasticore.compiler import STDP, ThreeFactor
+
+    return ThreeFactor(STDP(tau_plus=TAU_X * DT, tau_minus=TAU_X * DT, A_plus=A_PLUS,
+                            A_minus=0.0, w_min=W_MIN, w_max=W_MAX, rounding=rounding),
+                       tau_e=TAU_E * DT)
 
 
 def compile_network(n: int = 24, rounding: str = "nearest", seed: int = 0) -> Program:
@@ -105,9 +120,10 @@ class Agent:
     program: Program
     episodes: int
     seed: int = 0
-    epsilon: tuple[float, float] = (0.3, 0.02)     # first and last episode
-    gain: float = 1.0
+    epsilon: tuple[float, float] = (0.3, 0.0)     # first and last episode
+    gain: float = GAIN
     returns: list[float] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
     actions: list[tuple[int, int, bool]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -137,7 +153,8 @@ class Agent:
         if self.rng.random() < self._eps():
             forced[0, self.action_idx[self.rng.integers(ACTIONS)]] = True
         self.pending = state
-        return Inputs(forced)
+        # Every step modulated (reward 0): the eligibility decays with TAU_E every step.
+        return Inputs(forced, 0.0)
 
     def _decide(self, spikes: np.ndarray) -> tuple[int, bool]:
         """The action the chip chose: the first action neuron to fire (ties: seeded pick;
@@ -173,17 +190,14 @@ class Agent:
 
     def _end_episode(self) -> Inputs:
         r = self.gain * (self._ret - self.baseline)
-        self.baseline += 0.05 * (self._ret - self.baseline)
+        self.baseline += BASELINE_RATE * (self._ret - self.baseline)
         self.returns.append(self._ret)
-        return Inputs(np.zeros((CHUNK, self.n), bool), self._reward(r))
-
-    def _reward(self, r: float) -> Any:
-        """The modulator of the reward exchange (set when the engine takes one)."""
-        return None
+        self.rewards.append(r)
+        return Inputs(np.zeros((CHUNK, self.n), bool), [r] + [0.0] * (CHUNK - 1))
 
 
-def run_task(target: str = "ref", episodes: int = 300, seed: int = 0,
-             rounding: str = "nearest") -> dict[str, Any]:
+def run_task(target: str = "ref", episodes: int = EPISODES, seed: int = 0,
+             rounding: str = "stochastic") -> dict[str, Any]:
     """Play ``episodes`` episodes on ``target``; returns the episode returns, the spikes of
     every step, the final weight matrix and the speed."""
     from plasticore.driver.loop import ClosedLoop

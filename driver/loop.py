@@ -47,20 +47,27 @@ from plasticore import protocol as P
 from .chip import LinkError, RequestRejected, _Request
 from .runtime import ChipSession, ReferenceSession, RunError, Session
 
-__all__ = ["Inputs", "Policy", "LoopRecord", "ClosedLoop"]
+__all__ = ["Inputs", "Forced", "Reward", "Policy", "LoopRecord", "ClosedLoop"]
 
 #: Forced neurons of the steps of an exchange: None (none), a bool array (chunk, n) or
 #: ``chunk`` lists of neuron indices.
 Forced = np.ndarray | Sequence[Iterable[int]] | None
 
 
+#: Rewards of the steps of an exchange: None (no step modulated), one number (every step
+#: modulated with it) or one entry per step, a number or None (that step not modulated).
+Reward = float | Sequence[float | None] | np.ndarray | None
+
+
 @dataclass
 class Inputs:
-    """The inputs of one exchange: ``forced`` (see :data:`Forced`) and ``reward`` (None:
-    no reward; an int for every step, or one int per step).  A reward needs a core with
-    three-factor learning (the ``learn`` contract); without it, any reward is refused."""
+    """The inputs of one exchange: ``forced`` (see :data:`Forced`) and ``reward`` (see
+    :data:`Reward`): the modulator ``r`` of three-factor learning, in [-8, 8), rounded to the
+    nearest 1/16 (its format, :data:`plasticore.fixed.MODULATOR`); a modulated step also
+    decays the eligibility (``docs/model.md`` 4.6), so a loop that wants the eligibility to
+    decay every step gives 0 where it has no reward.  A reward out of range is refused."""
     forced: Forced = None
-    reward: int | Sequence[int] | np.ndarray | None = None
+    reward: Reward = None
 
 
 #: ``policy(k, spikes) -> Inputs | None``: ``spikes`` is the bool (chunk, n) array of
@@ -121,14 +128,35 @@ class ClosedLoop:
         else:
             raise RunError(f"The policy returned {type(got).__name__} for exchange {k}; "
                            f"return Inputs(forced, reward), a forced raster or None.")
-        if inputs.reward is not None:
-            self._check_reward(k, inputs.reward)
         return inputs
 
-    def _check_reward(self, k: int, reward: object) -> None:
-        # Until the core takes a reward with a RUN, a reward would be dropped silently.
-        raise RunError(f"Exchange {k} carries a reward, but this core has no three-factor "
-                       f"learning: its RUN takes forced spikes only.")
+    def _modulators(self, k: int, reward: Reward) -> list[int | None] | None:
+        """The raw MODULATOR of each step of exchange ``k`` (None: not modulated)."""
+        if reward is None:
+            return None
+        from plasticore import fixed as F
+
+        fmt = F.MODULATOR
+        scale = 1 << F.MOD_FRAC
+        if isinstance(reward, (int, float, np.integer, np.floating)):
+            values: list[Any] = [reward] * self.chunk
+        else:
+            values = list(reward)
+            if len(values) != self.chunk:
+                raise RunError(f"Exchange {k} gives rewards for {len(values)} steps; an "
+                               f"exchange is {self.chunk} steps.")
+        out: list[int | None] = []
+        for s, r in enumerate(values):
+            if r is None:
+                out.append(None)
+                continue
+            q = float(np.rint(float(r) * scale)) if np.isfinite(float(r)) else np.nan
+            if not (fmt.min <= q <= fmt.max):
+                raise RunError(f"Exchange {k}, step {s}: reward {r!r} is outside "
+                               f"[{fmt.min / scale:g}, {fmt.max / scale:g}], the range of "
+                               f"the modulator.")
+            out.append(int(q))
+        return out
 
     def _forced(self, k: int, forced: Forced) -> np.ndarray | Sequence[Iterable[int]] | None:
         n, c = self.session.n, self.chunk
@@ -192,7 +220,11 @@ class ClosedLoop:
             inputs = self._produce(policy, k, seen, limit)
             if inputs is None:
                 return chunks, {}
-            chunks.append(model.run(self.chunk, self._forced(k, inputs.forced)).spikes)
+            mods = self._modulators(k, inputs.reward)
+            forced = self._forced(k, inputs.forced)
+            rec = model.run(self.chunk, forced) if mods is None else \
+                model.run(self.chunk, forced, modulators=mods)
+            chunks.append(rec.spikes)
             k += 1
 
     def _run_chip(self, policy: Policy,
@@ -212,7 +244,10 @@ class ClosedLoop:
             if inputs is None:
                 stopped = True
                 return
-            records = chip._input_records(c, self._forced(k, inputs.forced))
+            mods = self._modulators(k, inputs.reward)
+            forced = self._forced(k, inputs.forced)
+            records = chip._input_records(c, forced) if mods is None else \
+                chip._input_records(c, forced, mods)
             reqs, _ = chip._run_requests(records, (first + k * c) & 0xFFFFFFFF, ramp=())
             requests.extend(reqs)
             owner.extend([k] * len(reqs))
