@@ -74,7 +74,7 @@ def stdp_rule(rule, **extra):
                 w_max=W_MAX)
     if rule == "pair":
         return STDP(**base, **extra)
-    from plasticore.compiler import Triplet   # the learn engine's triplet rule
+    from plasticore.compiler import Triplet  # the learn engine's triplet rule
 
     return Triplet(**base, A3_plus=0.5 * A_PLUS, A3_minus=0.0, **TRIPLET, **extra)
 

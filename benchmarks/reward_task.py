@@ -32,7 +32,7 @@ def _line(label, res):
     goals = np.flatnonzero(returns > 0)
     first = int(goals[0]) + 1 if goals.size else None
     return (f"{label:<10}{len(returns):>9}{last:>11.2f}{returns.mean():>10.2f}"
-            f"{str(first):>12}{res['steps']:>10,}{res['wall_s']:>9.1f}"
+            f"{first!s:>12}{res['steps']:>10,}{res['wall_s']:>9.1f}"
             f"{res['steps'] / res['wall_s']:>10,.0f}"), last
 
 

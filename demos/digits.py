@@ -54,8 +54,8 @@ import numpy as np
 if TYPE_CHECKING:
     from plasticore.compiler import Network, Program
 
-__all__ = ["NEURONS", "ROUNDINGS", "STEPS", "TEACH", "EPOCHS", "DigitsData", "load_data", "build_network",
-           "compile_network", "Encoder", "train_raster", "test_raster", "predict",
+__all__ = ["NEURONS", "ROUNDINGS", "STEPS", "TEACH", "EPOCHS", "DigitsData", "load_data",
+           "build_network", "compile_network", "Encoder", "train_raster", "test_raster", "predict",
            "run_demo", "write_plots", "format_summary"]
 
 #: Core size the demo runs on (64 inputs + 10 outputs, rounded up).

@@ -124,3 +124,80 @@ def test_loop_refuses_bad_inputs():
             with pytest.raises(RunError, match=r"max_exchanges must be an integer >= 0"):
                 loop.run(lambda k, s: None, max_exchanges=-1)
             assert loop.run(lambda k, s: None).exchanges == 0
+
+
+def three_factor_program(n=16, rounding="stochastic"):
+    """Inputs -> LIF outputs with three-factor pair STDP (depression too), for the reward
+    tests; weights large enough that the outputs fire."""
+    from plasticore.compiler import LIF, STDP, AllToAll, Network, ThreeFactor, compile
+
+    net = Network(dt=1e-3, name="three_factor")
+    inp = net.inputs("in", n // 2)
+    out = net.population("out", n // 2, LIF(tau_mem=5e-3, tau_syn=0.0, v_threshold=1.0,
+                                            v_rest=0.0, v_reset=0.0))
+    w0 = np.random.default_rng(3).uniform(0.1, 0.6, (n // 2, n // 2))
+    rule = ThreeFactor(STDP(tau_plus=3e-3, tau_minus=3e-3, A_plus=0.04, A_minus=0.03,
+                            w_min=0.0, w_max=1.0, rounding=rounding), tau_e=20e-3)
+    net.connect(inp, out, AllToAll(w0), stdp=rule)
+    return compile(net, n=n)
+
+
+class Rewarder:
+    """Random inputs; rewards per step: random values with the rails, None (unmodulated)
+    steps, whole exchanges without reward and whole exchanges with one value."""
+
+    def __init__(self, program, chunk, seed=0):
+        self.n, self.chunk = program.n, chunk
+        self.inputs = program.population_indices("in")
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, k, spikes):
+        forced = np.zeros((self.chunk, self.n), bool)
+        forced[:, self.inputs] = self.rng.random((self.chunk, self.inputs.size)) < 0.3
+        kind = k % 4
+        if kind == 0:
+            return Inputs(forced)                       # never modulated
+        if kind == 1:
+            return Inputs(forced, float(self.rng.choice([-8.0, 7.9375, 0.0, 0.5])))
+        rails = [-8.0, 7.9375, -0.0625, 0.0625, None, 0.0]
+        rewards = [rails[int(self.rng.integers(len(rails)))] if self.rng.random() < 0.5
+                   else float(self.rng.integers(-128, 128)) / 16 for _ in range(self.chunk)]
+        if spikes is not None and spikes.any():
+            rewards[0] = 7.9375                          # a reward that follows the spikes
+        return Inputs(forced, rewards)
+
+
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_loop_rewards_equal_the_reference(target, request, rounding):
+    """Rewards sent with the steps of the closed loop: spikes, weights and eligibilities
+    equal the reference's, and the rewards changed the weights."""
+    program = three_factor_program(rounding=rounding)
+    n, chunk, exchanges = program.n, 3, 40
+    url = loop_target(target, request, n)
+    out = {}
+    for name in ("ref", url):
+        with open_session(name, program.config, learning=True) as session:
+            rec = ClosedLoop(session, chunk=chunk, lag=2).run(Rewarder(program, chunk),
+                                                              max_exchanges=exchanges)
+            out[name] = rec.spikes, session.read_weights(), session.read_elig()
+    (sa, wa, ea), (sb, wb, eb) = out["ref"], out[url]
+    assert sa.any() and np.array_equal(sa, sb)
+    assert np.array_equal(wa, wb) and np.array_equal(ea, eb)
+    assert not np.array_equal(wa, program.config.weights)
+    assert ea.any()
+
+
+def test_loop_refuses_bad_rewards():
+    program = three_factor_program()
+    with open_session("virtual", program.config) as chip, \
+            open_session("ref", program.config) as ref:
+        for session in (ref, chip):
+            loop = ClosedLoop(session, chunk=2, lag=1)
+            with pytest.raises(RunError, match=r"Exchange 0, step 1: reward 8.0 is outside "
+                                               r"\[-8, 7.9375\], the range of the modulator"):
+                loop.run(lambda k, s: Inputs(None, [0.0, 8.0]))
+            with pytest.raises(RunError, match=r"Exchange 0, step 0: reward nan is outside"):
+                loop.run(lambda k, s: Inputs(None, float("nan")))
+            with pytest.raises(RunError, match=r"Exchange 0 gives rewards for 3 steps; an "
+                                               r"exchange is 2 steps"):
+                loop.run(lambda k, s: Inputs(None, [0.0, 1.0, 2.0]))

@@ -1,0 +1,35 @@
+"""plasticore.demos.reward: a few episodes of the FrozenLake task give the same spikes, the
+same final weights and the same returns on the reference and through the protocol."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gymnasium")
+
+from plasticore.demos import reward as R  # noqa: E402
+
+
+def test_reward_task_reference_equals_virtual():
+    a = R.run_task("ref", episodes=6, seed=2)
+    b = R.run_task("virtual", episodes=6, seed=2)
+    assert len(a["returns"]) == 6 and a["steps"] == b["steps"] > 0
+    assert np.array_equal(a["spikes"], b["spikes"])
+    assert np.array_equal(a["weights"], b["weights"])
+    assert np.array_equal(a["returns"], b["returns"])
+    assert a["actions"] == b["actions"]
+
+
+def test_reward_task_learns_on_the_reference():
+    """The rewards move the weights of the state -> action synapses only, within bounds."""
+    res = R.run_task("ref", episodes=20, seed=1)
+    program = res["program"]
+    s, a = program.population_indices("state"), program.population_indices("action")
+    w0, w1 = program.config.weights, res["weights"]
+    changed = w0 != w1
+    assert changed[np.ix_(s, a)].any()
+    changed[np.ix_(s, a)] = False
+    assert not changed.any()
+
+
+def test_random_return_is_small():
+    assert 0.0 < R.random_return(2000, seed=0) < 0.05
