@@ -21,8 +21,12 @@ Run::
     python benchmarks/closed_loop.py --targets socket://127.0.0.1:PORT    # a served board
 
 On a board the figure is bounded by the line: at 1 Mbaud a one-step exchange of a 64-neuron
-core is a RUN of ~16 bytes out and a dense record of ~16 bytes back (~0.16 ms each way), so
-about 6,000 steps/s at best with the line full both ways.
+core is a RUN of ~16 bytes out and a dense record of ~16 bytes back (~0.16 ms each way).
+``--line`` measures that on the simulated board in *design time*: the board harness stops
+simulated time while nothing can happen, so the cycles from the first start bit to the last
+stop bit are what a board at the same clock and baud rate spends with an infinitely fast
+host.  It prints the steps per second of design time and the share of the line's capacity
+used in each direction.
 """
 
 from __future__ import annotations
@@ -60,6 +64,39 @@ def measure(target, cfg, chunk, lag, exchanges):
     return rec
 
 
+def measure_line(cfg, chunk, lag, exchanges):
+    """The loop on a simulated board, timed in design cycles: (steps per design second,
+    line use host -> core, line use core -> host)."""
+    from plasticore.driver import Chip
+    from plasticore.driver.runtime import ChipSession
+    from plasticore.sim.board import DEFAULT_CLOCK_HZ, SimulatedBoard, board_top
+
+    top, divisor = board_top(cfg.n)
+    with SimulatedBoard(top, divisor=divisor, name=f"link-n{cfg.n}") as board, \
+            Chip(board.url, neurons=cfg.n, timeout=60) as chip:
+        chip.load(cfg)
+        chip.learning = True
+        session = ChipSession(chip, "sim")
+        board.line_window()
+        rec = ClosedLoop(session, chunk=chunk, lag=lag).run(Environment(cfg.n, chunk),
+                                                            max_exchanges=exchanges)
+        w = board.line_window()
+    cycles = max(w["in_last"], w["out_last"]) - w["in_first"]
+    capacity = cycles / (10 * divisor)                  # bytes the line could carry
+    return (rec.steps / (cycles / DEFAULT_CLOCK_HZ), w["in_bytes"] / capacity,
+            w["out_bytes"] / capacity)
+
+
+def line_table(cfg, chunks, lags, exchanges):
+    print(f"\nsimulated board, design time (12 MHz, 1 Mbaud; a board with an infinitely fast "
+          f"host), N={cfg.n}, {exchanges} exchanges:")
+    print(f"{'chunk':>6}{'lag':>5}{'steps/s':>11}{'line in':>9}{'line out':>10}")
+    for chunk in chunks:
+        for lag in lags:
+            rate, use_in, use_out = measure_line(cfg, chunk, lag, exchanges)
+            print(f"{chunk:>6}{lag:>5}{rate:>11,.0f}{use_in:>9.1%}{use_out:>10.1%}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--targets", default="ref,virtual")
@@ -67,6 +104,9 @@ def main(argv=None):
     ap.add_argument("--exchanges", type=int, default=2000)
     ap.add_argument("--chunks", default="1,10", help="steps per exchange, comma-separated")
     ap.add_argument("--lags", default="1,2", help="exchanges of delay, comma-separated")
+    ap.add_argument("--line", action="store_true",
+                    help="also time the loop on the simulated board in design cycles")
+    ap.add_argument("--line-exchanges", type=int, default=300)
     args = ap.parse_args(argv)
     cfg = activity_config(args.neurons, seed=0)
     targets = [t for t in args.targets.split(",") if t]
@@ -93,6 +133,8 @@ def main(argv=None):
                 print(f"{target:<12}{chunk:>6}{lag:>5}{rec.steps:>8}{int(rec.spikes.sum()):>8}"
                       f"{rec.steps_per_s:>11,.0f}{rec.exchanges / rec.wall_s:>13,.0f}   "
                       f"{'yes' if same else 'NO'}")
+    if args.line:
+        line_table(cfg, chunks, lags, args.line_exchanges)
 
 
 if __name__ == "__main__":
