@@ -47,6 +47,8 @@ if TYPE_CHECKING:
         Sparse,
         SpikeRaster,
         SpikeTimes,
+        ThreeFactor,
+        TripletSTDP,
     )
     from .nir_export import to_nir
     from .nir_import import from_nir
@@ -59,7 +61,8 @@ if TYPE_CHECKING:
 _HOME = {
     **dict.fromkeys(["LIF", "STDP", "AllToAll", "CompileError", "Dense", "FixedProbability",
                      "InputPopulation", "Network", "OneToOne", "Poisson", "Population",
-                     "Projection", "Sparse", "SpikeRaster", "SpikeTimes"], "network"),
+                     "Projection", "Sparse", "SpikeRaster", "SpikeTimes", "TripletSTDP",
+                     "ThreeFactor"], "network"),
     "FloatResults": "floatsim", "simulate": "floatsim",
     "NirOptions": "loader", "load_network": "loader",
     "compile_network": "lower", "compile": "lower",
@@ -76,7 +79,7 @@ __all__ = [
     "InputPopulation", "Network", "NirOptions", "OneToOne", "Poisson", "Population",
     "Projection", "QuantizationReport", "Sparse", "SpikeRaster", "SpikeTimes",
     "FORMAT_VERSION", "Program", "compile", "compile_network", "from_nir", "load_network",
-    "simulate", "to_nir",
+    "simulate", "to_nir", "TripletSTDP", "ThreeFactor",
 ]
 
 

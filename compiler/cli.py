@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from plasticore.argtypes import add_json_options, non_negative_float, positive_int
 
@@ -130,7 +130,8 @@ def _stdp(item: str) -> tuple[str, STDP]:
 
     node, _, spec = item.partition(":")
     try:
-        kw = {k.strip(): float(v) for k, v in (p.split("=") for p in spec.split(","))}
+        kw: dict[str, Any] = {k.strip(): v.strip() if k.strip() == "rounding" else float(v)
+                              for k, v in (p.split("=") for p in spec.split(","))}
         return node, STDP(**kw)
     except (ValueError, TypeError):
         raise CompileError(

@@ -46,9 +46,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from plasticore import fixed as F
-from plasticore.core import N_DEFAULT, CoreConfig, CoreParams, ResetMode
+from plasticore.core import N_DEFAULT, CoreConfig, CoreParams, ResetMode, Rounding, Target
 
-from .network import STDP, CompileError, InputPopulation, Network, Population, Projection
+from .network import (
+    STDP,
+    CompileError,
+    InputPopulation,
+    Network,
+    Population,
+    Projection,
+    ThreeFactor,
+)
 from .program import Program
 from .report import (
     RECURRENT_SPREAD,
@@ -232,10 +240,12 @@ def compile_network(network: Network, n: int = N_DEFAULT, *, strict: bool = Fals
         _lower_rule(post_name, proj.stdp, alloc[post_name], network.dt, image, report)  # type: ignore[arg-type]
     for pre_name, proj in tau_plus_of_pre.items():
         _lower_pre_trace(pre_name, proj.stdp, alloc[pre_name], network.dt, image, report)  # type: ignore[arg-type]
+    three = any(isinstance(p.stdp, ThreeFactor) for p in rule_of_post.values())
+    reward = _lower_rewards(network, in_steps, three, report)
     if strict:
         _check_strict(report, network.name, tolerance)
     return _program(network, image.config(core), alloc, rasters, in_steps, image, report,
-                    learning=bool(rule_of_post))
+                    learning=bool(rule_of_post), reward=reward)
 
 
 class _Image:
@@ -245,11 +255,14 @@ class _Image:
     NEURON = ("threshold", "v_reset", "bias", "alpha_v", "alpha_i", "refractory", "w_shift",
               "reset_mode")
     LEARNING = ("alpha_x", "x_inc", "alpha_y", "y_inc", "a_plus", "a_minus", "w_min", "w_max")
+    RULES = ("rounding", "target", "alpha_e", "alpha_x2", "x2_inc", "alpha_y2", "y2_inc",
+             "a3_plus", "a3_minus")
 
     def __init__(self, n: int) -> None:
         self.neuron = {name: np.zeros(n, np.int64) for name in self.NEURON}
         self.neuron["threshold"][:] = F.THRESHOLD.max
         self.learning = {name: np.zeros(n, np.int64) for name in self.LEARNING}
+        self.rules = {name: np.zeros(n, np.int64) for name in self.RULES}
         self.weights = np.zeros((n, n), np.int64)
         self.plastic = np.zeros((n, n), bool)
         self.lsb_per_volt = np.zeros(n)
@@ -262,6 +275,8 @@ class _Image:
             cfg.neurons[name] = self.neuron[name]
         for name in self.LEARNING:
             cfg.learning[name] = self.learning[name]
+        for name in self.RULES:
+            cfg.rules[name] = self.rules[name]
         cfg.weights = self.weights
         cfg.plastic = self.plastic
         return cfg.validate()
@@ -309,12 +324,19 @@ def _learning_rules(network: Network
                 f"{proj.post.name!r} but have different STDP rules ({first.stdp} vs {proj.stdp}); "
                 f"the core keeps one rule per post-synaptic neuron.")
         first = tau_plus_of_pre.setdefault(proj.pre.name, proj)
-        if first.stdp.tau_plus != proj.stdp.tau_plus:  # type: ignore[union-attr]
+        if _pre_key(first.stdp) != _pre_key(proj.stdp):  # type: ignore[arg-type]
             raise CompileError(
                 f"Learning projections {first.name!r} and {proj.name!r} both start in population "
-                f"{proj.pre.name!r} but have different tau_plus ({first.stdp.tau_plus} vs "  # type: ignore[union-attr]
-                f"{proj.stdp.tau_plus}); the core keeps one pre-synaptic trace per neuron.")  # type: ignore[union-attr]
+                f"{proj.pre.name!r} but have different pre-synaptic traces (tau_plus, tau_x: "
+                f"{_pre_key(first.stdp)} vs {_pre_key(proj.stdp)}); the core keeps one "  # type: ignore[arg-type]
+                f"pre-synaptic trace (and one slow trace) per neuron.")
     return rule_of_post, tau_plus_of_pre
+
+
+def _pre_key(rule: STDP | ThreeFactor) -> tuple[float, float | None]:
+    """What a learning projection needs of its pre neurons' traces."""
+    stdp = rule.stdp
+    return float(stdp.tau_plus), (float(stdp.tau_x) if stdp.triplet else None)  # type: ignore[attr-defined]
 
 
 def _lower_population(pop: Population, span: tuple[int, int], network: Network,
@@ -442,9 +464,11 @@ def _lower_projection(proj: Projection, alloc: dict[str, tuple[int, int]], image
         image.plastic[block] |= proj.mask
 
 
-def _lower_rule(post_name: str, rule: STDP, span: tuple[int, int], dt: float, image: _Image,
-                report: QuantizationReport) -> None:
-    """The post-synaptic half of an STDP rule: ``tau_minus``, amplitudes and bounds."""
+def _lower_rule(post_name: str, wrapped: STDP | ThreeFactor, span: tuple[int, int], dt: float,
+                image: _Image, report: QuantizationReport) -> None:
+    """The post-synaptic half of an STDP rule: ``tau_minus``, amplitudes and bounds, the
+    rounding mode, the triplet half and the eligibility (three-factor)."""
+    rule = wrapped.stdp
     lo, hi = span
     sc = report.scales[post_name]
     lsb = 2.0 ** sc["w_shift"] / sc["lsb_per_volt"]
@@ -462,6 +486,34 @@ def _lower_rule(post_name: str, rule: STDP, span: tuple[int, int], dt: float, im
         span_w = max(abs(rule.w_max - rule.w_min), lsb)
         report.add(where, name, "w", value, raw * lsb, raw,
                    rel=abs(raw * lsb - value) / span_w)
+    stochastic = rule.rounding == "stochastic"
+    image.rules["rounding"][lo:hi] = (Rounding.STOCHASTIC.value if stochastic
+                                      else Rounding.NEAREST.value)
+    report.rules[post_name] = {"kind": type(wrapped).__name__, "rounding": rule.rounding,
+                               "triplet": rule.triplet,
+                               "target": "eligibility" if wrapped.tau_e is not None
+                               else "weight"}
+    if rule.triplet:
+        _lower_triplet_post(where, rule, lo, hi, lsb, dt, image, report)
+    if wrapped.tau_e is not None:
+        a_e = _rint(_alpha(wrapped.tau_e, dt) * F.DECAY_ONE)
+        image.rules["alpha_e"][lo:hi] = a_e
+        image.rules["target"][lo:hi] = Target.ELIGIBILITY.value
+        report.add(where, "tau_e", "s", wrapped.tau_e, _tau_of_alpha(a_e, dt), a_e)
+        report.rules[post_name]["eligibility_lsb"] = lsb / (1 << F.ELIG_FRAC)
+        report.rules[post_name]["eligibility_range"] = [F.ELIGIBILITY.min * lsb / 4,
+                                                        F.ELIGIBILITY.max * lsb / 4]
+
+
+def _lower_triplet_post(where: str, rule: STDP, lo: int, hi: int, lsb: float, dt: float,
+                        image: _Image, report: QuantizationReport) -> None:
+    """The post neuron's slow trace ``y2`` and the triplet amplitudes."""
+    tp = image.rules
+    a_y2 = _rint(_alpha(rule.tau_y, dt) * F.DECAY_ONE)  # type: ignore[attr-defined]
+    tp["alpha_y2"][lo:hi], tp["y2_inc"][lo:hi] = a_y2, F.TRACE_ONE
+    report.add(where, "tau_y", "s", rule.tau_y, _tau_of_alpha(a_y2, dt), a_y2)  # type: ignore[attr-defined]
+    for name, field in (("A3_plus", "a3_plus"), ("A3_minus", "a3_minus")):
+        tp[field][lo:hi] = _lower_amplitude(where, name, getattr(rule, name), lsb, report)
 
 
 def _lower_amplitude(where: str, name: str, value: float, lsb: float,
@@ -483,14 +535,49 @@ def _lower_amplitude(where: str, name: str, value: float, lsb: float,
     return raw
 
 
-def _lower_pre_trace(pre_name: str, rule: STDP, span: tuple[int, int], dt: float,
-                     image: _Image, report: QuantizationReport) -> None:
-    """The pre-synaptic trace of a population that feeds learning projections."""
+def _lower_pre_trace(pre_name: str, wrapped: STDP | ThreeFactor, span: tuple[int, int],
+                     dt: float, image: _Image, report: QuantizationReport) -> None:
+    """The pre-synaptic trace (and slow trace, triplet) of a population that feeds learning
+    projections."""
+    rule = wrapped.stdp
     lo, hi = span
     a_x = _rint(_alpha(rule.tau_plus, dt) * F.DECAY_ONE)
     image.learning["alpha_x"][lo:hi], image.learning["x_inc"][lo:hi] = a_x, F.TRACE_ONE
     report.add(f"STDP from {pre_name!r}", "tau_plus", "s", rule.tau_plus,
                _tau_of_alpha(a_x, dt), a_x)
+    if rule.triplet:
+        a_x2 = _rint(_alpha(rule.tau_x, dt) * F.DECAY_ONE)  # type: ignore[attr-defined]
+        image.rules["alpha_x2"][lo:hi], image.rules["x2_inc"][lo:hi] = a_x2, F.TRACE_ONE
+        report.add(f"STDP from {pre_name!r}", "tau_x", "s", rule.tau_x,  # type: ignore[attr-defined]
+                   _tau_of_alpha(a_x2, dt), a_x2)
+
+
+def _lower_rewards(network: Network, steps: int, three: bool,
+                   report: QuantizationReport) -> np.ndarray | None:
+    """The raw MODULATOR of every input step (None without three-factor rules): rewards
+    rounded to 1/16, summed per step; every step is modulated (0 where no reward)."""
+    times, values = network.rewards
+    if not three:
+        if times.size:
+            raise CompileError(f"Network {network.name!r} has a reward schedule but no "
+                               f"ThreeFactor rule that could use it.")
+        return None
+    idx = np.floor(times / network.dt + 1e-9).astype(np.int64)
+    if idx.size and idx.max() >= steps:
+        raise CompileError(f"Reward at {times[idx.argmax()]} s is after the end of the input "
+                           f"({steps} steps of {network.dt} s).")
+    per_step = np.zeros(steps)
+    np.add.at(per_step, idx, values)
+    raw = _rint(per_step * (1 << F.MOD_FRAC))
+    if not F.MODULATOR.contains(raw):
+        k = int(np.argmax((raw < F.MODULATOR.min) | (raw > F.MODULATOR.max)))
+        raise CompileError(f"Reward {per_step[k]} in step {k} is outside the modulator's "
+                           f"range [{F.MODULATOR.min / 16}, {F.MODULATOR.max / 16}].")
+    given = per_step != 0
+    if given.any():
+        report.add("reward", "reward", "1", per_step[given], raw[given] / (1 << F.MOD_FRAC),
+                   raw[given])
+    return raw
 
 
 def _check_strict(report: QuantizationReport, name: str, tolerance: float) -> None:
@@ -509,7 +596,8 @@ def _check_strict(report: QuantizationReport, name: str, tolerance: float) -> No
 
 def _program(network: Network, cfg: CoreConfig, alloc: dict[str, tuple[int, int]],
              rasters: dict[str, np.ndarray], in_steps: int, image: _Image,
-             report: QuantizationReport, learning: bool) -> Program:
+             report: QuantizationReport, learning: bool,
+             reward: np.ndarray | None = None) -> Program:
     inputs = [pp for pp in network.populations.values() if pp.is_input]
     in_index = np.concatenate([np.arange(*alloc[pp.name]) for pp in inputs]) if inputs else \
         np.zeros(0, np.int64)
@@ -531,4 +619,4 @@ def _program(network: Network, cfg: CoreConfig, alloc: dict[str, tuple[int, int]
                    projections=projections, record=record, input_index=in_index,
                    input_raster=raster, lsb_per_volt=image.lsb_per_volt,
                    v_offset=image.v_offset, weight_lsb=image.weight_lsb, report=report,
-                   learning=learning, name=network.name)
+                   learning=learning, name=network.name, reward=reward)

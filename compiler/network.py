@@ -63,7 +63,7 @@ __all__ = [
     "CompileError", "Network", "LIF", "Population", "InputPopulation",
     "SpikeTimes", "SpikeRaster", "Poisson",
     "AllToAll", "OneToOne", "FixedProbability", "Dense", "Sparse",
-    "STDP", "Projection",
+    "STDP", "TripletSTDP", "ThreeFactor", "Projection", "ROUNDING",
 ]
 
 
@@ -525,12 +525,19 @@ def _as_connector(conn: Connectivity, where: str) -> _Connector:
                        f"(pre, post, weight), not {type(conn).__name__}.")
 
 
+#: The rounding modes of an update (:class:`plasticore.core.Rounding`).
+ROUNDING = ("nearest", "stochastic")
+
+
 @dataclass(frozen=True)
 class STDP:
     """Additive pair-based STDP (PyNN ``SpikePairRule`` + ``AdditiveWeightDependence``).
 
     ``tau_plus``, ``tau_minus`` in seconds (> 0); ``A_plus``, ``A_minus`` (>= 0: magnitudes of
     potentiation and depression), ``w_min``, ``w_max`` in the projection's weight unit.
+    ``rounding``: how the core rounds each update to whole weight LSBs, ``"nearest"`` (ties
+    up) or ``"stochastic"`` (up with probability equal to the fraction: unbiased on average,
+    which matters when updates are a few LSBs; docs/model.md, section 4.7).
     """
     tau_plus: float = 20e-3
     tau_minus: float = 20e-3
@@ -538,8 +545,16 @@ class STDP:
     A_minus: float = 0.012
     w_min: float = 0.0
     w_max: float = 1.0
+    rounding: str = "nearest"
+
+    @property
+    def triplet(self) -> bool:
+        return False
 
     def check(self, where: str) -> Self:
+        if self.rounding not in ROUNDING:
+            raise CompileError(f"{where}: STDP rounding must be one of {', '.join(ROUNDING)}, "
+                               f"not {self.rounding!r}.")
         for name in ("tau_plus", "tau_minus"):
             _positive_time(getattr(self, name), f"{where}: STDP {name}")
         for name in ("A_plus", "A_minus", "w_min", "w_max"):
@@ -555,9 +570,98 @@ class STDP:
                                f"({self.w_max}).")
         return self
 
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(getattr(self, k)) for k in
-                ("tau_plus", "tau_minus", "A_plus", "A_minus", "w_min", "w_max")}
+    def as_dict(self) -> dict[str, float | str]:
+        out: dict[str, float | str] = {k: float(getattr(self, k)) for k in
+                                       ("tau_plus", "tau_minus", "A_plus", "A_minus", "w_min",
+                                        "w_max")}
+        out["rounding"] = self.rounding
+        return out
+
+    @property
+    def stdp(self) -> STDP:
+        """The STDP part of the rule (itself)."""
+        return self
+
+    @property
+    def tau_e(self) -> float | None:
+        """Eligibility time constant (None: the rule changes the weights directly)."""
+        return None
+
+
+@dataclass(frozen=True)
+class TripletSTDP(STDP):
+    """Triplet STDP (Pfister & Gerstner 2006, minimal all-to-all model), additive.
+
+    Besides the pair traces (``tau_plus`` of the pre neuron, ``tau_minus`` of the post
+    neuron) each neuron keeps a slow trace: ``tau_x`` (pre) and ``tau_y`` (post), jumping by
+    1 at its spikes.  A post spike adds ``x_pre * (A_plus + A3_plus * y2_post)``, a pre
+    spike subtracts ``y_post * (A_minus + A3_minus * x2_pre)``, with the slow traces taken
+    just before the spike's own jump.  ``A3_plus = A3_minus = 0`` is the pair rule.  The
+    defaults are the minimal visual-cortex fit of Pfister & Gerstner (Table 4: tau_x = 101
+    ms, tau_y = 125 ms); amplitudes are in the projection's weight unit.
+    """
+    A3_plus: float = 0.0
+    A3_minus: float = 0.0
+    tau_x: float = 101e-3
+    tau_y: float = 125e-3
+
+    @property
+    def triplet(self) -> bool:
+        return True
+
+    def check(self, where: str) -> Self:
+        super().check(where)
+        for name in ("tau_x", "tau_y"):
+            _positive_time(getattr(self, name), f"{where}: STDP {name}")
+        for name in ("A3_plus", "A3_minus"):
+            v = _finite(getattr(self, name), f"{where}: STDP {name}")
+            if v.ndim or v < 0:
+                raise CompileError(f"{where}: STDP {name} must be a scalar >= 0 (it is a "
+                                   f"magnitude), not {getattr(self, name)}.")
+        return self
+
+    def as_dict(self) -> dict[str, float | str]:
+        out = super().as_dict()
+        out.update({k: float(getattr(self, k)) for k in ("A3_plus", "A3_minus", "tau_x",
+                                                          "tau_y")})
+        return out
+
+
+@dataclass(frozen=True)
+class ThreeFactor:
+    """Three-factor (reward-modulated) learning: the updates of ``stdp`` go into a
+    per-synapse eligibility ``e`` instead of the weight, and the network's reward
+    (:meth:`Network.reward`) moves the weight by ``reward * e`` every step; ``e`` decays
+    with time constant ``tau_e`` (seconds, > 0, or ``inf``: no decay).
+
+    ``e`` is in the projection's weight unit, with 1/4 weight LSB resolution and a range of
+    about +-16 weight LSBs (saturating); a reward is in [-8, 8) with 1/16 resolution.  The
+    compiled program modulates every step (reward 0 where none is given), which is what
+    makes ``e`` decay every step; on hardware a modulated step costs a pass over the
+    synapses (docs/model.md, section 4.6).
+    """
+    stdp: STDP
+    tau_e: float = 0.5
+
+    def check(self, where: str) -> Self:
+        if not isinstance(self.stdp, STDP):
+            raise CompileError(f"{where}: ThreeFactor needs an STDP rule, not "
+                               f"{type(self.stdp).__name__}.")
+        self.stdp.check(where)
+        _positive_time(self.tau_e, f"{where}: ThreeFactor tau_e", allow_inf=True)
+        return self
+
+    def __getattr__(self, name: str) -> object:
+        # tau_plus, A_plus, w_min, rounding, triplet, ... are the STDP rule's.
+        if name.startswith("__") or name in ("stdp", "tau_e"):
+            raise AttributeError(name)
+        return getattr(self.stdp, name)
+
+    def as_dict(self) -> dict[str, float | str]:
+        out = self.stdp.as_dict()
+        out["tau_e"] = float(self.tau_e)
+        out["kind"] = type(self.stdp).__name__
+        return out
 
 
 class Projection:
@@ -568,7 +672,7 @@ class Projection:
     """
 
     def __init__(self, network: Network, name: str, pre: Population, post: Population,
-                 connector: Connectivity, stdp: STDP | None) -> None:
+                 connector: Connectivity, stdp: STDP | ThreeFactor | None) -> None:
         self.network, self.name, self.pre, self.post = network, name, pre, post
         where = f"Projection {name!r}"
         if post.is_input:
@@ -577,7 +681,8 @@ class Projection:
         self.connector = _as_connector(connector, where)
         self.weights, self.mask = self.connector.build(pre.size, post.size, pre is post, where)
         self.stdp = None if stdp is None else (
-            stdp.check(where) if isinstance(stdp, STDP) else _bad_stdp(stdp, where))
+            stdp.check(where) if isinstance(stdp, (STDP, ThreeFactor))
+            else _bad_stdp(stdp, where))
         if self.stdp is not None:
             w = self.weights[self.mask]
             out = (w < self.stdp.w_min) | (w > self.stdp.w_max)
@@ -599,12 +704,13 @@ class Projection:
         return self.stdp is not None
 
     def __repr__(self) -> str:
-        rule = ", STDP" if self.stdp else ""
+        rule = f", {type(self.stdp).__name__}" if self.stdp else ""
         return f"<Projection {self.name!r}: {self.pre.name} -> {self.post.name}{rule}>"
 
 
 def _bad_stdp(stdp: object, where: str) -> NoReturn:
-    raise CompileError(f"{where}: stdp must be an STDP rule, not {type(stdp).__name__}.")
+    raise CompileError(f"{where}: stdp must be an STDP, TripletSTDP or ThreeFactor rule, not "
+                       f"{type(stdp).__name__}.")
 
 
 _PopT = TypeVar("_PopT", bound=Population)
@@ -640,6 +746,23 @@ class Network:
         self.projections: dict[str, Projection] = {}
         #: Remarks of importers about approximations, copied into the report's warnings.
         self.notes: list[str] = []
+        #: The reward schedule: (times in s, values), see :meth:`reward`.
+        self.rewards: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+
+    def reward(self, times: ArrayLike, values: ArrayLike) -> Self:
+        """The modulator of three-factor learning: reward ``values[k]`` (in [-8, 8), 1/16
+        resolution; it multiplies the eligibility) in the step that contains ``times[k]``
+        (seconds, >= 0); every other step has reward 0.  Replaces an earlier schedule.
+        Rewards of the same step add up."""
+        t = _finite(times, "Reward times").reshape(-1)
+        v = _finite(values, "Reward values").reshape(-1)
+        if t.shape != v.shape:
+            raise CompileError(f"Reward times ({t.size}) and values ({v.size}) must have the "
+                               f"same length.")
+        if t.size and t.min() < 0:
+            raise CompileError(f"Reward times must be >= 0, not {t.min()}.")
+        self.rewards = (t.astype(np.float64), v.astype(np.float64))
+        return self
 
     def _add(self, pop: _PopT) -> _PopT:
         if pop.name in self.populations:
@@ -674,10 +797,10 @@ class Network:
                            f"{self.name!r}.")
 
     def connect(self, pre: Population | str, post: Population | str, connectivity: Connectivity,
-                stdp: STDP | None = None, name: str | None = None) -> Projection:
+                stdp: STDP | ThreeFactor | None = None, name: str | None = None) -> Projection:
         """Add a projection; ``connectivity`` is a connector, a dense (pre, post) matrix or
-        a list of ``(pre, post, weight)``.  ``stdp``: an :class:`STDP` rule to make it
-        learn."""
+        a list of ``(pre, post, weight)``.  ``stdp``: an :class:`STDP`,
+        :class:`TripletSTDP` or :class:`ThreeFactor` rule to make it learn."""
         pre, post = self._lookup(pre, "pre-synaptic population"), self._lookup(
             post, "post-synaptic population")
         name = name or f"{pre.name}->{post.name}"

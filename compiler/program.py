@@ -10,12 +10,15 @@ File format (``.npz``, version :data:`FORMAT_VERSION`)
     is a UTF-8 JSON document: ``format`` (``"plasticore-program"``), ``version``,
     ``contract_hash`` (8 hex digits, :func:`plasticore.protocol.contract_hash`), ``n``,
     ``dt``, ``name``, ``learning``, ``populations``, ``projections``, ``record``,
-    ``input_steps``, ``report`` and ``digest`` (SHA-256 of every other member, in name
+    ``input_steps``, ``modulated`` (three-factor: every step carries a modulator), ``seed``
+    (of stochastic rounding), ``report`` and ``digest`` (SHA-256 of every other member, in name
     order).  The arrays are the configuration image exactly as the driver uploads it:
-    ``neuron_words`` and ``learning_words`` (one little-endian word per neuron, as bytes,
+    ``neuron_words``, ``learning_words`` and ``rule_words`` (one little-endian word per
+    neuron, as bytes,
     :meth:`Table.to_bytes <plasticore.core.Table.to_bytes>` in rows of
-    :func:`~plasticore.core.word_bytes`), ``weights`` (int8, row = pre) and
-    ``plastic`` (bool), plus ``input_index``, ``input_raster`` (bit-packed, steps x inputs),
+    :func:`~plasticore.core.word_bytes`), ``weights`` (int8, row = pre),
+    ``plastic`` (bool) and ``elig`` (int8), ``reward`` (int8 raw modulator per input step),
+    plus ``input_index``, ``input_raster`` (bit-packed, steps x inputs),
     the decoding scales ``lsb_per_volt``, ``v_offset``, ``weight_lsb`` and one
     ``mask:<projection>`` per projection.  Files are written to a temporary name and renamed,
     so a failed write leaves no partial file.  Loading checks the format, the version, the
@@ -45,6 +48,7 @@ from plasticore import protocol
 from plasticore.core import (
     LEARNING_PARAMS,
     NEURON_PARAMS,
+    RULE_PARAMS,
     CoreConfig,
     CoreParams,
     Table,
@@ -151,8 +155,11 @@ class Program:
                  projections: dict[str, dict[str, Any]], record: dict[str, Any],
                  input_index: ArrayLike, input_raster: ArrayLike, lsb_per_volt: ArrayLike,
                  v_offset: ArrayLike, weight_lsb: ArrayLike, report: QuantizationReport,
-                 learning: bool, name: str, contract_hash: int | None = None) -> None:
+                 learning: bool, name: str, contract_hash: int | None = None,
+                 reward: ArrayLike | None = None) -> None:
         self.config = config
+        #: Raw MODULATOR per input step (three-factor learning), or None: no step modulated.
+        self.reward = None if reward is None else np.asarray(reward, np.int64)
         self.dt = float(dt)
         self.populations = populations
         self.projections = projections
@@ -193,12 +200,27 @@ class Program:
             out[:k, self.input_index] = self.input_raster[:k]
         return out
 
+    def modulators(self, steps: int) -> list[int | None] | None:
+        """The modulator of every step of a run of ``steps`` steps: None if the program has
+        no three-factor rule; else every step is modulated, with the reward schedule's raw
+        MODULATOR (0 after its end)."""
+        if self.reward is None:
+            return None
+        out = [0] * steps
+        k = min(steps, self.reward.size)
+        out[:k] = [int(r) for r in self.reward[:k]]
+        return list(out)
+
     # -- file format -------------------------------------------------------------------------
 
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {
             "neuron_words": _table_rows(self.config.neurons),
             "learning_words": _table_rows(self.config.learning),
+            "rule_words": _table_rows(self.config.rules),
+            "elig": self.config.elig.astype(np.int8),
+            "reward": (np.zeros(0, np.int8) if self.reward is None
+                       else self.reward.astype(np.int8)),
             "weights": self.config.weights.astype(np.int8),
             "plastic": self.config.plastic.astype(bool),
             "input_index": self.input_index,
@@ -216,6 +238,7 @@ class Program:
             "format": "plasticore-program", "version": FORMAT_VERSION,
             "contract_hash": f"{self.contract_hash:08x}", "n": self.n, "dt": self.dt,
             "name": self.name, "learning": self.learning, "populations": self.populations,
+            "modulated": self.reward is not None, "seed": self.config.seed,
             "projections": [{"name": name, "pre": p["pre"], "post": p["post"],
                              "learning": bool(p["learning"])}
                             for name, p in self.projections.items()],
@@ -255,8 +278,11 @@ class Program:
             n = int(header["n"])
             neurons = _rows_table(NEURON_PARAMS, arrays["neuron_words"])
             learning = _rows_table(LEARNING_PARAMS, arrays["learning_words"])
+            rules = _rows_table(RULE_PARAMS, arrays["rule_words"])
             config = CoreConfig(CoreParams(n), neurons, learning,
-                                arrays["weights"].astype(np.int64), arrays["plastic"])
+                                arrays["weights"].astype(np.int64), arrays["plastic"],
+                                rules=rules, elig=arrays["elig"].astype(np.int64),
+                                seed=int(header["seed"]))
             steps = int(header["input_steps"])
             packed = arrays["input_raster"]
             raster = (np.unpackbits(packed, axis=0, count=steps).astype(bool) if steps
@@ -273,7 +299,9 @@ class Program:
                        weight_lsb=arrays["weight_lsb"],
                        report=QuantizationReport.from_dict(header["report"]),
                        learning=header["learning"], name=header["name"],
-                       contract_hash=int(header["contract_hash"], 16))
+                       contract_hash=int(header["contract_hash"], 16),
+                       reward=(arrays["reward"].astype(np.int64) if header["modulated"]
+                               else None))
         except (KeyError, TypeError, ValueError) as e:
             raise CompileError(f"{os.fspath(path)!r} is corrupt or incomplete: {e}.") from None
 

@@ -82,6 +82,21 @@ class QuantizationReport:
         self.drive_error = 0.0
         self.timing_error = 0.0
         self.recurrent = False
+        #: Per post population with a learning rule: its kind, rounding, triplet, target.
+        self.rules: dict[str, dict[str, Any]] = {}
+
+    @property
+    def needs(self) -> list[str]:
+        """The core options (:data:`plasticore.core.OPTIONS`) the rules need."""
+        out = set()
+        for rule in self.rules.values():
+            if rule["rounding"] == "stochastic":
+                out.add("stochastic")
+            if rule["triplet"]:
+                out.add("triplet")
+            if rule["target"] == "eligibility":
+                out.add("eligibility")
+        return sorted(out)
 
     def add(self, where: str, parameter: str, unit: str, requested: ArrayLike,
             realised: ArrayLike, raw: ArrayLike, rel: ArrayLike | None = None,
@@ -124,7 +139,8 @@ class QuantizationReport:
         return {"entries": self.entries, "weights": self.weights, "scales": self.scales,
                 "warnings": self.warnings, "drive_error": self.drive_error,
                 "timing_error": self.timing_error, "recurrent": self.recurrent,
-                "spike_count_tolerance": self.spike_count_tolerance}
+                "spike_count_tolerance": self.spike_count_tolerance, "rules": self.rules,
+                "needs": self.needs}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> QuantizationReport:
@@ -134,6 +150,7 @@ class QuantizationReport:
         r.warnings, r.drive_error = list(d["warnings"]), float(d["drive_error"])
         r.timing_error = float(d.get("timing_error", 0.0))
         r.recurrent = bool(d.get("recurrent", False))
+        r.rules = dict(d.get("rules", {}))
         return r
 
     def format(self, limit: int = 12) -> str:
@@ -148,6 +165,11 @@ class QuantizationReport:
         for name, w in self.weights.items():
             lines.append(f"  {name}: {w['synapses']} synapses, {w['rounded_to_zero']} rounded "
                          f"to zero, drive error {w['drive_error']:.3g}")
+        for name, rule in self.rules.items():
+            lines.append(f"  rule into {name}: {rule['kind']}, {rule['rounding']} rounding, "
+                         f"updates to the {rule['target']}")
+        if self.needs:
+            lines.append(f"  needs core options: {', '.join(self.needs)}")
         lines.append("largest relative errors:")
         for e in self.worst(limit):
             lines.append(f"  {e['where']}.{e['parameter']}: requested {e['requested']:.6g} "

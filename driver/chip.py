@@ -21,11 +21,20 @@ import serial
 from amaranth.lib import data as amaranth_data
 
 from plasticore import protocol as P
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CoreConfig, Table
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    RULE_PARAMS,
+    TRIPLET_STATE,
+    CoreConfig,
+    CoreParams,
+    Table,
+)
 from plasticore.sim.reference import Record, Snapshot
 
 __all__ = ["Chip", "Identity", "DriverError", "PortNotFound", "NoAnswer", "WrongDevice",
-           "LinkError", "Disconnected", "RequestRejected"]
+           "MissingOption", "LinkError", "Disconnected", "RequestRejected"]
 
 
 class DriverError(Exception):
@@ -52,6 +61,11 @@ class Disconnected(DriverError):
     """The port went away while in use."""
 
 
+class MissingOption(DriverError):
+    """The program needs a learning option (:data:`plasticore.core.OPTIONS`) that the
+    connected core was built without."""
+
+
 class RequestRejected(DriverError):
     """The device refused a request; ``status`` says why."""
 
@@ -70,6 +84,12 @@ class Identity:
     rx_buffers: int
     clock_hz: int
     kind: int
+    options: int = 0
+
+    @property
+    def option_names(self) -> frozenset[str]:
+        """The learning options of the core (:data:`plasticore.core.OPTIONS`)."""
+        return CoreParams.options_from_mask(self.options)
 
     @property
     def kind_name(self) -> str:
@@ -80,7 +100,8 @@ class Identity:
         return (f"Identity(protocol={self.protocol}, neurons={self.neurons}, "
                 f"contract={self.contract:08x}, build={self.build:08x}, "
                 f"max_payload={self.max_payload}, rx_buffers={self.rx_buffers}, "
-                f"clock_hz={self.clock_hz}, kind={self.kind_name!r})")
+                f"clock_hz={self.clock_hz}, kind={self.kind_name!r}, "
+                f"options={sorted(self.option_names)})")
 
 
 #: Requests that change nothing when executed twice: retried after a timeout.
@@ -143,6 +164,8 @@ class Chip:
         self._decoder = P.FrameDecoder(max_frame=2 * (P.MAX_PAYLOAD + 16))
         self._frames: list[bytes | P.FramingError] = []
         self._seq = 0
+        self._seed = 0
+        self._learning = False
         self.stats = {"sent": 0, "retries": 0, "bad_frames": 0}
 
     # -- session ----------------------------------------------------------------------------
@@ -358,7 +381,39 @@ class Chip:
 
     @learning.setter
     def learning(self, on: bool) -> None:
-        self.request(P.Opcode.CONTROL, P.pack(P.CONTROL, {"learning": int(bool(on))}))
+        self._learning = bool(on)
+        self._control()
+
+    @property
+    def seed(self) -> int:
+        """The SEED of stochastic rounding last set through this driver (a core does not
+        report it; 0 after opening)."""
+        return self._seed
+
+    @seed.setter
+    def seed(self, value: int) -> None:
+        from plasticore.fixed import SEED
+        self._seed = int(SEED.check(value, "rounding seed"))
+        self._learning = self.learning
+        self._control()
+
+    def _control(self) -> None:
+        self.request(P.Opcode.CONTROL, P.pack(P.CONTROL, {"learning": int(self._learning),
+                                                          "seed": self._seed}))
+
+    def require(self, needs: Iterable[str], what: str = "the program") -> None:
+        """Raise :class:`MissingOption` if the core lacks one of the options ``needs``."""
+        missing = sorted(set(needs) - self._opened.option_names)
+        if missing:
+            have = ", ".join(sorted(self._opened.option_names)) or "none"
+            raise MissingOption(
+                f"{what} needs the learning option(s) {', '.join(missing)}, but {self.url} "
+                f"was built without (its options: {have}); build it with "
+                f"CoreParams({', '.join(f'{k}=True' for k in missing)}) or use the "
+                f"virtual chip")
+
+    def has(self, option: str) -> bool:
+        return option in self._opened.option_names
 
     # -- regions ----------------------------------------------------------------------------
 
@@ -416,6 +471,44 @@ class Chip:
         raw = self.read_region(P.WireRegion.WEIGHTS, 0, self.n * self.n)
         return np.frombuffer(raw, np.int8).astype(np.int64).reshape(self.n, self.n)
 
+    def write_elig(self, elig: npt.ArrayLike) -> None:
+        """Write the eligibility of every synapse (option eligibility)."""
+        e = np.asarray(elig)
+        if e.shape != (self.n, self.n):
+            raise ValueError(f"eligibility must have shape ({self.n}, {self.n}), not {e.shape}")
+        from plasticore.fixed import ELIGIBILITY
+        self.require({"eligibility"}, "writing the eligibility")
+        self.write_region(P.WireRegion.ELIGIBILITY, 0,
+                          ELIGIBILITY.check(e, "eligibility").astype(np.int8).tobytes())
+
+    def read_elig(self) -> np.ndarray:
+        """The eligibility of every synapse (option eligibility)."""
+        self.require({"eligibility"}, "reading the eligibility")
+        raw = self.read_region(P.WireRegion.ELIGIBILITY, 0, self.n * self.n)
+        return np.frombuffer(raw, np.int8).astype(np.int64).reshape(self.n, self.n)
+
+    def write_rule_params(self, table: Table) -> None:
+        """Write the RULE_PARAMS words (a core with at least one option)."""
+        self._require_any("writing rule parameters")
+        self._write_table(P.WireRegion.RULE_PARAMS, table)
+
+    def read_rule_params(self) -> Table:
+        self._require_any("reading rule parameters")
+        return self._read_table(P.WireRegion.RULE_PARAMS, RULE_PARAMS)
+
+    def _require_any(self, what: str) -> None:
+        if not self._opened.option_names:
+            raise MissingOption(f"{what} needs a core with a learning option, but {self.url} "
+                                f"was built without any")
+
+    def write_triplet_state(self, table: Table) -> None:
+        self.require({"triplet"}, "writing the slow traces")
+        self._write_table(P.WireRegion.TRIPLET_STATE, table)
+
+    def read_triplet_state(self) -> Table:
+        self.require({"triplet"}, "reading the slow traces")
+        return self._read_table(P.WireRegion.TRIPLET_STATE, TRIPLET_STATE)
+
     def _write_bits(self, region: P.WireRegion, bits: npt.ArrayLike, total: int) -> None:
         padded = np.zeros(P.region_words(region, self.n) * 8, bool)
         padded[:total] = np.asarray(bits, bool).reshape(-1)
@@ -464,10 +557,16 @@ class Chip:
         if config.n != self.n:
             raise WrongDevice(f"the program is for {config.n} neurons, but {self.url} has "
                               f"{self.n}")
+        self.require(config.needs())
         self.write_weights(config.weights)
         self.write_plastic(config.plastic)
         self.write_neuron_params(config.neurons)
         self.write_learning_params(config.learning)
+        if self._opened.option_names:
+            self.write_rule_params(config.rules)
+        if self.has("eligibility"):
+            self.write_elig(config.elig)
+        self.seed = config.seed
         self.reset()
         if verify:
             back = self.read_config()
@@ -481,20 +580,33 @@ class Chip:
         self.learning = False
 
     def read_config(self) -> CoreConfig:
-        return CoreConfig(self.n, self.read_neuron_params(), self.read_learning_params(),
-                          self.read_weights(), self.read_plastic())
+        """The program in the core (the seed is the one last set through this driver; a
+        core without an option has the option's parts at zero)."""
+        return CoreConfig(
+            self.n, self.read_neuron_params(), self.read_learning_params(),
+            self.read_weights(), self.read_plastic(),
+            rules=self.read_rule_params() if self._opened.option_names else None,
+            elig=self.read_elig() if self.has("eligibility") else None, seed=self.seed)
 
     def snapshot(self) -> Snapshot:
-        """Everything the reference's :meth:`~plasticore.sim.Reference.snapshot` holds."""
+        """Everything the reference's :meth:`~plasticore.sim.Reference.snapshot` holds (the
+        slow traces and eligibility only if the core has their options)."""
         return Snapshot(self.status()["step"], self.read_spikes(), self.read_state(),
-                        self.read_weights())
+                        self.read_weights(),
+                        self.read_triplet_state() if self.has("triplet") else None,
+                        self.read_elig() if self.has("eligibility") else None)
 
     # -- running ----------------------------------------------------------------------------
 
     def run(self, steps: int, inputs: np.ndarray | Sequence[Iterable[int]] | None = None,
-            progress: Callable[[int, int], object] | None = None) -> Record:
+            progress: Callable[[int, int], object] | None = None,
+            modulators: Sequence[int | None] | None = None) -> Record:
         """Run ``steps`` timesteps, forcing ``inputs`` (None, a bool array (steps, n), or
         ``steps`` lists of neuron indices); return the spikes of every step.
+
+        ``modulators``: None, or ``steps`` entries, each None (an unmodulated step) or the
+        raw MODULATOR ``r`` of that step (three-factor learning: option eligibility; see
+        :meth:`plasticore.sim.Reference.step`).
 
         Steps go out in RUN frames as large as the payload allows, with up to ``rx_buffers``
         frames in flight, so the line streams both ways without pause.
@@ -503,7 +615,7 @@ class Chip:
         steps = int(steps)
         if steps < 0:
             raise ValueError(f"number of steps must be >= 0, not {steps}")
-        records = self._input_records(steps, inputs)
+        records = self._input_records(steps, inputs, modulators)
         first = self.status()["step"]
         reqs, counts = self._run_requests(records, first)
         spikes = np.zeros((steps, self.n), bool)
@@ -591,18 +703,26 @@ class Chip:
             seen = seen or (resp[1] == seq and resp[0] == P.Status.OK)
 
     def _input_records(self, steps: int,
-                       inputs: np.ndarray | Sequence[Iterable[int]] | None) -> list[bytes]:
+                       inputs: np.ndarray | Sequence[Iterable[int]] | None,
+                       modulators: Sequence[int | None] | None = None) -> list[bytes]:
         n = self.n
+        mods: Sequence[int | None] = [None] * steps if modulators is None else modulators
+        if len(mods) != steps:
+            raise ValueError(f"modulators given for {len(mods)} steps, but running {steps}")
+        if any(r is not None for r in mods):
+            self.require({"eligibility"}, "a run with modulators")
         if inputs is None:
-            return [P.encode_record((), n)] * steps
-        if isinstance(inputs, np.ndarray) and inputs.dtype == bool:
+            rows: Sequence[Iterable[int]] = [()] * steps
+        elif isinstance(inputs, np.ndarray) and inputs.dtype == bool:
             if inputs.shape != (steps, n):
                 raise ValueError(f"input raster must have shape ({steps}, {n}), "
                                  f"not {inputs.shape}")
-            return [P.encode_record(np.flatnonzero(row), n) for row in inputs]
-        if len(inputs) != steps:
+            rows = [np.flatnonzero(row) for row in inputs]
+        elif len(inputs) != steps:
             raise ValueError(f"inputs given for {len(inputs)} steps, but running {steps}")
-        return [P.encode_record(row, n) for row in inputs]
+        else:
+            rows = [row for row in inputs]  # noqa: C416 (a list, whatever the sequence)
+        return [P.encode_record(row, n, r) for row, r in zip(rows, mods, strict=True)]
 
 
 _STATUS_TEXT: dict[P.Status | int, str] = {

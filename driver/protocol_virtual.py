@@ -12,6 +12,8 @@ import urllib.parse
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
+from plasticore.core import OPTIONS, CoreParams
+
 from .virtual import VirtualChip
 
 __all__ = ["Serial"]
@@ -33,13 +35,20 @@ class Serial(SerialBase):
         if parts.scheme != "virtual":
             raise SerialException(f"expected a URL virtual://?neurons=N, not {self._port!r}")
         options = urllib.parse.parse_qs(parts.query)
-        unknown = set(options) - {"neurons"}
+        unknown = set(options) - {"neurons", "options"}
         if unknown:
             raise SerialException(f"unknown option(s) {sorted(unknown)} in {self._port!r}; "
-                                  f"the only option is neurons=N")
+                                  f"the options are neurons=N and options=a,b (of "
+                                  f"{', '.join(OPTIONS)}, or none; default all)")
         try:
             neurons = int(options.get("neurons", ["256"])[0])
-            self.chip = VirtualChip(neurons)
+            chosen = options.get("options", [",".join(OPTIONS)])[0]
+            names = [] if chosen == "none" else [k for k in chosen.split(",") if k]
+            bad = sorted(set(names) - set(OPTIONS))
+            if bad:
+                raise ValueError(f"unknown learning option(s) {bad}; choose from "
+                                 f"{', '.join(OPTIONS)} or none")
+            self.chip = VirtualChip(neurons, CoreParams(neurons, **{k: True for k in names}))
         except (TypeError, ValueError) as e:
             raise SerialException(f"cannot open {self._port!r}: {e}") from None
         self._out = bytearray()

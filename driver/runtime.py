@@ -26,7 +26,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -88,10 +88,12 @@ class Session:
         raise NotImplementedError
 
     def run(self, steps: int, forced: np.ndarray | None = None, *, record_v: bool = False,
-            weights_every: int = 0, progress: Progress | None = None) -> Record:
+            weights_every: int = 0, progress: Progress | None = None,
+            modulators: Sequence[int | None] | None = None) -> Record:
         """Run ``steps`` timesteps forcing ``forced`` (bool, steps x n).  The :class:`Record`
         holds the spikes, ``state["v"]`` after every step if ``record_v``, and a copy of the
-        weights every ``weights_every`` steps (0: never)."""
+        weights every ``weights_every`` steps (0: never).  ``modulators``: None or one entry
+        per step, None (unmodulated) or the raw MODULATOR ``r`` of the step."""
         raise NotImplementedError
 
     def reset(self) -> None:
@@ -104,6 +106,10 @@ class Session:
 
     def read_state(self) -> dict[str, np.ndarray]:
         """The neuron state: ``v``, ``i``, ``acc``, ``ref``, ``x``, ``y`` per neuron."""
+        raise NotImplementedError
+
+    def read_elig(self) -> np.ndarray:
+        """The eligibility matrix, int (n, n), row = pre."""
         raise NotImplementedError
 
 
@@ -138,10 +144,15 @@ class ReferenceSession(Session):
         self.model.learning = bool(on)
 
     def run(self, steps: int, forced: np.ndarray | None = None, *, record_v: bool = False,
-            weights_every: int = 0, progress: Progress | None = None) -> Record:
+            weights_every: int = 0, progress: Progress | None = None,
+            modulators: Sequence[int | None] | None = None) -> Record:
         record = ("spikes", "v") if record_v else ("spikes",)
         return self.model.run(steps, forced=forced, record=record,
-                              weights_every=weights_every, progress=progress)
+                              weights_every=weights_every, progress=progress,
+                              modulators=modulators)
+
+    def read_elig(self) -> np.ndarray:
+        return self.model.elig.copy()
 
     def reset(self) -> None:
         self.model.reset()
@@ -170,11 +181,15 @@ class ChipSession(Session):
         self.chip.learning = bool(on)
 
     def run(self, steps: int, forced: np.ndarray | None = None, *, record_v: bool = False,
-            weights_every: int = 0, progress: Progress | None = None) -> Record:
+            weights_every: int = 0, progress: Progress | None = None,
+            modulators: Sequence[int | None] | None = None) -> Record:
         """V is read back after every step if it is recorded (runs of one step), the weights
         every ``weights_every`` steps; otherwise the steps stream in one run."""
+        if modulators is not None and len(modulators) != steps:
+            raise ValueError(f"modulators given for {len(modulators)} steps, but running "
+                             f"{steps}")
         if not (record_v or weights_every):
-            return self.chip.run(steps, forced, progress=progress)
+            return self.chip.run(steps, forced, progress=progress, modulators=modulators)
         forced = np.zeros((steps, self.n), bool) if forced is None else forced
         rec = Record(np.zeros((steps, self.n), bool),
                      {"v": np.zeros((steps, self.n), np.int64)} if record_v else {})
@@ -182,8 +197,9 @@ class ChipSession(Session):
         k = 0
         while k < steps:
             c = min(chunk, steps - k)
-            rec.spikes[k:k + c] = self.chip.run(c, forced[k:k + c],
-                                                progress=_offset(progress, k, steps)).spikes
+            rec.spikes[k:k + c] = self.chip.run(
+                c, forced[k:k + c], progress=_offset(progress, k, steps),
+                modulators=None if modulators is None else modulators[k:k + c]).spikes
             k += c
             if record_v:
                 rec.state["v"][k - 1] = self.chip.read_state()["v"]
@@ -199,6 +215,9 @@ class ChipSession(Session):
 
     def read_state(self) -> dict[str, np.ndarray]:
         return _state_dict(self.chip.read_state())
+
+    def read_elig(self) -> np.ndarray:
+        return self.chip.read_elig()
 
 
 def _state_dict(table: Any) -> dict[str, np.ndarray]:
@@ -253,7 +272,8 @@ def run_program(program: Program, steps: int | None = None, target: str = "ref",
     try:
         with open_session(target, program.config, learning=program.learning) as session:
             rec = session.run(steps, program.forced(steps), record_v=bool(program.record["v"]),
-                              weights_every=every, progress=progress)
+                              weights_every=every, progress=progress,
+                              modulators=program.modulators(steps))
             final = session.read_weights()
     except _target_errors(target) as e:
         raise RunError(f"Running on {target!r} failed: {e}") from None

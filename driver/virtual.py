@@ -13,11 +13,15 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from plasticore import fixed as F
 from plasticore import protocol as P
 from plasticore.core import (
     LEARNING_PARAMS,
     NEURON_PARAMS,
     NEURON_STATE,
+    OPTION_FIELDS,
+    RULE_PARAMS,
+    TRIPLET_STATE,
     CoreConfig,
     CoreParams,
     Table,
@@ -28,7 +32,10 @@ __all__ = ["VirtualChip", "RequestError"]
 
 _TABLES = {P.WireRegion.NEURON_PARAMS: NEURON_PARAMS,
            P.WireRegion.LEARNING_PARAMS: LEARNING_PARAMS,
-           P.WireRegion.NEURON_STATE: NEURON_STATE}
+           P.WireRegion.NEURON_STATE: NEURON_STATE,
+           P.WireRegion.RULE_PARAMS: RULE_PARAMS,
+           P.WireRegion.TRIPLET_STATE: TRIPLET_STATE}
+
 
 
 class RequestError(Exception):
@@ -40,11 +47,16 @@ class RequestError(Exception):
 
 
 class VirtualChip:
-    """A core of ``neurons`` neurons, all memories zero, learning off, as after power-up."""
+    """A core of ``neurons`` neurons, all memories zero, learning off, as after power-up.
 
-    def __init__(self, neurons: int = 256) -> None:
-        self.n = CoreParams(neurons).n
-        self.ref = Reference(CoreConfig(self.n))
+    ``params`` chooses the learning options it has (default: all of them); without an
+    option it refuses what a gateware build without it refuses (its regions: BAD_ADDRESS;
+    its RULE_PARAMS fields non-zero, a modulated RUN record: BAD_VALUE)."""
+
+    def __init__(self, neurons: int = 256, params: CoreParams | None = None) -> None:
+        self.params = CoreParams.full(neurons) if params is None else params
+        self.n = self.params.n
+        self.ref = Reference(CoreConfig(self.params))
         self.forced = np.zeros(self.n, bool)
         self._decoder = P.FrameDecoder(max_frame=2 * (P.MAX_PAYLOAD + 16))
         self.counters = {"frames": 0, "crc_errors": 0, "uart_errors": 0, "rejected": 0}
@@ -96,7 +108,7 @@ class VirtualChip:
         yield P.Status.OK, P.pack(P.IDENTITY, {
             "protocol": P.PROTOCOL_VERSION, "neurons": self.n, "contract": P.contract_hash(),
             "build": 0, "max_payload": P.MAX_PAYLOAD, "rx_buffers": P.RX_BUFFERS,
-            "clock_hz": 0, "kind": 1})
+            "clock_hz": 0, "kind": 1, "options": self.params.options_mask})
 
     def _do_reset(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 0)
@@ -105,11 +117,12 @@ class VirtualChip:
         yield P.Status.OK, b""
 
     def _do_control(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
-        self._expect(payload, 1)
+        self._expect(payload, P.CONTROL_BYTES)
         control = P.unpack(P.CONTROL, payload)
         if control["reserved"]:
             raise RequestError(P.Status.BAD_VALUE)
         self.ref.learning = bool(control["learning"])
+        self.ref.seed = control["seed"]
         yield P.Status.OK, b""
 
     def _do_status(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
@@ -129,6 +142,8 @@ class VirtualChip:
         access = P.unpack(P.ACCESS, payload)
         region, count, start = access["region"], access["count"], access["start"]
         if not isinstance(region, P.WireRegion):      # unpack leaves an unknown code an int
+            raise RequestError(P.Status.BAD_ADDRESS)
+        if not P.region_present(region, self.params.options):
             raise RequestError(P.Status.BAD_ADDRESS)
         size = P.wire_bytes(region)
         if writing and len(payload) != P.ACCESS_BYTES + count * size:
@@ -155,10 +170,12 @@ class VirtualChip:
         records, offset = [], P.RUN_HEADER_BYTES
         try:
             for _ in range(head["steps"]):
-                idx, offset = P.decode_record(payload, offset, self.n)
-                records.append(idx)
+                idx, modulator, offset = P.decode_step(payload, offset, self.n)
+                records.append((idx, modulator))
         except ValueError:
             raise RequestError(P.Status.BAD_VALUE) from None
+        if "eligibility" not in self.params.options and any(r is not None for _, r in records):
+            raise RequestError(P.Status.BAD_VALUE)
         if offset != len(payload):
             raise RequestError(P.Status.BAD_LENGTH)
         if head["first_step"] != self.ref.t & 0xFFFFFFFF:
@@ -167,9 +184,9 @@ class VirtualChip:
         split = P.run_answer_split(len(records), self.n)
         for j, count in enumerate(split):
             body = bytearray()
-            for idx in records[k:k + count]:
+            for idx, modulator in records[k:k + count]:
                 self.forced[idx] = True
-                spikes = self.ref.step(self.forced)
+                spikes = self.ref.step(self.forced, modulator)
                 self.forced[:] = False
                 body += P.encode_dense(np.flatnonzero(spikes), self.n)
             k += count
@@ -179,17 +196,18 @@ class VirtualChip:
 
     def read_region(self, region: P.WireRegion, start: int, count: int) -> bytes:
         n, ref = self.n, self.ref
-        if region == P.WireRegion.WEIGHTS:
-            w = ref.weights.reshape(-1)[start:start + count]
-            return w.astype(np.int8).tobytes()
+        if region in (P.WireRegion.WEIGHTS, P.WireRegion.ELIGIBILITY):
+            src = ref.weights if region == P.WireRegion.WEIGHTS else ref.elig
+            return src.reshape(-1)[start:start + count].astype(np.int8).tobytes()
         if region in (P.WireRegion.PLASTIC, P.WireRegion.SPIKES):
             bits = ref.plastic.reshape(-1) if region == P.WireRegion.PLASTIC else ref.spikes
             padded = np.zeros(P.region_words(region, n) * 8, bool)
             padded[:bits.size] = bits
             return np.packbits(padded, bitorder="little")[start:start + count].tobytes()
         layout = _TABLES[region]
-        table = ref.state if region == P.WireRegion.NEURON_STATE else (
-            ref.config.neurons if region == P.WireRegion.NEURON_PARAMS else ref.config.learning)
+        table = {P.WireRegion.NEURON_STATE: ref.state, P.WireRegion.TRIPLET_STATE: ref.triplet,
+                 P.WireRegion.NEURON_PARAMS: ref.config.neurons,
+                 P.WireRegion.RULE_PARAMS: ref.config.rules}.get(region, ref.config.learning)
         sub = Table(layout, count)
         for name in sub.names:
             sub[name] = table[name][start:start + count]
@@ -199,9 +217,12 @@ class VirtualChip:
         """Write words; raises RequestError(BAD_VALUE) and changes nothing if any is bad."""
         n, ref = self.n, self.ref
         target: np.ndarray | Table   # the bits of PLASTIC or SPIKES, or a parameter table
-        if region == P.WireRegion.WEIGHTS:
+        if region in (P.WireRegion.WEIGHTS, P.WireRegion.ELIGIBILITY):
             w = np.frombuffer(data, np.int8).astype(np.int64)
-            ref.weights.reshape(-1)[start:start + w.size] = w
+            if region == P.WireRegion.ELIGIBILITY and not F.ELIGIBILITY.contains(w):
+                raise RequestError(P.Status.BAD_VALUE)
+            dest = ref.weights if region == P.WireRegion.WEIGHTS else ref.elig
+            dest.reshape(-1)[start:start + w.size] = w
             return
         if region in (P.WireRegion.PLASTIC, P.WireRegion.SPIKES):
             total = n * n if region == P.WireRegion.PLASTIC else n
@@ -219,21 +240,31 @@ class VirtualChip:
             table = Table.from_bytes(_TABLES[region], data)
         except ValueError:
             raise RequestError(P.Status.BAD_VALUE) from None
+        if region == P.WireRegion.RULE_PARAMS:
+            # RULE_PARAMS fields of an option the core lacks must be 0 (the gateware does
+            # not store them)
+            for option, names in OPTION_FIELDS.items():
+                if option not in self.params.options and any(table[k].any() for k in names):
+                    raise RequestError(P.Status.BAD_VALUE)
         sl = slice(start, start + table.n)
-        if region == P.WireRegion.NEURON_STATE:
+        if region in (P.WireRegion.NEURON_STATE, P.WireRegion.TRIPLET_STATE):
             for name in table.names:
                 getattr(ref, name)[sl] = table[name]
         else:
-            neurons, learning = ref.config.neurons.copy(), ref.config.learning.copy()
-            target = neurons if region == P.WireRegion.NEURON_PARAMS else learning
+            cfg = ref.config
+            tables = {P.WireRegion.NEURON_PARAMS: cfg.neurons.copy(),
+                      P.WireRegion.LEARNING_PARAMS: cfg.learning.copy(),
+                      P.WireRegion.RULE_PARAMS: cfg.rules.copy()}
+            target = tables[region]
             for name in table.names:
                 target[name][sl] = table[name]
-            self._rebuild(neurons, learning)
+            self._rebuild(*tables.values())
 
-    def _rebuild(self, neurons: Table, learning: Table) -> None:
+    def _rebuild(self, neurons: Table, learning: Table, rules: Table) -> None:
         """A new reference with new parameters and the old weights, state and counter."""
         old = self.ref
-        cfg = CoreConfig(self.n, neurons, learning, old.weights, old.plastic)
+        cfg = CoreConfig(self.params, neurons, learning, old.weights, old.plastic,
+                         rules=rules, elig=old.elig, seed=old.seed)
         self.ref = Reference(cfg, learning=old.learning)
-        self.ref.state = old.state
+        self.ref.state, self.ref.triplet = old.state, old.triplet
         self.ref.spikes, self.ref.t = old.spikes.copy(), old.t

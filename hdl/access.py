@@ -20,13 +20,20 @@ from __future__ import annotations
 from amaranth.lib import data, enum
 
 from plasticore import fixed as F
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, SYNAPSE, CoreParams
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    RULE_PARAMS,
+    SYNAPSE,
+    CoreParams,
+)
 
 __all__ = ["Region", "Register", "Command", "Phase", "DATA_WIDTH", "REGION_LAYOUTS",
            "request_layout", "region_depth"]
 
 
-class Region(enum.Enum, shape=3):
+class Region(enum.Enum, shape=4):
     """What ``addr`` of a request indexes."""
     #: ``addr = j * N + i`` (row j = pre-synaptic, column i = post-synaptic): one SYNAPSE word.
     SYNAPSE = 0
@@ -45,6 +52,9 @@ class Region(enum.Enum, shape=3):
     SPIKE_LIST = 6
     #: ``addr`` = a :class:`Register`.
     CONTROL = 7
+    #: ``addr = n``: the RULE_PARAMS word of neuron n (cores with a learning option; the
+    #: fields of options the core lacks read as 0 and are not stored).
+    RULE_PARAMS = 8
 
 
 class Register(enum.Enum, shape=3):
@@ -63,6 +73,8 @@ class Register(enum.Enum, shape=3):
     CYCLES = 5
     #: Read-only: :func:`plasticore.protocol.contract_hash` of the contract it was built from.
     CONTRACT = 6
+    #: Read/write, 32 bits: the SEED of stochastic rounding (option stochastic; else 0).
+    SEED = 7
 
 
 class Command(enum.Enum, shape=2):
@@ -91,6 +103,7 @@ REGION_LAYOUTS = {
     Region.NEURON_PARAMS: NEURON_PARAMS,
     Region.LEARNING_PARAMS: LEARNING_PARAMS,
     Region.NEURON_STATE: NEURON_STATE,
+    Region.RULE_PARAMS: RULE_PARAMS,
 }
 
 #: Width of ``data`` and of a response: the widest word (NEURON_PARAMS, 117 bits).

@@ -15,7 +15,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from plasticore import fixed as F
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, SYNAPSE, CoreParams
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    RULE_PARAMS,
+    SYNAPSE,
+    CoreParams,
+)
 
 from .access import DATA_WIDTH, Phase, Region, request_layout
 from .core_access import AccessPort
@@ -26,10 +33,12 @@ from .core_memory import (
     PAR_MID,
     CoreMemories,
     Geometry,
+    dep_layout,
     field_mask,
     gather,
     half,
     half_en,
+    par_late_layout,
 )
 from .core_monitor import CollisionMonitor
 from .core_sequencer import (
@@ -41,11 +50,17 @@ from .core_sequencer import (
     Sequencer,
 )
 from .neuron import EARLY, LATE, NeuronUpdate
+from .rng import LaneHash, StepKey
 from .synapse import DEP, SynapseUpdate
 
-__all__ = ["Core", "Geometry", "NEURON_WORD", "PAR_MID", "PAR_LATE", "BOUNDS", "step_cycles",
+__all__ = ["Core", "Geometry", "IMPLEMENTED_OPTIONS", "NEURON_WORD", "PAR_MID", "PAR_LATE",
+           "BOUNDS", "step_cycles",
            "NEURON_DRAIN_CYC", "ROW_PROLOGUE_CYC", "COL_PROLOGUE_CYC", "SYNAPSE_DRAIN_CYC",
            "FINISH_CYC"]
+
+
+#: The learning options (:data:`plasticore.core.OPTIONS`) the gateware implements.
+IMPLEMENTED_OPTIONS = ("stochastic",)
 
 
 def step_cycles(n: int, spikes: int, learning: bool) -> int:
@@ -160,6 +175,12 @@ class Core(wiring.Component):
     def __init__(self, params: CoreParams | int):
         if not isinstance(params, CoreParams):
             params = CoreParams(params)
+        missing = sorted(params.options - set(IMPLEMENTED_OPTIONS))
+        if missing:
+            raise NotImplementedError(
+                f"The gateware does not implement the learning option(s) {', '.join(missing)} "
+                f"yet (only {', '.join(IMPLEMENTED_OPTIONS)}); the reference model and the "
+                f"virtual chip have them.")
         self.core_params = params
         self.geometry = Geometry(params.n)
         super().__init__({
@@ -176,7 +197,8 @@ class Core(wiring.Component):
         params = self.core_params
         mem = CoreMemories(m, params)
         m.submodules.neuron = neuron = NeuronUpdate(params)
-        lanes = [SynapseUpdate(self.geometry.bank_addr_shape.width) for _ in range(2)]
+        lanes = [SynapseUpdate(self.geometry.bank_addr_shape.width,
+                               stochastic=params.stochastic) for _ in range(2)]
         m.submodules.lane0, m.submodules.lane1 = lanes
         m.submodules.seq = seq = Sequencer(params)
         m.submodules.access = access = AccessPort(params)
@@ -193,6 +215,7 @@ class Core(wiring.Component):
             seq.spike.eq(neuron.o_valid & neuron.o_spike),
             seq.mid_index.eq(neuron.mid_index), seq.late_index.eq(neuron.late_index),
             seq.entry.eq(mem.sl_r.data), seq.a_plus.eq(mem.plate.a_plus),
+            seq.rounding.eq(mem.plate.rounding if params.stochastic else 0),
             seq.bounds_pair.eq(mem.bnd_r.data),
             seq.host_addr.eq(self.req.payload.addr), seq.host_bank_addr.eq(access.syn_addr),
         ]
@@ -204,7 +227,29 @@ class Core(wiring.Component):
         bank_re, bank_we = self._banks(m, mem, seq, access, lanes)
         self._monitor(m, mem, seq, access, bank_re, bank_we)
         self._response_data(m, mem, access)
+        if params.stochastic:
+            self._random_bits(m, mem, seq, access, lanes)
         return m
+
+    def _random_bits(self, m, mem, seq, access, lanes):
+        """Stochastic rounding: the per-step key, each lane's random bits (of the synapse it
+        issues, two cycles ahead of its rounding) and the rounding mode of its post neuron
+        (rows: the ``dep`` word's; columns: the column's)."""
+        m.submodules.step_key = key = StepKey()
+        m.d.comb += [key.step.eq(seq.step_count), key.seed.eq(access.seed)]
+        stoch_bit = dep_layout(self.core_params)["stoch"].offset
+        for la, lane in enumerate(lanes):
+            m.submodules[f"hash{la}"] = h = LaneHash(self.core_params.index_width)
+            own = (seq.issue_q << 1) | la                    # neuron 2q + l of the line
+            m.d.comb += [
+                h.key.eq(key.key), h.kind.eq(~seq.issue_row),
+                h.pre.eq(Mux(seq.issue_row, seq.issue_line, own)),
+                h.post.eq(Mux(seq.issue_row, own, seq.issue_line)),
+                lane.u.eq(h.u),
+            ]
+            word = mem.dep_r.data[la * mem.dep_width:][:mem.dep_width]
+            stoch = word[stoch_bit]
+            m.d.comb += lane.stoch.eq(Mux(seq.rd_row, stoch, seq.rd_stoch))
 
     def _read_addresses(self, m, mem, seq, access):
         """Read ports: the sequencer's addresses while busy, the host's while idle.  They
@@ -251,7 +296,7 @@ class Core(wiring.Component):
                 lane.learning.eq(learning), lane.bank.eq(seq.rd_bank[la]),
                 lane.addr.eq(seq.rd_addr[la]), lane.w.eq(w_read),
                 lane.acc.eq(mem.acc_r.data[la * F.ACC.width:][:F.ACC.width]),
-                lane.dep.eq(mem.dep_r.data[la * DEP.width:][:DEP.width]),
+                lane.dep.eq(mem.dep_r.data[la * mem.dep_width:][:len(lane.dep)]),
                 lane.amp.eq(seq.rd_amp),
                 lane.trace.eq(mem.x_r.data[la * F.TRACE.width:][:F.TRACE.width]),
                 lane.w_min.eq(Mux(seq.rd_row, bounds.w_min, seq.rd_min)),
@@ -271,7 +316,12 @@ class Core(wiring.Component):
         o_half = neuron.o_index[0]
         o_pair = neuron.o_index >> 1
         dep_max = (1 << DEP.width) - 1
-        dep_new = Mux(lanes[0].delta > dep_max, dep_max, lanes[0].delta[:DEP.width])
+        if self.core_params.stochastic:
+            # the unrounded depression and the neuron's rounding mode (its late parameters
+            # are on par_l's read port at the write-back)
+            dep_new = Cat(lanes[0].prod, mem.plate.rounding)
+        else:
+            dep_new = Mux(lanes[0].delta > dep_max, dep_max, lanes[0].delta[:DEP.width])
         with m.If(neuron.o_valid):
             # Everything but the parameter w_shift kept in the same word.
             m.d.comb += [mem.neu_w.en.eq(field_mask(NEURON_WORD, ("v", "i", "ref", "y", "spk",
@@ -312,10 +362,12 @@ class Core(wiring.Component):
         req = self.req.payload
         wlearn = data.View(LEARNING_PARAMS, req.data[:LEARNING_PARAMS.size])
         wnpar = data.View(NEURON_PARAMS, req.data[:NEURON_PARAMS.size])
+        wrules = data.View(RULE_PARAMS, req.data[:RULE_PARAMS.size])
         wbnd = gather(m, BOUNDS, [wlearn])
         m.d.comb += [mem.bnd_w.addr.eq(req.addr >> 1), mem.bnd_w.data.eq(Cat(wbnd, wbnd))]
-        params = [wnpar, wlearn]
-        par_ports = ((mem.pa_w, EARLY), (mem.pm_w, PAR_MID), (mem.pl_w, PAR_LATE))
+        params = [wnpar, wlearn, wrules]
+        late = par_late_layout(self.core_params)
+        par_ports = ((mem.pa_w, EARLY), (mem.pm_w, PAR_MID), (mem.pl_w, late))
         for port, layout in par_ports:
             m.d.comb += [port.addr.eq(req.addr), port.data.eq(gather(m, layout, params))]
         state_bits = field_mask(NEURON_WORD, ("v", "i", "ref", "y"))
@@ -332,6 +384,11 @@ class Core(wiring.Component):
             with m.Case(Region.NEURON_STATE):
                 m.d.comb += [mem.neu_w.en.eq(state_bits), half_en(mem.acc_w, w_half),
                              half_en(mem.x_w, w_half)]
+            with m.Case(Region.RULE_PARAMS):
+                # only the fields of the core's options are stored (the dispatcher refuses
+                # the others unless they are 0)
+                names = [name for name, _ in RULE_PARAMS]
+                m.d.comb += [port.en.eq(field_mask(layout, names)) for port, layout in par_ports]
             with m.Case(Region.SPIKES):
                 m.d.comb += mem.neu_w.en.eq(field_mask(NEURON_WORD, ("spk",)))
             with m.Case(Region.FORCED):

@@ -8,11 +8,18 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from plasticore import fixed as F
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, SYNAPSE, CoreParams
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    RULE_PARAMS,
+    SYNAPSE,
+    CoreParams,
+)
 from plasticore.protocol import contract_hash
 
 from .access import DATA_WIDTH, Command, Region, Register, request_layout
-from .core_memory import BOUNDS, NEURON_WORD, PAR_LATE, PAR_MID, Geometry, gather, half
+from .core_memory import BOUNDS, NEURON_WORD, PAR_MID, Geometry, gather, half, par_late_layout
 from .neuron import EARLY
 
 __all__ = ["AccessPort", "AddressDivider"]
@@ -113,6 +120,8 @@ class AccessPort(wiring.Component):
         The CONTROL register's learning enable (0 after reset).
     start, step_count_we : Out
         A COMMAND write (this cycle); a STEP_COUNT write (data ``req.data``).
+    seed : Out(32)
+        The SEED register (option stochastic; constant 0 without it).
     read, write : Out(1)
         A read (a write to an in-range address) is taken this cycle.
     syn_bank, syn_addr : Out
@@ -133,10 +142,12 @@ class AccessPort(wiring.Component):
             "step_count": In(32), "spike_count": In(unsigned(params.n.bit_length())),
             "cycles": In(32),
             "learning": Out(1), "start": Out(Command), "step_count_we": Out(1),
+            "seed": Out(32),
             "read": Out(1), "write": Out(1),
             "syn_bank": Out(2), "syn_addr": Out(geo.bank_addr_shape),
             "syn_data": In(SYNAPSE).array(4), "early": In(EARLY), "mid": In(PAR_MID),
-            "late": In(PAR_LATE), "neu_word": In(NEURON_WORD), "acc_pair": In(2 * F.ACC.width),
+            "late": In(par_late_layout(params)), "neu_word": In(NEURON_WORD),
+            "acc_pair": In(2 * F.ACC.width),
             "bounds_pair": In(2 * BOUNDS.size), "x_pair": In(2 * F.TRACE.width),
             "entry": In(params.index_width),
         })
@@ -185,6 +196,9 @@ class AccessPort(wiring.Component):
                     m.d.comb += self.step_count_we.eq(1)
                 with m.Case(Register.COMMAND):
                     m.d.comb += self.start.as_value().eq(req.data)
+                if self.core_params.stochastic:
+                    with m.Case(Register.SEED):
+                        m.d.sync += self.seed.eq(req.data)
 
     def _response(self, m, in_range):
         """The response register (taken reads) and the multiplexer onto ``rsp.payload``."""
@@ -197,7 +211,7 @@ class AccessPort(wiring.Component):
         registers = {Register.INFO: self.core_params.n, Register.CONTROL: self.learning,
                      Register.STEP_COUNT: self.step_count,
                      Register.SPIKE_COUNT: self.spike_count, Register.CYCLES: self.cycles,
-                     Register.CONTRACT: contract_hash()}
+                     Register.CONTRACT: contract_hash(), Register.SEED: self.seed}
         with m.If(self.rsp.ready):
             m.d.sync += self.rsp.valid.eq(0)
         with m.If(self.read):
@@ -220,7 +234,11 @@ class AccessPort(wiring.Component):
             state_word.acc.eq(half(self.acc_pair, F.ACC.width, rsp_half)),
             state_word.x.eq(half(self.x_pair, F.TRACE.width, rsp_half)),
         ]
+        rules = Signal(RULE_PARAMS)      # the fields of options the core lacks read as 0
+        if self.core_params.stochastic:
+            m.d.comb += rules.rounding.eq(self.late.rounding)
         words = {
+            Region.RULE_PARAMS: rules.as_value(),
             Region.NEURON_PARAMS: gather(m, NEURON_PARAMS, [*views, self.neu_word]).as_value(),
             Region.LEARNING_PARAMS: gather(m, LEARNING_PARAMS, [*views, rsp_bounds]).as_value(),
             Region.NEURON_STATE: state_word.as_value(),

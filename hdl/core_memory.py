@@ -13,12 +13,13 @@ from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from plasticore import fixed as F
-from plasticore.core import SYNAPSE, CoreParams
+from plasticore.core import SYNAPSE, CoreParams, Rounding
 
 from .neuron import EARLY, LATE, MID
-from .synapse import DEP
+from .synapse import DEP, DEP_PROD
 
 __all__ = ["NEURON_WORD", "PAR_MID", "PAR_LATE", "BOUNDS", "Geometry", "CoreMemories",
+           "par_late_layout", "dep_layout",
            "field_mask", "gather", "half", "half_en"]
 
 #: The neuron memory (``neu``), one word per neuron: the NEURON_STATE fields only the neuron
@@ -35,6 +36,25 @@ NEURON_WORD = data.StructLayout({"v": F.V, "i": F.I, "ref": F.REFRACTORY, "y": F
 PAR_MID = MID
 PAR_LATE = data.StructLayout({**{name: field.shape for name, field in LATE},
                               "a_plus": F.AMPLITUDE})
+
+
+
+def par_late_layout(params: CoreParams) -> data.StructLayout:
+    """``par_l`` of a core: :data:`PAR_LATE`, and with the stochastic option the rounding
+    mode of the neuron's rule (read by the neuron pass for the depression word, by the
+    column pass for the column)."""
+    if not params.stochastic:
+        return PAR_LATE
+    return data.StructLayout({**{name: f.shape for name, f in PAR_LATE}, "rounding": Rounding})
+
+
+def dep_layout(params: CoreParams):
+    """A neuron's word in ``dep``: the rounded, saturated depression (:data:`.synapse.DEP`),
+    or with the stochastic option the unrounded product and the neuron's rounding mode."""
+    if not params.stochastic:
+        return DEP
+    return data.StructLayout({"prod": DEP_PROD, "stoch": 1})
+
 
 #: The weight bounds of the synapses into a neuron: read by both lanes of the row pass.
 BOUNDS = data.StructLayout({"w_min": F.WEIGHT, "w_max": F.WEIGHT})
@@ -154,11 +174,14 @@ class CoreMemories:
         self.banks = [memory(f"syn{b}", SYNAPSE, geo.bank_depth) for b in range(4)]
         self.pa_r, self.pa_w = memory("par_a", EARLY.size, n, granularity=1)
         self.pm_r, self.pm_w = memory("par_m", PAR_MID.size, n, granularity=1)
-        self.pl_r, self.pl_w = memory("par_l", PAR_LATE.size, n, granularity=1)
+        late = par_late_layout(params)
+        self.pl_r, self.pl_w = memory("par_l", late.size, n, granularity=1)
         self.neu_r, self.neu_w = memory("neu", NEURON_WORD.size, n, granularity=1)
         self.acc_r, self.acc_w = memory("pend", 2 * F.ACC.width, geo.pairs,
                                         granularity=F.ACC.width)
-        self.dep_r, self.dep_w = memory("dep", 2 * DEP.width, geo.pairs, granularity=DEP.width)
+        dep_w = data.Layout.cast(dep_layout(params)).size if params.stochastic else DEP.width
+        self.dep_width = dep_w
+        self.dep_r, self.dep_w = memory("dep", 2 * dep_w, geo.pairs, granularity=dep_w)
         self.bnd_r, self.bnd_w = memory("bounds", 2 * BOUNDS.size, geo.pairs,
                                         granularity=BOUNDS.size)
         self.x_r, self.x_w = memory("xtr", 2 * F.TRACE.width, geo.pairs,
@@ -169,5 +192,5 @@ class CoreMemories:
 
         self.early = data.View(EARLY, self.pa_r.data)
         self.pmid = data.View(PAR_MID, self.pm_r.data)
-        self.plate = data.View(PAR_LATE, self.pl_r.data)
+        self.plate = data.View(late, self.pl_r.data)
         self.neu = data.View(NEURON_WORD, self.neu_r.data)

@@ -101,6 +101,12 @@ class Sequencer(wiring.Component):
         learning parameters.
     acc_we, acc_pair : Out
         The row pass's write of the ``pend`` pair read one cycle earlier.
+    issue_line, issue_q : Out
+        The line (row or column neuron) and lane pair of this cycle's synapse issue: lane l
+        visits neuron ``2 * issue_q + l`` of the line (for the random bits of the synapse).
+    rounding, rd_stoch : In, Out (option stochastic)
+        ``par_l.rounding`` as read (column parameters); the column's rounding mode beside
+        the read data.
     """
 
     def __init__(self, params: CoreParams):
@@ -128,6 +134,8 @@ class Sequencer(wiring.Component):
             "rd_in": Out(1).array(2), "rd_amp": Out(F.AMPLITUDE), "rd_min": Out(F.WEIGHT),
             "rd_max": Out(F.WEIGHT),
             "acc_we": Out(1), "acc_pair": Out(pair),
+            "issue_line": Out(idx), "issue_q": Out(pair),
+            "rounding": In(1), "rd_stoch": Out(1),
         })
 
     def elaborate(self, platform):
@@ -150,6 +158,7 @@ class Sequencer(wiring.Component):
         self._col_amp = Signal(F.AMPLITUDE)
         self._col_min = Signal(F.WEIGHT)
         self._col_max = Signal(F.WEIGHT)
+        self._col_stoch = Signal()
         self._cycle_acc = Signal(32)
         # Expressions shared by the row and column states.
         k, q = self._k, self._q
@@ -214,7 +223,9 @@ class Sequencer(wiring.Component):
             self.rd_s.eq(self.issue_s), self.rd_row.eq(self.issue_row),
             self.rd_index.eq(self._c), self.rd_amp.eq(self._col_amp),
             self.rd_min.eq(self._col_min), self.rd_max.eq(self._col_max),
+            self.rd_stoch.eq(self._col_stoch),
         ]
+        m.d.comb += [self.issue_line.eq(self._line), self.issue_q.eq(self._q)]
         for la in range(2):
             m.d.sync += [self.rd_bank[la].eq(self.lane_bank[la]),
                          self.rd_addr[la].eq(self.lane_addr[la]),
@@ -248,8 +259,11 @@ class Sequencer(wiring.Component):
         """Learning parameters of column ``entry``: a_plus from ``par_l``, the bounds from
         its half of the ``bounds`` pair word."""
         col_bounds = data.View(BOUNDS, half(self.bounds_pair, BOUNDS.size, self.entry[0]))
-        return [self._col_amp.eq(self.a_plus), self._col_min.eq(col_bounds.w_min),
+        take = [self._col_amp.eq(self.a_plus), self._col_min.eq(col_bounds.w_min),
                 self._col_max.eq(col_bounds.w_max)]
+        if self.core_params.stochastic:
+            take.append(self._col_stoch.eq(self.rounding))
+        return take
 
     def _enter_drain(self, m, state, cycles):
         """Leave the last issue of a pass for drain ``state``, which lasts ``cycles``."""

@@ -34,7 +34,15 @@ from amaranth.lib.wiring import In, Out
 
 from plasticore import fixed as F
 from plasticore import protocol as P
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, SYNAPSE, CoreParams
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    OPTION_FIELDS,
+    RULE_PARAMS,
+    SYNAPSE,
+    CoreParams,
+)
 
 from .access import DATA_WIDTH, Command, Region, Register, request_layout
 from .framing import TOKEN
@@ -58,14 +66,17 @@ assert max(s.value for s in P.Status) < 16
 LENGTH_BITS = P.MAX_PAYLOAD.bit_length()
 
 #: The u16 head of a spike record (:func:`plasticore.protocol.encode_record`).
-RECORD_HEAD = data.StructLayout({"count": P.DENSE.bit_length() - 1, "dense": 1})
+RECORD_HEAD = data.StructLayout({"count": P.COUNT_MASK.bit_length(), "modulated": 1,
+                                  "dense": 1})
 assert RECORD_HEAD.const({"dense": 1}).as_value().value == P.DENSE
+assert RECORD_HEAD.const({"modulated": 1}).as_value().value == P.MODULATED
 
 assert (SYNAPSE["weight"].offset, SYNAPSE["plastic"].offset) == (0, 8)
 
 _WORD_LAYOUTS = {P.WireRegion.NEURON_PARAMS: (Region.NEURON_PARAMS, NEURON_PARAMS),
                  P.WireRegion.LEARNING_PARAMS: (Region.LEARNING_PARAMS, LEARNING_PARAMS),
-                 P.WireRegion.NEURON_STATE: (Region.NEURON_STATE, NEURON_STATE)}
+                 P.WireRegion.NEURON_STATE: (Region.NEURON_STATE, NEURON_STATE),
+                 P.WireRegion.RULE_PARAMS: (Region.RULE_PARAMS, RULE_PARAMS)}
 
 
 class Answer(enum.Enum, shape=2):
@@ -394,7 +405,8 @@ class Dispatcher(wiring.Component):
             "protocol": P.PROTOCOL_VERSION, "neurons": self.core_params.n,
             "contract": P.contract_hash(), "build": self.build,
             "max_payload": P.MAX_PAYLOAD, "rx_buffers": P.RX_BUFFERS,
-            "clock_hz": self.clock_hz, "kind": 0})
+            "clock_hz": self.clock_hz, "kind": 0,
+            "options": self.core_params.options_mask})
 
     def elaborate(self, platform):
         m = Module()
@@ -505,14 +517,18 @@ class _Base:
     # -- the core -------------------------------------------------------------------------
     def core_req(self, name, write, reg, addr, dat, then):
         """Issue one request; ``dat``: the low bits of the data (a SYNAPSE word), above them
-        the fetched word."""
+        the fetched word; or, if wider than a SYNAPSE word, all of the data."""
         m, req, low_bits = self.m, self.req, SYNAPSE.size
-        low = (Const(dat, low_bits) if isinstance(dat, int)
-               else Cat(dat, Const(0, low_bits - len(dat))))
+        if not isinstance(dat, int) and len(dat) > low_bits:
+            word = dat                          # a whole register (SEED), zero-extended
+        else:
+            low = (Const(dat, low_bits) if isinstance(dat, int)
+                   else Cat(dat, Const(0, low_bits - len(dat))))
+            word = Cat(low, self.eng.word[low_bits:DATA_WIDTH])
         with m.State(name):
             m.d.comb += [req.valid.eq(1), req.payload.write.eq(write),
                          req.payload.region.eq(reg), req.payload.addr.eq(addr),
-                         req.payload.data.eq(Cat(low, self.eng.word[low_bits:DATA_WIDTH]))]
+                         req.payload.data.eq(word)]
             with m.If(req.ready):
                 self.goto(then)
 
@@ -581,7 +597,7 @@ class _Checker(_Base):
             for op, ok, then, answer in (
                     (P.Opcode.IDENTIFY, length == 0, "ID_HDR", len(self.eng.identity)),
                     (P.Opcode.RESET, length == 0, "RESET_GO", 0),
-                    (P.Opcode.CONTROL, length == 1, "CONTROL_F", 0),
+                    (P.Opcode.CONTROL, length == P.CONTROL_BYTES, "CONTROL_F", 0),
                     (P.Opcode.STATUS, length == 0, "ST_LEARN", P.STATUS_BYTES),
                     (P.Opcode.ABORT, length == 0, "HDR_ONLY", 0),
                     (P.Opcode.READ, length >= P.ACCESS_BYTES, "ACCESS_F", 0),
@@ -630,15 +646,20 @@ class _Simple(_Base):
             with m.If(self.disp.core_done):
                 m.next = "HDR_ONLY"
 
-        control = data.View(P.CONTROL, self.fetched(1))
-        self.fetch("CONTROL_F", 1, "CONTROL_CHK")
+        # The seed is not used (nor kept) by a core without the stochastic option.
+        control = data.View(P.CONTROL, self.fetched(P.CONTROL_BYTES))
+        self.fetch("CONTROL_F", P.CONTROL_BYTES, "CONTROL_CHK")
         with m.State("CONTROL_CHK"):
             with m.If(control.reserved != 0):
                 self.fail(P.Status.BAD_VALUE)
             with m.Else():
                 m.next = "CONTROL_GO"
+        stochastic = self.disp.core_params.stochastic
         self.core_req("CONTROL_GO", 1, Region.CONTROL, Register.CONTROL, control.learning,
-                      "HDR_ONLY")
+                      "SEED_GO" if stochastic else "HDR_ONLY")
+        if stochastic:
+            self.core_req("SEED_GO", 1, Region.CONTROL, Register.SEED, control.seed,
+                          "HDR_ONLY")
 
         self.core_read("ST_LEARN", Region.CONTROL, Register.CONTROL, self._got_learning)
         self.emit("ST_HDR", P.HEADER_BYTES, "ST_STEP", Answer.HEADER)
@@ -684,7 +705,7 @@ class _Walk(_Base):
                                      4)),
             self.core_region.eq(_by_region(region, {
                 **{r: c.value for r, (c, _) in _WORD_LAYOUTS.items()},
-                P.WireRegion.SPIKES: Region.SPIKES.value}, 3)),
+                P.WireRegion.SPIKES: Region.SPIKES.value}, Region.as_shape().width)),
         ]
         self.bit_addr = Cat(bit[:3], caddr)[:self.aw]   # bit ``bit`` of bitmap byte ``caddr``
         self.bitval = self.fetched(1).bit_select(bit[:3], 1)
@@ -748,7 +769,7 @@ class _Access(_Walk):
             m.next = "W_WORD"
         with m.Elif(self.pass2):
             m.next = "R_WORD"
-        with m.Elif(acc.region.as_value() > max(r.value for r in P.WireRegion)):
+        with m.Elif(~self._region_present(acc.region.as_value())):
             self.fail(P.Status.BAD_ADDRESS)
         with m.Elif(~self.writing & (self.fend != P.HEADER_BYTES + P.ACCESS_BYTES)):
             self.fail(P.Status.BAD_LENGTH)
@@ -757,6 +778,23 @@ class _Access(_Walk):
                 m.d.sync += self.fend.eq(P.MAX_PAYLOAD)
                 self.seek(0)
             m.next = "W_WORD"
+
+    def _options_ok(self, wreg, word):
+        """RULE_PARAMS: the fields of the options the core lacks are 0."""
+        if wreg != P.WireRegion.RULE_PARAMS:
+            return Const(1)
+        options = self.disp.core_params.options
+        lacking = [RULE_PARAMS[name] for option, names in OPTION_FIELDS.items()
+                   if option not in options for name in names]
+        if not lacking:
+            return Const(1)
+        return ~Cat(word[f.offset:f.offset + f.width].any() for f in lacking).any()
+
+    def _region_present(self, region):
+        """The regions this core has (:func:`plasticore.protocol.region_present`)."""
+        options = self.disp.core_params.options
+        present = [r for r in P.WireRegion if P.region_present(r, options)]
+        return Cat(region == r.value for r in present).any()
 
     def _got_word(self):
         m = self.m
@@ -776,7 +814,7 @@ class _Access(_Walk):
         m.d.comb += ok.eq(1)
         for wreg, (_, layout) in _WORD_LAYOUTS.items():
             with m.If(region == wreg.value):
-                m.d.comb += ok.eq(_word_ok(layout, word))
+                m.d.comb += ok.eq(_word_ok(layout, word) & self._options_ok(wreg, word))
         for wreg, total in ((P.WireRegion.PLASTIC, self.n * self.n),
                             (P.WireRegion.SPIKES, self.n)):
             last = (total + 7) // 8 - 1
@@ -921,7 +959,10 @@ class _Run(_Walk):
             head = data.View(RECORD_HEAD, self.fetched(2))
             m.d.comb += self.eng.clear.eq(1)
             m.d.sync += [cnt.eq(head.count), caddr.eq(0), bit.eq(0)]
-            with m.If(head.dense):
+            with m.If(head.modulated):
+                # a modulated step needs the eligibility option, which no build has yet
+                self.fail(P.Status.BAD_VALUE)
+            with m.Elif(head.dense):
                 m.next = "DN_BYTE"
             with m.Else():
                 m.next = "SP_ITEM"

@@ -11,12 +11,15 @@ from plasticore.core import SYNAPSE
 
 from .arith import clip, stdp_round
 
-__all__ = ["SynapseUpdate", "DEP"]
+__all__ = ["SynapseUpdate", "DEP", "DEP_PROD"]
 
 #: A depression precomputed by the neuron pass: ``min(stdp_delta(a_minus_i, y'_i), 255)``.
 #: Saturating at 255 is exact: ``W - 255 <= -128 <= w_min`` for every 8-bit weight, so the
 #: clip gives ``w_min`` (or ``w_max`` if ``w_min > w_max``) for any larger delta too.
 DEP = unsigned(8)
+#: With stochastic rounding the depression is kept unrounded, ``a_minus_i * y'_i`` (UQ8.4 x
+#: UQ4.12), and rounded per synapse by the lane.
+DEP_PROD = unsigned(28)
 
 
 class SynapseUpdate(wiring.Component):
@@ -46,6 +49,12 @@ class SynapseUpdate(wiring.Component):
     an odd number of cycles after it was read).  ``amp * trace`` is registered whatever
     ``i_valid`` is: the core also uses this lane's multiplier to compute ``dep``.
 
+    With ``stochastic`` (the core's option) ``dep`` is the unrounded :data:`DEP_PROD` and
+    both updates are rounded by :func:`plasticore.fixed.round_shift` in the lane: to nearest,
+    or, if ``stoch`` (the post neuron's rounding mode), with the random bits ``u`` of the
+    synapse (``(P + u[12:28]) >> 16``, the same integer as the reference's
+    ``(P * 2**12 + u[0:28]) >> 28``).  ``u`` is due one cycle after the other inputs.
+
     Members
     -------
     i_valid, row, learning, bank, addr, w, acc, dep, amp, trace, w_min, w_max : In
@@ -61,16 +70,21 @@ class SynapseUpdate(wiring.Component):
     #: Cycles from the inputs to the weight write request.
     LATENCY = 2
 
-    def __init__(self, addr_width: int, banks: int = 4):
-        super().__init__({
+    def __init__(self, addr_width: int, banks: int = 4, *, stochastic: bool = False):
+        self.stochastic = stochastic
+        ports = {
             "i_valid": In(1), "row": In(1), "learning": In(1), "bank": In(range(banks)),
-            "addr": In(addr_width), "w": In(SYNAPSE), "acc": In(F.ACC), "dep": In(DEP),
+            "addr": In(addr_width), "w": In(SYNAPSE), "acc": In(F.ACC),
+            "dep": In(DEP_PROD if stochastic else DEP),
             "amp": In(F.AMPLITUDE), "trace": In(F.TRACE),
             "w_min": In(F.WEIGHT), "w_max": In(F.WEIGHT),
-            "acc_data": Out(F.ACC), "delta": Out(12),
+            "acc_data": Out(F.ACC), "delta": Out(12), "prod": Out(28),
             "w_we": Out(1), "w_bank": Out(range(banks)), "w_addr": Out(addr_width),
             "w_data": Out(SYNAPSE),
-        })
+        }
+        if stochastic:
+            ports.update({"stoch": In(1), "u": In(32)})
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -82,7 +96,7 @@ class SynapseUpdate(wiring.Component):
         p1_w = Signal(SYNAPSE)
         p1_prod = Signal(28)                      # UQ8.4 x UQ4.12 amplitude * trace
         p1_acc = Signal(F.ACC)
-        p1_dep = Signal(DEP)
+        p1_dep = Signal(DEP_PROD if self.stochastic else DEP)
         p1_min = Signal(F.WEIGHT)
         p1_max = Signal(F.WEIGHT)
         m.d.sync += [
@@ -93,14 +107,25 @@ class SynapseUpdate(wiring.Component):
             p1_acc.eq(self.acc), p1_dep.eq(self.dep),
             p1_min.eq(self.w_min), p1_max.eq(self.w_max),
         ]
+        m.d.comb += self.prod.eq(p1_prod)
+        if self.stochastic:
+            p1_stoch = Signal()
+            m.d.sync += p1_stoch.eq(self.stoch)
+            # round_shift: nearest adds 2**15, stochastic the random bits 12-27 (16 bits).
+            add = Mux(p1_stoch, self.u[12:28], 1 << (F.STDP_SHIFT - 1))
+            dep_full = (p1_dep + add) >> F.STDP_SHIFT               # 0 .. 4095
+            dep = Mux(dep_full > 255, 255, dep_full[:8])
+            m.d.comb += self.delta.eq(((p1_prod + add) >> F.STDP_SHIFT)[:12])
+        else:
+            dep = p1_dep
+            m.d.comb += self.delta.eq(stdp_round(p1_prod))
         m.d.comb += [
-            self.delta.eq(stdp_round(p1_prod)),
             # Cannot overflow: the accumulation starts from 0 each step and the sum of at most
             # 1,024 weights lies in [-2**17, 2**17 - 1024] (see ACC in plasticore.fixed).
             self.acc_data.eq(p1_acc + p1_w.weight),
         ]
 
-        moved = Mux(p1_row, p1_w.weight - p1_dep, p1_w.weight + self.delta)   # 14-bit signed
+        moved = Mux(p1_row, p1_w.weight - dep, p1_w.weight + self.delta)   # 14-bit signed
         m.d.sync += [
             self.w_we.eq(p1_write), self.w_bank.eq(p1_bank), self.w_addr.eq(p1_addr),
             self.w_data.weight.eq(clip(moved, p1_min, p1_max, F.WEIGHT)),

@@ -38,8 +38,9 @@ else:
 from . import fixed as F
 
 __all__ = [
-    "N_MIN", "N_MAX", "N_DEFAULT", "CoreParams", "ResetMode",
-    "NEURON_PARAMS", "LEARNING_PARAMS", "NEURON_STATE", "SYNAPSE", "Table", "word_bytes",
+    "N_MIN", "N_MAX", "N_DEFAULT", "CoreParams", "ResetMode", "Target", "Rounding",
+    "OPTIONS", "OPTION_FIELDS", "NEURON_PARAMS", "LEARNING_PARAMS", "NEURON_STATE", "RULE_PARAMS",
+    "TRIPLET_STATE", "SYNAPSE", "Table", "word_bytes",
     "CoreConfig",
 ]
 
@@ -56,14 +57,44 @@ class ResetMode(enum.Enum, shape=1):
     SUBTRACT = 1
 
 
+class Target(enum.Enum, shape=1):
+    """Where the STDP updates of the synapses into a neuron go."""
+    #: ``W`` itself (two-factor STDP).
+    WEIGHT = 0
+    #: The synapse's eligibility ``e``; a modulator moves ``W`` by ``round(r e)``.
+    ELIGIBILITY = 1
+
+
+class Rounding(enum.Enum, shape=1):
+    """How the updates of the synapses into a neuron are rounded to whole LSBs."""
+    #: To nearest, ties up (deterministic).
+    NEAREST = 0
+    #: Up with probability equal to the discarded fraction (unbiased), with counter-based
+    #: random bits (:func:`plasticore.fixed.random_bits`).
+    STOCHASTIC = 1
+
+
+#: Elaboration options of a core, in the order of their bits in the IDENTITY ``options``
+#: field: what a program may need beyond the pair rule with nearest rounding.
+OPTIONS = ("stochastic", "eligibility", "triplet")
+
+
 @dataclass(frozen=True)
 class CoreParams:
     """Elaboration parameters of one core.
 
     ``n`` is the number of neurons, 8 to 1024.  All neurons share one N x N weight matrix;
     inputs are neurons that the host forces to fire.
+
+    ``stochastic``, ``eligibility``, ``triplet`` are the learning options (:data:`OPTIONS`)
+    a gateware build has: stochastic rounding, three-factor learning with per-synapse
+    eligibility, triplet STDP.  A build without an option refuses programs that need it
+    (:meth:`CoreConfig.needs`).  The reference model and the virtual chip have them all.
     """
     n: int = N_DEFAULT
+    stochastic: bool = False
+    eligibility: bool = False
+    triplet: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)):
@@ -72,6 +103,29 @@ class CoreParams:
             raise ValueError(f"Number of neurons must be between {N_MIN} and {N_MAX}, "
                              f"not {self.n}")
         object.__setattr__(self, "n", int(self.n))
+        for name in OPTIONS:
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"Option {name} must be True or False, not "
+                                f"{getattr(self, name)!r}")
+
+    @classmethod
+    def full(cls, n: int = N_DEFAULT) -> CoreParams:
+        """A core of ``n`` neurons with every option."""
+        return cls(n, **{name: True for name in OPTIONS})
+
+    @property
+    def options(self) -> frozenset[str]:
+        """The names of the options this core has."""
+        return frozenset(name for name in OPTIONS if getattr(self, name))
+
+    @property
+    def options_mask(self) -> int:
+        """The options as bits (bit k = ``OPTIONS[k]``), as IDENTITY reports them."""
+        return sum(1 << k for k, name in enumerate(OPTIONS) if getattr(self, name))
+
+    @staticmethod
+    def options_from_mask(mask: int) -> frozenset[str]:
+        return frozenset(name for k, name in enumerate(OPTIONS) if mask >> k & 1)
 
     @property
     def synapses(self) -> int:
@@ -108,6 +162,36 @@ LEARNING_PARAMS = data.StructLayout({
     "w_max": F.WEIGHT,
 })
 
+#: The learning word of the options (:data:`OPTIONS`): the rounding mode and the target of
+#: the rule of the synapses into this neuron, its eligibility decay, and triplet STDP
+#: (Pfister & Gerstner 2006): the slow traces of this neuron and the triplet amplitudes of
+#: the synapses into it.  A word of its own (region RULE_PARAMS) so that a build without
+#: options keeps today's parameter words; all zero is the pair rule to the weight with
+#: nearest rounding.
+RULE_PARAMS = data.StructLayout({
+    "rounding": Rounding,
+    "target": Target,
+    "alpha_e": F.DECAY,
+    "alpha_x2": F.DECAY,
+    "x2_inc": F.TRACE_INC,
+    "alpha_y2": F.DECAY,
+    "y2_inc": F.TRACE_INC,
+    "a3_plus": F.AMPLITUDE,
+    "a3_minus": F.AMPLITUDE,
+})
+
+#: The RULE_PARAMS fields of each option: a core without the option holds them at zero.
+OPTION_FIELDS = {"stochastic": ("rounding",), "eligibility": ("target", "alpha_e"),
+                 "triplet": ("alpha_x2", "x2_inc", "alpha_y2", "y2_inc", "a3_plus",
+                             "a3_minus")}
+TRIPLET_FIELDS = OPTION_FIELDS["triplet"]
+
+#: The slow traces of a neuron (triplet STDP).
+TRIPLET_STATE = data.StructLayout({
+    "x2": F.TRACE,
+    "y2": F.TRACE,
+})
+
 NEURON_STATE = data.StructLayout({
     "v": F.V,
     "i": F.I,
@@ -120,6 +204,7 @@ NEURON_STATE = data.StructLayout({
 SYNAPSE = data.StructLayout({
     "weight": F.WEIGHT,
     "plastic": 1,
+    "elig": F.ELIGIBILITY,
 })
 
 def word_bytes(layout: data.Layout) -> int:
@@ -255,8 +340,11 @@ class CoreConfig:
     core : CoreParams
     neurons : Table of NEURON_PARAMS
     learning : Table of LEARNING_PARAMS
+    rules : Table of RULE_PARAMS (all zero: the pair rule to the weights, nearest rounding)
     weights : int64 array (n, n), row = pre-synaptic, column = post-synaptic
     plastic : bool array (n, n), the per-synapse plasticity enable bits
+    elig : int64 array (n, n), the per-synapse eligibility (ELIGIBILITY; zero by default)
+    seed : int, the SEED of stochastic rounding
 
     :meth:`validate` checks every value against its format and raises
     :class:`~plasticore.fixed.RangeError` or :class:`ValueError` naming the problem.
@@ -264,15 +352,20 @@ class CoreConfig:
 
     def __init__(self, core: CoreParams | int | None = None, neurons: Table | None = None,
                  learning: Table | None = None, weights: npt.ArrayLike | None = None,
-                 plastic: npt.ArrayLike | None = None) -> None:
+                 plastic: npt.ArrayLike | None = None, *, rules: Table | None = None,
+                 elig: npt.ArrayLike | None = None, seed: int = 0) -> None:
         self.core = core if isinstance(core, CoreParams) else CoreParams(core or N_DEFAULT)
         n = self.core.n
         self.neurons = neurons if neurons is not None else Table(NEURON_PARAMS, n)
         self.learning = learning if learning is not None else Table(LEARNING_PARAMS, n)
+        self.rules = rules if rules is not None else Table(RULE_PARAMS, n)
         self.weights = (np.zeros((n, n), np.int64) if weights is None
                         else np.array(weights, dtype=np.int64))
         self.plastic = (np.zeros((n, n), bool) if plastic is None
                         else np.array(plastic, dtype=bool))
+        self.elig = (np.zeros((n, n), np.int64) if elig is None
+                     else np.array(elig, dtype=np.int64))
+        self.seed = seed
         self.validate()
 
     @property
@@ -282,22 +375,45 @@ class CoreConfig:
     def validate(self) -> Self:
         n = self.core.n
         for name, table, layout in (("neurons", self.neurons, NEURON_PARAMS),
-                                    ("learning", self.learning, LEARNING_PARAMS)):
+                                    ("learning", self.learning, LEARNING_PARAMS),
+                                    ("rules", self.rules, RULE_PARAMS)):
             if not isinstance(table, Table) or table.layout is not layout or table.n != n:
                 raise ValueError(f"{name} must be a Table of {n} words of its layout")
             table.validate()
-        for name, arr in (("weights", self.weights), ("plastic", self.plastic)):
+        for name, arr in (("weights", self.weights), ("plastic", self.plastic),
+                          ("elig", self.elig)):
             if arr.shape != (n, n):
                 raise ValueError(f"{name} must have shape ({n}, {n}), not {arr.shape}")
         F.WEIGHT.check(self.weights, "weights")
+        F.ELIGIBILITY.check(self.elig, "eligibility")
+        self.seed = F.SEED.check(self.seed, "rounding seed")
         return self
+
+    def needs(self) -> frozenset[str]:
+        """The :data:`OPTIONS` a core must have to run this program: ``stochastic`` if a
+        neuron's rule rounds stochastically, ``eligibility`` if a rule targets the
+        eligibility or an eligibility is not zero, ``triplet`` if a triplet parameter is
+        not zero."""
+        rp = self.rules
+        out = set()
+        if (rp["rounding"] == Rounding.STOCHASTIC.value).any():
+            out.add("stochastic")
+        if rp["target"].any() or rp["alpha_e"].any() or self.elig.any():
+            out.add("eligibility")
+        if any(rp[name].any() for name in TRIPLET_FIELDS):
+            out.add("triplet")
+        return frozenset(out)
 
     def copy(self) -> CoreConfig:
         return CoreConfig(self.core, self.neurons.copy(), self.learning.copy(),
-                          self.weights.copy(), self.plastic.copy())
+                          self.weights.copy(), self.plastic.copy(), rules=self.rules.copy(),
+                          elig=self.elig.copy(), seed=self.seed)
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, CoreConfig) and self.core == other.core
+        # The options of ``core`` are the target's, not the program's: not compared.
+        return (isinstance(other, CoreConfig) and self.core.n == other.core.n
                 and self.neurons == other.neurons and self.learning == other.learning
+                and self.rules == other.rules and self.seed == other.seed
                 and np.array_equal(self.weights, other.weights)
-                and np.array_equal(self.plastic, other.plastic))
+                and np.array_equal(self.plastic, other.plastic)
+                and np.array_equal(self.elig, other.elig))

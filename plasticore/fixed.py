@@ -26,6 +26,10 @@ __all__ = [
     "Format", "RangeError",
     "DECAY_FRAC", "DECAY_ONE", "TRACE_FRAC", "TRACE_ONE", "AMP_FRAC", "STDP_SHIFT",
     "decay", "stdp_delta",
+    "ELIG_FRAC", "MOD_FRAC", "TRIPLET_SHIFT", "W_ROUND_SHIFT", "E_ROUND_SHIFT", "MOD_SHIFT",
+    "ELIGIBILITY", "MODULATOR", "SEED", "HASH_STEP", "Kind",
+    "mix32", "step_key", "random_bits", "stdp_product", "round_shift", "modulation_delta",
+    "decay_elig",
     "V", "I", "BIAS", "THRESHOLD", "V_RESET", "ACC", "DECAY", "REFRACTORY", "W_SHIFT",
     "WEIGHT", "TRACE", "TRACE_INC", "AMPLITUDE", "FORMATS",
 ]
@@ -207,6 +211,27 @@ AMPLITUDE = Format("STDP amplitude", 12, False, frac=AMP_FRAC)
 #: Shift that brings amplitude * trace (UQ8.4 * UQ4.12) back to weight LSBs.
 STDP_SHIFT = AMP_FRAC + TRACE_FRAC
 
+#: Eligibility trace of a synapse (three-factor learning), signed 7-bit with 2 fraction
+#: bits: 1/4 weight LSB resolution, range [-16.0, +15.75] weight LSBs.  7 bits because the
+#: synapse word then fills an iCE40 SPRAM word exactly (8 weight + 1 plastic + 7 = 16 bits).
+ELIG_FRAC = 2
+ELIGIBILITY = Format("eligibility e", 7, True, frac=ELIG_FRAC)
+#: Modulator r (reward, dopamine): signed 8-bit, 4 fraction bits, range [-8.0, +7.9375].
+MOD_FRAC = 4
+MODULATOR = Format("modulator r", 8, True, frac=MOD_FRAC)
+#: Seed of the counter-based random bits of stochastic rounding.
+SEED = Format("rounding seed", 32, False)
+
+#: The triplet term ``A3 * trace2`` is kept at full precision: ``A2`` is scaled by
+#: ``2**TRIPLET_SHIFT`` (the fraction bits of trace2) before the sum.
+TRIPLET_SHIFT = TRACE_FRAC
+#: Shift that brings the full triplet product ``x * (A2 * 2**12 + A3 * trace2)`` (28 fraction
+#: bits: UQ8.4 x UQ4.12 x UQ4.12 scaled) to weight LSBs, and to eligibility LSBs.
+W_ROUND_SHIFT = STDP_SHIFT + TRIPLET_SHIFT
+E_ROUND_SHIFT = W_ROUND_SHIFT - ELIG_FRAC
+#: Shift that brings ``r * e`` to weight LSBs.
+MOD_SHIFT = MOD_FRAC + ELIG_FRAC
+
 FORMATS = {name: obj for name, obj in globals().items() if isinstance(obj, Format)}
 
 
@@ -253,3 +278,107 @@ def stdp_delta(amplitude: int | np.ndarray, trace: int | np.ndarray) -> int | np
     the weight to the post-synaptic neuron's bounds.
     """
     return (amplitude * trace + (1 << (STDP_SHIFT - 1))) >> STDP_SHIFT
+
+
+# -- three-factor, triplet and stochastic rounding -----------------------------------------
+#
+# Random bits come from a counter-based hash: a pure function of (seed, step, pre, post,
+# kind), so they do not depend on the order in which the hardware visits synapses or on its
+# number of lanes.  The mixer is Chris Wellons' "lowbias32" (two 32-bit multiplications by
+# constants, three xor-shifts; bias 0.107 in his avalanche measure), a bijection on 32 bits.
+
+_M32 = 0xFFFFFFFF
+#: Multipliers of :func:`mix32`.
+MIX_MUL = (0x21F0AAAD, 0x735A2D97)
+#: Added to the step counter before it is mixed (so step 0 of seed 0 is not the zero key).
+HASH_STEP = 0x9E3779B9
+
+
+class Kind:
+    """Which update of a synapse the random bits are for (bits 20-21 of the hash key)."""
+    DEPRESS = 0
+    POTENTIATE = 1
+    MODULATE = 2
+
+
+@overload
+def mix32(x: int) -> int: ...
+@overload
+def mix32(x: np.ndarray) -> np.ndarray: ...
+
+def mix32(x: int | np.ndarray) -> int | np.ndarray:
+    """lowbias32: ``x ^= x >> 16; x *= 0x21f0aaad; x ^= x >> 15; x *= 0x735a2d97;
+    x ^= x >> 15``, all modulo 2**32.  Works on ints and on int64/uint64 arrays."""
+    if isinstance(x, np.ndarray):
+        x = x.astype(np.uint64) & np.uint64(_M32)
+        x ^= x >> np.uint64(16)
+        x = (x * np.uint64(MIX_MUL[0])) & np.uint64(_M32)
+        x ^= x >> np.uint64(15)
+        x = (x * np.uint64(MIX_MUL[1])) & np.uint64(_M32)
+        x ^= x >> np.uint64(15)
+        return x.astype(np.int64)
+    x = int(x) & _M32
+    x ^= x >> 16
+    x = (x * MIX_MUL[0]) & _M32
+    x ^= x >> 15
+    x = (x * MIX_MUL[1]) & _M32
+    x ^= x >> 15
+    return x
+
+
+def step_key(seed: int, step: int) -> int:
+    """The per-step key ``mix32(seed ^ mix32((step + HASH_STEP) mod 2**32))``: computed once
+    per timestep (``step`` = the step counter before it increments)."""
+    return mix32((int(seed) & _M32) ^ mix32((int(step) + HASH_STEP) & _M32))
+
+
+def random_bits(key: int, pre: int | np.ndarray, post: int | np.ndarray,
+                kind: int) -> int | np.ndarray:
+    """32 random bits of one synapse update: ``mix32(key ^ (pre | post << 10 | kind << 20))``
+    with ``key`` = :func:`step_key` and ``kind`` a :class:`Kind`."""
+    return mix32(np.bitwise_xor(int(key), np.asarray(pre, dtype=np.int64)
+                                | (np.asarray(post, dtype=np.int64) << 10) | (kind << 20))
+                 if isinstance(pre, np.ndarray) or isinstance(post, np.ndarray)
+                 else int(key) ^ (int(pre) | int(post) << 10 | kind << 20))
+
+
+def stdp_product(a2: int | np.ndarray, a3: int | np.ndarray, trace2: int | np.ndarray,
+                 trace: int | np.ndarray) -> int | np.ndarray:
+    r"""The unrounded triplet STDP update ``Q = trace * (a2 * 2**12 + a3 * trace2)``, in units
+    of ``2**-W_ROUND_SHIFT`` weight LSBs (non-negative, < 2**45).
+
+    ``a2``, ``a3`` are AMPLITUDEs (UQ8.4), ``trace`` and ``trace2`` TRACEs (UQ4.12).  With
+    ``a3 = 0``, ``round_shift(Q, W_ROUND_SHIFT, nearest)`` is exactly :func:`stdp_delta`."""
+    return trace * ((a2 << TRIPLET_SHIFT) + a3 * trace2)
+
+
+def round_shift(q: int | np.ndarray, shift: int, bits: int | np.ndarray,
+                stochastic: bool | np.ndarray) -> int | np.ndarray:
+    r"""``q / 2**shift`` rounded to an integer (arithmetic shift: also for negative ``q``).
+
+    Nearest (ties up): ``(q + 2**(shift-1)) >> shift``.  Stochastic: ``(q + u) >> shift``
+    with ``u`` the low ``shift`` bits of ``bits``: rounds up with probability equal to the
+    discarded fraction, so ``E[result] = q / 2**shift`` exactly if ``u`` is uniform."""
+    u = np.bitwise_and(bits, (1 << shift) - 1)
+    add = np.where(stochastic, u, 1 << (shift - 1))
+    out = (q + add) >> shift
+    return int(out) if np.ndim(out) == 0 and not isinstance(q, np.ndarray) else out
+
+
+def modulation_delta(r: int | np.ndarray, e: int | np.ndarray, bits: int | np.ndarray,
+                     stochastic: bool | np.ndarray) -> int | np.ndarray:
+    r"""Weight change of a modulation, in weight LSBs: ``round(r * e / 2**MOD_SHIFT)``
+    (``r`` a MODULATOR, ``e`` an ELIGIBILITY; in [-128, 128]), rounded by ``bits[0:6]``."""
+    return round_shift(np.multiply(r, e), MOD_SHIFT, bits, stochastic)
+
+
+def decay_elig(e: int | np.ndarray, alpha: int | np.ndarray, bits: int | np.ndarray,
+               stochastic: bool | np.ndarray) -> int | np.ndarray:
+    r"""Eligibility decay at a modulation: ``e * alpha / 2**15`` truncated toward zero
+    (:func:`decay`, nearest mode) or stochastically rounded with ``bits[16:31]``.  The result
+    fits ELIGIBILITY because ``alpha <= 1.0``."""
+    prod = np.multiply(e, alpha)
+    u = (np.asarray(bits) >> 16) & (DECAY_ONE - 1)
+    down = (prod + (np.asarray(e) < 0) * (DECAY_ONE - 1)) >> DECAY_FRAC
+    out = np.where(stochastic, (prod + u) >> DECAY_FRAC, down)
+    return int(out) if np.ndim(out) == 0 and not isinstance(e, np.ndarray) else out

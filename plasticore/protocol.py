@@ -46,7 +46,8 @@ __all__ = [
     "REQUEST_HEADER", "RESPONSE_HEADER", "HEADER_BYTES", "ACCESS", "ACCESS_BYTES", "CONTROL",
     "RUN_HEADER", "RUN_HEADER_BYTES",
     "IDENTITY", "IDENTITY_BYTES", "STATUS_WORD", "STATUS_BYTES", "pack", "unpack",
-    "DENSE", "encode_record", "decode_record", "record_bytes_max", "encode_dense",
+    "DENSE", "MODULATED", "COUNT_MASK", "encode_record", "decode_record", "decode_step",
+    "record_bytes_max", "encode_dense", "region_present", "CONTROL_BYTES",
     "run_answer_split",
 ]
 
@@ -173,12 +174,18 @@ def contract_description() -> dict[str, Any]:
     return {
         "protocol": PROTOCOL_VERSION,
         "formats": {k: repr(v) for k, v in sorted(fixed.FORMATS.items())},
-        "constants": {"decay_frac": fixed.DECAY_FRAC, "stdp_shift": fixed.STDP_SHIFT},
+        "constants": {"decay_frac": fixed.DECAY_FRAC, "stdp_shift": fixed.STDP_SHIFT,
+                      "triplet_shift": fixed.TRIPLET_SHIFT, "mod_shift": fixed.MOD_SHIFT,
+                      "mix": fixed.MIX_MUL, "hash_step": fixed.HASH_STEP,
+                      "options": core.OPTIONS,
+                      "option_fields": {k: list(v) for k, v in core.OPTION_FIELDS.items()}},
         "layouts": {
             "neuron_params": _layout_description(core.NEURON_PARAMS),
             "learning_params": _layout_description(core.LEARNING_PARAMS),
             "neuron_state": _layout_description(core.NEURON_STATE),
             "synapse": _layout_description(core.SYNAPSE),
+            "rule_params": _layout_description(core.RULE_PARAMS),
+            "triplet_state": _layout_description(core.TRIPLET_STATE),
             "request_header": _layout_description(REQUEST_HEADER),
             "response_header": _layout_description(RESPONSE_HEADER),
             "access": _layout_description(ACCESS),
@@ -187,7 +194,8 @@ def contract_description() -> dict[str, Any]:
             "status": _layout_description(STATUS_WORD),
         },
         "enums": {e.__name__: [(m.name, m.value) for m in e]
-                  for e in (core.ResetMode, Opcode, Status, WireRegion)},
+                  for e in (core.ResetMode, core.Target, core.Rounding, Opcode, Status,
+                            WireRegion)},
         "link": {"max_payload": MAX_PAYLOAD, "rx_buffers": RX_BUFFERS, "dense": DENSE},
     }
 
@@ -225,7 +233,8 @@ class Opcode(enum.Enum, shape=8):
     READ = 0x04
     #: CONTROL payload.  -> empty.
     CONTROL = 0x05
-    #: RUN_HEADER, then ``steps`` spike records (the forced neurons of each step).  -> one
+    #: RUN_HEADER, then ``steps`` spike records (the forced neurons of each step; a record
+    #: with the MODULATED bit is followed by one MODULATOR byte ``r`` for its step).  -> one
     #: dense spike record per step (the neurons that fired), :func:`run_answer_split`.
     RUN = 0x06
     #: -> STATUS.
@@ -274,6 +283,22 @@ class WireRegion(enum.Enum, shape=8):
     NEURON_STATE = 4
     #: Spike bits of the last step, 8 neurons per byte (like PLASTIC).
     SPIKES = 5
+    #: Signed 7-bit eligibility of synapse ``j * N + i``, one byte each (option eligibility).
+    ELIGIBILITY = 6
+    #: RULE_PARAMS word of neuron n (a core with at least one option; the fields of the
+    #: options it lacks must be 0).
+    RULE_PARAMS = 7
+    #: TRIPLET_STATE word of neuron n (option triplet).
+    TRIPLET_STATE = 8
+
+
+def region_present(region: WireRegion, options: Iterable[str]) -> bool:
+    """True if a core with the learning ``options`` has ``region`` (a core without it
+    answers BAD_ADDRESS)."""
+    options = set(options)
+    return {WireRegion.ELIGIBILITY: "eligibility" in options,
+            WireRegion.RULE_PARAMS: bool(options),
+            WireRegion.TRIPLET_STATE: "triplet" in options}.get(WireRegion(region), True)
 
 
 def wire_bytes(region: WireRegion) -> int:
@@ -281,14 +306,16 @@ def wire_bytes(region: WireRegion) -> int:
     unused high bits are 0."""
     layout = {WireRegion.NEURON_PARAMS: core.NEURON_PARAMS,
               WireRegion.LEARNING_PARAMS: core.LEARNING_PARAMS,
-              WireRegion.NEURON_STATE: core.NEURON_STATE}.get(WireRegion(region))
+              WireRegion.NEURON_STATE: core.NEURON_STATE,
+              WireRegion.RULE_PARAMS: core.RULE_PARAMS,
+              WireRegion.TRIPLET_STATE: core.TRIPLET_STATE}.get(WireRegion(region))
     return 1 if layout is None else core.word_bytes(layout)
 
 
 def region_words(region: WireRegion, n: int) -> int:
     """Number of words in ``region`` of a core of ``n`` neurons."""
     region = WireRegion(region)
-    if region == WireRegion.WEIGHTS:
+    if region in (WireRegion.WEIGHTS, WireRegion.ELIGIBILITY):
         return n * n
     if region == WireRegion.PLASTIC:
         return (n * n + 7) // 8
@@ -308,8 +335,10 @@ ACCESS_BYTES = 7
 #: queued behind a lost one is refused (OUT_OF_SEQUENCE) instead of running out of order.
 RUN_HEADER = data.StructLayout({"first_step": 32, "steps": 16})
 RUN_HEADER_BYTES = 6
-#: Payload of CONTROL.
-CONTROL = data.StructLayout({"learning": 1, "reserved": 7})
+#: Payload of CONTROL: the learning switch and the SEED of stochastic rounding (a core
+#: without the stochastic option keeps the seed too: it is just not used).
+CONTROL = data.StructLayout({"learning": 1, "reserved": 7, "seed": 32})
+CONTROL_BYTES = 5
 #: Payload of the response to IDENTIFY.
 IDENTITY = data.StructLayout({
     "protocol": 8,            # PROTOCOL_VERSION
@@ -320,6 +349,7 @@ IDENTITY = data.StructLayout({
     "rx_buffers": 8,          # RX_BUFFERS
     "clock_hz": 32,           # core clock (0 if not a clocked device)
     "kind": 8,                # 0: gateware (board or simulated board), 1: virtual chip
+    "options": 8,             # CoreParams.options_mask: the learning options of the core
 })
 IDENTITY_BYTES = IDENTITY.size // 8
 #: Payload of the response to STATUS.
@@ -412,34 +442,64 @@ def unpack(layout: data.StructLayout, raw: bytes) -> dict[str, Any]:
 # -- spike records ---------------------------------------------------------------------------
 #
 # One timestep's set of neurons (forced inputs, or spikes out) is one record: a u16 head
-# whose bit 15 selects the form and whose bits 0-14 count, then either ``count`` u16 neuron
-# indices in ascending order (sparse form) or a ceil(N/8)-byte bitmap (dense form, bit 15
-# set, count = number of set bits).  The sender picks the shorter form.
+# whose bit 15 selects the form, bit 14 marks a modulated step (requests only) and bits 0-13
+# count, then either ``count`` u16 neuron indices in ascending order (sparse form) or a
+# ceil(N/8)-byte bitmap (dense form, bit 15 set, count = number of set bits), then, if bit
+# 14 is set, one byte: the step's MODULATOR r (two's complement).  The sender picks the
+# shorter form.
 
 DENSE = 0x8000
+MODULATED = 0x4000
+COUNT_MASK = 0x3FFF
 
 
-def encode_record(indices: Iterable[int], n: int) -> bytes:
-    """Record of the sorted, distinct neuron ``indices`` of a core of ``n`` neurons."""
+def encode_record(indices: Iterable[int], n: int, modulator: int | None = None) -> bytes:
+    """Record of the sorted, distinct neuron ``indices`` of a core of ``n`` neurons, with
+    the step's raw MODULATOR ``r`` if it is not None (a modulated step)."""
     idx = sorted({int(k) for k in indices})
     if idx and (idx[0] < 0 or idx[-1] >= n):
         raise ValueError(f"neuron indices must be in [0, {n - 1}], got {idx[0]} .. {idx[-1]}")
+    mod = b""
+    flag = 0
+    if modulator is not None:
+        r = fixed.MODULATOR.check(modulator, "modulator r")
+        mod, flag = (int(r) & 0xFF).to_bytes(1, "little"), MODULATED
     bitmap_bytes = (n + 7) // 8
     if 2 * len(idx) <= bitmap_bytes:
-        return len(idx).to_bytes(2, "little") + b"".join(k.to_bytes(2, "little") for k in idx)
+        return ((flag | len(idx)).to_bytes(2, "little")
+                + b"".join(k.to_bytes(2, "little") for k in idx) + mod)
     bits = 0
     for k in idx:
         bits |= 1 << k
-    return (DENSE | len(idx)).to_bytes(2, "little") + bits.to_bytes(bitmap_bytes, "little")
+    return ((DENSE | flag | len(idx)).to_bytes(2, "little")
+            + bits.to_bytes(bitmap_bytes, "little") + mod)
 
 
 def decode_record(raw: bytes, offset: int, n: int) -> tuple[list[int], int]:
-    """``(indices, next_offset)`` of the record at ``offset``; ValueError if malformed."""
+    """``(indices, next_offset)`` of the record at ``offset``; ValueError if malformed or
+    modulated (:func:`decode_step` reads those)."""
+    idx, modulator, offset = decode_step(raw, offset, n)
+    if modulator is not None:
+        raise ValueError("spike record is modulated where no modulator is allowed")
+    return idx, offset
+
+
+def decode_step(raw: bytes, offset: int, n: int) -> tuple[list[int], int | None, int]:
+    """``(indices, modulator, next_offset)`` of the record at ``offset`` (``modulator``
+    None for an unmodulated step); ValueError if malformed."""
     if offset + 2 > len(raw):
         raise ValueError("spike record truncated in its head")
     head = int.from_bytes(raw[offset:offset + 2], "little")
-    count = head & 0x7FFF
-    offset += 2
+    idx, offset = _decode_indices(raw, offset + 2, head, n)
+    if not head & MODULATED:
+        return idx, None, offset
+    if offset + 1 > len(raw):
+        raise ValueError("modulated spike record truncated before its modulator")
+    return idx, fixed.MODULATOR.from_bits(raw[offset]), offset + 1
+
+
+def _decode_indices(raw: bytes, offset: int, head: int, n: int) -> tuple[list[int], int]:
+    count = head & COUNT_MASK
     if head & DENSE:
         size = (n + 7) // 8
         if offset + size > len(raw):

@@ -7,6 +7,10 @@ synapses instead of NumPy array operations.  Everything else (construction, stat
 ``sim/reference.py`` stays the specification; ``tests/test_fast_reference.py`` checks this
 kernel against it, every state array and every weight after every step.
 
+The kernel covers the pair rule to the weights with nearest rounding; a program with triplet
+parameters, an eligibility target or stochastic rounding steps with the NumPy model (the
+same integers, at NumPy's speed).
+
 numba is optional (the ``bench`` extra): importing this module without it raises ImportError.
 """
 
@@ -114,7 +118,11 @@ class FastReference(Reference):
     the same model.  The first step of a process compiles the kernel (or loads it from
     numba's cache next to this file)."""
 
-    def step(self, forced=None):
+    def step(self, forced=None, modulator=None):
+        if self._general or (modulator is not None and self._to_e.any()):
+            # Triplet, eligibility and stochastic rounding: the NumPy model's step.
+            return super().step(forced, modulator)
+        self._check_modulator(modulator)
         force = self._forced_mask(forced)
         (self.v, self.i, self.acc, self.ref, self.x, self.y, spike) = _step(
             self.v, self.i, self.acc, self.ref, self.x, self.y, force, self.learning,
@@ -123,5 +131,9 @@ class FastReference(Reference):
             self._sub, self._ax, self._xinc, self._ay, self._yinc, self._ap, self._am,
             self._wmin, self._wmax)
         self.spikes = spike
+        # Without the triplet option's parameters the slow traces decay to 0 in one step
+        # (alpha_x2 = alpha_y2 = 0) and never jump (x2_inc = y2_inc = 0).
+        self.x2 = np.zeros(self.n, np.int64)
+        self.y2 = np.zeros(self.n, np.int64)
         self.t += 1
         return spike

@@ -48,9 +48,21 @@ def have_simulator(name: str) -> bool:
     raise ValueError(f"Unknown simulator {name!r}; this project uses verilator and icarus.")
 
 
-def _source_digest(n: int) -> str:
+def _params(n):
+    """``n`` as CoreParams (an int is a core without options)."""
+    from plasticore.core import CoreParams
+    return n if isinstance(n, CoreParams) else CoreParams(n)
+
+
+def build_name(n) -> str:
+    """The build directory suffix of a core: ``n32``, ``n32-stochastic``, ..."""
+    p = _params(n)
+    return "-".join([f"n{p.n}", *sorted(p.options)])
+
+
+def _source_digest(n) -> str:
     h = hashlib.sha256()
-    h.update(f"n={n};amaranth={toolchain.amaranth_version()};".encode())
+    h.update(f"n={build_name(n)};amaranth={toolchain.amaranth_version()};".encode())
     for package in ("hdl", "plasticore"):
         for path in sorted((REPO / package).glob("*.py")):
             h.update(path.name.encode())
@@ -73,16 +85,17 @@ def _locked(directory: Path):
     return toolchain.file_lock(directory / ".lock")
 
 
-def generate_verilog(n: int, directory: Path | None = None) -> Path:
-    """Write the Verilog of ``Core(n)`` to ``directory/plasticore_core.v`` (default: a cache
-    directory per ``n``) unless it is up to date, and return its path."""
+def generate_verilog(n, directory: Path | None = None) -> Path:
+    """Write the Verilog of ``Core(n)`` (``n``: an int or a CoreParams with options) to
+    ``directory/plasticore_core.v`` (default: a cache directory per ``n`` and options)
+    unless it is up to date, and return its path."""
     simulator_environment()
-    directory = Path(directory) if directory else BUILD_ROOT / f"verilog-n{n}"
+    directory = Path(directory) if directory else BUILD_ROOT / f"verilog-{build_name(n)}"
     with _locked(directory):
         return _generate_verilog(n, directory)
 
 
-def _generate_verilog(n: int, directory: Path) -> Path:
+def _generate_verilog(n, directory: Path) -> Path:
     verilog_path = directory / f"{TOPLEVEL}.v"
     digest_path = directory / "sources.sha256"
     digest = _source_digest(n)
@@ -92,20 +105,21 @@ def _generate_verilog(n: int, directory: Path) -> Path:
     from amaranth.back import verilog
 
     from plasticore.hdl.core import Core
-    text = verilog.convert(Core(n), name=TOPLEVEL)
+    text = verilog.convert(Core(_params(n)), name=TOPLEVEL)
     _write_if_changed(verilog_path, text)
     digest_path.write_text(digest)
     return verilog_path
 
 
-def build_core(n: int, simulator: str = "verilator", *, waves: bool = False):
-    """Generate and compile ``Core(n)`` for ``simulator``; return ``(runner, build_dir)``.
+def build_core(n, simulator: str = "verilator", *, waves: bool = False):
+    """Generate and compile ``Core(n)`` (an int or a CoreParams) for ``simulator``; return
+    ``(runner, build_dir)``.
 
     Call ``runner.test(test_module=..., hdl_toplevel=TOPLEVEL, build_dir=build_dir, ...)``
     next; the test modules must be importable (the runner exports ``sys.path``)."""
     simulator_environment()
     source = generate_verilog(n)
-    build_dir = BUILD_ROOT / f"{simulator}-n{n}{'-waves' if waves else ''}"
+    build_dir = BUILD_ROOT / f"{simulator}-{build_name(n)}{'-waves' if waves else ''}"
     with _locked(build_dir):
         runner = _build(simulator, source, build_dir, waves)
     return runner, build_dir

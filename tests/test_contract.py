@@ -27,7 +27,7 @@ LAYOUTS = [NEURON_PARAMS, LEARNING_PARAMS, NEURON_STATE]
 
 def test_layout_sizes():
     assert (NEURON_PARAMS.size, LEARNING_PARAMS.size, NEURON_STATE.size, SYNAPSE.size) == \
-        (117, 104, 106, 9)
+        (117, 104, 106, 16)
 
 
 @pytest.mark.parametrize("n", [7, 1025, 0, -3])

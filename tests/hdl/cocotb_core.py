@@ -14,6 +14,7 @@ Configuration comes from the environment (set by ``test_core.py``):
 ``PLASTICORE_CORNER_STEPS``      timesteps per corner case
 ``PLASTICORE_WEIGHTS_EVERY``     compare the weight matrix every that many steps
 ``PLASTICORE_SEED``              first seed
+``PLASTICORE_OPTIONS``           the learning options the core was built with (a,b)
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from support.coredriver import CoreTB
 from support.stimulus import corner_values, random_config, random_forced
 
 from plasticore import fixed as F
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, ResetMode, Table
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    RULE_PARAMS,
+    ResetMode,
+    Table,
+)
 from plasticore.hdl.access import Command, Phase, Region, Register
 from plasticore.hdl.core import Core, step_cycles
 from plasticore.protocol import contract_hash
@@ -40,6 +48,7 @@ STEPS = int(os.environ.get("PLASTICORE_STEPS", "20"))
 CORNER_STEPS = int(os.environ.get("PLASTICORE_CORNER_STEPS", "40"))
 WEIGHTS_EVERY = int(os.environ.get("PLASTICORE_WEIGHTS_EVERY", "1"))
 SEED = int(os.environ.get("PLASTICORE_SEED", "1"))
+OPTIONS = tuple(k for k in os.environ.get("PLASTICORE_OPTIONS", "").split(",") if k)
 
 
 # -- scoreboard -----------------------------------------------------------------------------
@@ -92,13 +101,17 @@ def _v(x):
     return int(x) if x.dtype != bool else bool(x)
 
 
-async def run_and_check(tb, cfg, forced, learning, what, weights_every=1):
-    """Load ``cfg``, reset, run ``len(forced)`` steps with the learning schedule
-    ``learning`` (bool, or a per-step sequence) and check every step."""
+async def run_and_check(tb, cfg, forced, learning, what, weights_every=1, first_step=0):
+    """Load ``cfg``, reset, set the step counter to ``first_step``, run ``len(forced)``
+    steps with the learning schedule ``learning`` (bool, or a per-step sequence) and check
+    every step."""
     await tb.load(cfg)
     await tb.reset_state()
     schedule = [learning] * len(forced) if isinstance(learning, bool) else list(learning)
     ref = Reference(cfg, learning=schedule[0] if schedule else False)
+    if first_step:
+        await tb.write_register(Register.STEP_COUNT, first_step)
+        ref.t = first_step
     current = None
     for k, f in enumerate(forced):
         if schedule[k] != current:
@@ -128,11 +141,35 @@ async def random_network(dut, seed):
                         plastic_p=float(rng.choice([0.3, 0.7, 1.0])))
     rate = float(rng.choice([0.01, 0.03, 0.05, 0.15, 0.4]))
     forced = random_forced(STEPS, N, rate, rng)
-    tb = CoreTB(dut, N)
+    tb = CoreTB(dut, N, OPTIONS)
     await tb.start()
     ref = await run_and_check(tb, cfg, forced, True, f"network {seed} (forced rate {rate})",
                               weights_every=WEIGHTS_EVERY)
     dut._log.info("network %d: %d steps, %d spikes, %d weights changed", seed, STEPS,
+                  int(ref.spikes.sum()), int((ref.weights != cfg.weights).sum()))
+
+
+@cocotb.test()
+@cocotb.parametrize(seed=list(range(NETWORKS)))
+async def stochastic_network(dut, seed):
+    """Option stochastic: a random network whose neurons round their updates stochastically
+    or to nearest (at random), a random seed and a random first step counter (the random
+    bits hash both), learning on, every step compared."""
+    rng = _network_seed(500 + seed)
+    cfg = random_config(N, rng, corner=float(rng.choice([0.1, 0.3])),
+                        plastic_p=float(rng.choice([0.5, 1.0])))
+    cfg.rules["rounding"] = (rng.random(N) < float(rng.choice([0.5, 1.0]))).astype(int)
+    cfg.seed = int(rng.choice([0, 0xFFFFFFFF, int(rng.integers(0, 1 << 32))]))
+    # (the reference counts past 2**32, STEP_COUNT wraps: stay below it)
+    first = int(rng.choice([0, 0xFFFFFF00, int(rng.integers(0, (1 << 32) - 4096))]))
+    rate = float(rng.choice([0.05, 0.15, 0.4]))
+    forced = random_forced(STEPS, N, rate, rng)
+    tb = CoreTB(dut, N, OPTIONS)
+    await tb.start()
+    ref = await run_and_check(tb, cfg, forced, True, f"stochastic network {seed} (seed "
+                              f"{cfg.seed}, first step {first})",
+                              weights_every=WEIGHTS_EVERY, first_step=first)
+    dut._log.info("stochastic network %d: %d spikes, %d weights changed", seed,
                   int(ref.spikes.sum()), int((ref.weights != cfg.weights).sum()))
 
 
@@ -204,6 +241,10 @@ def _corner_config(case, rng):
         forced = random_forced(CORNER_STEPS, n, 0.3, rng)
     else:
         raise ValueError(f"Unknown corner case {case!r}.")
+    if "stochastic" in OPTIONS:
+        # half the neurons round stochastically: at the rails too
+        cfg.rules["rounding"] = rng.integers(0, 2, n)
+        cfg.seed = int(rng.integers(0, 1 << 32))
     return cfg.validate(), forced, learning
 
 
@@ -217,7 +258,7 @@ async def corner(dut, case):
     """Configurations built to hit one edge of the datapath each."""
     rng = _network_seed(1000 + CORNER_CASES.index(case))
     cfg, forced, learning = _corner_config(case, rng)
-    tb = CoreTB(dut, N)
+    tb = CoreTB(dut, N, OPTIONS)
     await tb.start()
     ref = await run_and_check(tb, cfg, forced, learning, f"corner case {case}",
                               weights_every=WEIGHTS_EVERY)
@@ -234,7 +275,7 @@ async def access_port(dut):
     """Every region reads back what was written, through the port and by peeking;
     control registers, out-of-range addresses, commands."""
     rng = np.random.default_rng([SEED, N, 77])
-    tb = CoreTB(dut, N)
+    tb = CoreTB(dut, N, OPTIONS)
     await tb.start()
     assert await tb.read_register(Register.INFO) == N
     assert await tb.read_register(Register.CONTRACT) == contract_hash()
@@ -265,9 +306,25 @@ async def access_port(dut):
     await tb.write(Region.FORCED, enumerate(bits.astype(int).tolist()))
     assert np.array_equal(await tb.read(Region.FORCED, range(N)), bits.astype(int))
 
+    if "stochastic" in OPTIONS:
+        await _check_rule_words(tb, rng)
     await _check_registers(tb)
     await _check_out_of_range(tb, params, learn, state)
     await _check_step_and_reset(tb, cfg, state, bits, params, learn)
+
+
+async def _check_rule_words(tb: CoreTB, rng):
+    """Option stochastic: SEED and the rounding bits of RULE_PARAMS read back; the fields
+    of options the core lacks read as 0."""
+    for seed in (0xFFFFFFFF, int(rng.integers(0, 1 << 32)), 0):
+        await tb.write_register(Register.SEED, seed)
+        assert await tb.read_register(Register.SEED) == seed, "SEED does not read back"
+    rules = Table(RULE_PARAMS, N, rounding=rng.integers(0, 2, N))
+    await tb.write(Region.RULE_PARAMS, enumerate(rules.pack()))
+    back = Table.unpack(RULE_PARAMS, await tb.read(Region.RULE_PARAMS, range(N)))
+    assert back == rules, "RULE_PARAMS do not read back as written"
+    rules = Table(RULE_PARAMS, N)                   # for the steps that follow: nearest
+    await tb.write(Region.RULE_PARAMS, enumerate(rules.pack()))
 
 
 async def _check_registers(tb: CoreTB):
@@ -339,7 +396,7 @@ async def cycle_budget(dut):
     cfg = random_config(N, rng)
     cfg.neurons["bias"] = F.BIAS.min                 # only forced neurons fire
     cfg.neurons["threshold"] = F.THRESHOLD.max
-    tb = CoreTB(dut, N)
+    tb = CoreTB(dut, N, OPTIONS)
     await tb.start()
     await tb.load(cfg)
     await tb.reset_state()

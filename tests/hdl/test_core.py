@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from cocotb_tools.check_results import get_results
 
+from plasticore.core import CoreParams
 from plasticore.sim import rtl
 
 HERE = Path(__file__).resolve().parent
@@ -27,17 +28,19 @@ HERE = Path(__file__).resolve().parent
 IMPORT_PATHS = (HERE, HERE.parent)
 
 
-def run(n, testcase=None, simulator="verilator", **env):
-    """Build ``Core(n)`` for ``simulator`` (cached) and run the ``cocotb_core`` tests whose
-    name is ``testcase`` (all if None); return the number of cocotb tests that ran."""
+def run(n, testcase=None, simulator="verilator", options=(), **env):
+    """Build ``Core(n)`` (with the learning ``options``) for ``simulator`` (cached) and run
+    the ``cocotb_core`` tests whose name is ``testcase`` (all if None); return the number of
+    cocotb tests that ran."""
     if not rtl.have_simulator(simulator):
         pytest.skip(f"{simulator} is not installed here; install it to run this test.")
     for path in IMPORT_PATHS:
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
-    runner, build_dir = rtl.build_core(n, simulator)
-    extra = {"PLASTICORE_N": str(n), **{f"PLASTICORE_{k.upper()}": str(v)
-                                        for k, v in env.items()}}
+    params = CoreParams(n, **dict.fromkeys(options, True))
+    runner, build_dir = rtl.build_core(params, simulator)
+    extra = {"PLASTICORE_N": str(n), "PLASTICORE_OPTIONS": ",".join(options),
+             **{f"PLASTICORE_{k.upper()}": str(v) for k, v in env.items()}}
     test_dir = build_dir / f"run-{os.getpid()}-{testcase or 'all'}"
     log = test_dir / "sim.log"
     try:
@@ -108,6 +111,32 @@ def test_cycle_budget(n):
     run(n, "cycle_budget")
 
 
+# -- options ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [8, 32])
+def test_stochastic_networks(n):
+    """Stochastic rounding (option stochastic): random networks whose neurons round at
+    random stochastically or to nearest, random seeds and step counters, learning on, every
+    step and every weight compared."""
+    assert run(n, "stochastic_network", options=("stochastic",), networks=12, steps=120,
+               weights_every=1) == 12
+
+
+def test_stochastic_networks_odd_and_256():
+    assert run(13, "stochastic_network", options=("stochastic",), networks=4, steps=80,
+               weights_every=1) == 4
+    assert run(256, "stochastic_network", options=("stochastic",), networks=3, steps=30,
+               weights_every=10) == 3
+
+
+def test_stochastic_corner_cases_and_access_port():
+    """The corner cases and the access port (SEED, RULE_PARAMS) of a core with the option;
+    and that the default corner cases still pass on it (nearest rounding everywhere)."""
+    run(8, "corner", options=("stochastic",), corner_steps=80, weights_every=1)
+    run(8, "access_port", options=("stochastic",))
+    run(8, "cycle_budget", options=("stochastic",))
+
+
 # -- Icarus ----------------------------------------------------------------------------------
 
 def test_icarus():
@@ -117,6 +146,8 @@ def test_icarus():
     run(8, "corner", simulator="icarus", corner_steps=30, weights_every=1)
     run(8, "access_port", simulator="icarus")
     run(8, "cycle_budget", simulator="icarus")
+    run(8, "stochastic_network", simulator="icarus", options=("stochastic",), networks=2,
+        steps=40, weights_every=1)
 
 
 # -- slow tier -------------------------------------------------------------------------------

@@ -11,15 +11,22 @@ from amaranth.sim import Simulator
 from support.stimulus import random_config
 
 from plasticore import protocol as P
-from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, CoreParams, Table
+from plasticore.core import (
+    LEARNING_PARAMS,
+    NEURON_PARAMS,
+    NEURON_STATE,
+    RULE_PARAMS,
+    CoreParams,
+    Table,
+)
 from plasticore.driver.virtual import VirtualChip
 from plasticore.hdl.link import Link
 
 
-def run_gateware(n, lines, idle_cycles=60):
+def run_gateware(n, lines, idle_cycles=60, params=None):
     """Feed each line of request bytes, wait until everything is answered; return the
     answer bytes per line."""
-    link = Link(CoreParams(n))
+    link = Link(params or CoreParams(n))
     sink, source = link.sink, link.source
     answers = []
 
@@ -64,10 +71,11 @@ def access(region, start, count):
     return P.pack(P.ACCESS, {"region": region, "count": count, "start": start})
 
 
-def compare(n, lines, skip_identity=False):
-    virtual = VirtualChip(n)
+def compare(n, lines, skip_identity=False, params=None):
+    params = params or CoreParams(n)
+    virtual = VirtualChip(n, params)              # the options of the gateware
     expect = [virtual.feed(line) for line in lines]
-    got = run_gateware(n, lines)
+    got = run_gateware(n, lines, params=params)
     for k, (g, e) in enumerate(zip(got, expect, strict=True)):
         if g != e:
             gd, ed = P.FrameDecoder().feed(g), P.FrameDecoder().feed(e)
@@ -94,7 +102,7 @@ def test_load_read_back_and_learn():
                 + cfg.learning.to_bytes()),
         request(P.Opcode.WRITE, 5, access(P.WireRegion.NEURON_STATE, 2, 3)
                 + _sub(state, 2, 5).to_bytes()),
-        request(P.Opcode.CONTROL, 6, b"\x01"),
+        request(P.Opcode.CONTROL, 6, P.pack(P.CONTROL, {"learning": 1, "seed": 0x12345678})),
         request(P.Opcode.RUN, 7, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 6})
                 + b"".join(P.encode_record(np.flatnonzero(rng.random(n) < 0.4), n)
                            for _ in range(6))),
@@ -143,7 +151,14 @@ def test_errors_match():
         request(P.Opcode.WRITE, 9, access(P.WireRegion.PLASTIC, 10, 1) + b"\x02"),  # past 81
         request(P.Opcode.WRITE, 10, access(P.WireRegion.PLASTIC, 10, 1) + b"\x01"),
         request(P.Opcode.READ, 11, access(P.WireRegion.PLASTIC, 9, 2)),
-        request(P.Opcode.CONTROL, 12, b"\x03"),
+        request(P.Opcode.CONTROL, 12, b"\x03" + bytes(4)),                   # reserved bit
+        request(P.Opcode.CONTROL, 20, b"\x01"),                             # old length
+        request(P.Opcode.READ, 21, access(P.WireRegion.ELIGIBILITY, 0, 1)),  # no option
+        request(P.Opcode.READ, 22, access(P.WireRegion.RULE_PARAMS, 0, 1)),
+        request(P.Opcode.WRITE, 23, access(P.WireRegion.TRIPLET_STATE, 0, 1) + bytes(4)),
+        request(P.Opcode.READ, 24, bytes([9]) + bytes(6)),                   # no such region
+        request(P.Opcode.RUN, 25, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 1})
+                + P.encode_record([1], n, modulator=-3)),                    # no eligibility
         request(P.Opcode.RUN, 13, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 1})
                 + b"\x01\x00\x09\x00"),                                      # index 9 >= N
         request(P.Opcode.RUN, 14, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 1})
@@ -164,6 +179,39 @@ def test_errors_match():
         request(P.Opcode.STATUS, 42),
     ]
     compare(n, lines)
+
+
+def test_stochastic_core_seed_rules_and_learning():
+    """A core with the stochastic option: the seed goes with CONTROL, RULE_PARAMS carry the
+    rounding bits (the fields of other options are refused), the weights learned with
+    stochastic rounding read back as the virtual chip's."""
+    n = 8
+    rng = np.random.default_rng(11)
+    cfg = random_config(n, rng)
+    rules = Table(RULE_PARAMS, n, rounding=rng.integers(0, 2, n))
+    bad = Table(RULE_PARAMS, n, rounding=1, alpha_e=5)
+    lines = [
+        b"\0",
+        request(P.Opcode.STATUS, 1),
+        request(P.Opcode.WRITE, 2, access(P.WireRegion.WEIGHTS, 0, n * n)
+                + cfg.weights.astype(np.int8).tobytes()),
+        request(P.Opcode.WRITE, 3, access(P.WireRegion.PLASTIC, 0, n * n // 8)
+                + np.packbits(cfg.plastic.reshape(-1), bitorder="little").tobytes()),
+        request(P.Opcode.WRITE, 4, access(P.WireRegion.NEURON_PARAMS, 0, n)
+                + cfg.neurons.to_bytes()),
+        request(P.Opcode.WRITE, 5, access(P.WireRegion.LEARNING_PARAMS, 0, n)
+                + cfg.learning.to_bytes()),
+        request(P.Opcode.WRITE, 6, access(P.WireRegion.RULE_PARAMS, 0, n) + rules.to_bytes()),
+        request(P.Opcode.WRITE, 7, access(P.WireRegion.RULE_PARAMS, 0, n) + bad.to_bytes()),
+        request(P.Opcode.READ, 8, access(P.WireRegion.RULE_PARAMS, 0, n)),
+        request(P.Opcode.READ, 9, access(P.WireRegion.ELIGIBILITY, 0, 1)),
+        request(P.Opcode.CONTROL, 10, P.pack(P.CONTROL, {"learning": 1, "seed": 0xC0FFEE})),
+        request(P.Opcode.RUN, 11, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 12})
+                + b"".join(P.encode_record(np.flatnonzero(rng.random(n) < 0.5), n)
+                           for _ in range(12))),
+        request(P.Opcode.READ, 12, access(P.WireRegion.WEIGHTS, 0, n * n)),
+    ]
+    compare(n, lines, params=CoreParams(n, stochastic=True))
 
 
 def test_long_run_splits_answers_like_the_virtual_chip():
@@ -195,6 +243,7 @@ def test_identify_reports_the_build():
     ident = P.unpack(P.IDENTITY, answer[P.HEADER_BYTES:])
     assert ident["neurons"] == 8 and ident["contract"] == P.contract_hash()
     assert ident["kind"] == 0 and ident["max_payload"] == P.MAX_PAYLOAD
+    assert ident["options"] == 0
 
 
 @pytest.mark.parametrize("n", [8])

@@ -44,9 +44,11 @@ _W_MASK = (1 << _W.width) - 1
 class CoreTB:
     """Testbench handle of one ``plasticore_core`` instance ``dut`` of ``n`` neurons."""
 
-    def __init__(self, dut, n: int):
+    def __init__(self, dut, n: int, options=()):
         self.dut = dut
         self.n = n
+        #: The learning options the core was built with (CoreParams.options).
+        self.options = frozenset(options)
         layout = request_layout(CoreParams(n))
         self._offset = {name: field.offset for name, field in layout}
         self.cycles = 0             # cycles of the last command (Register.CYCLES)
@@ -138,6 +140,10 @@ class CoreTB:
         assert config.n == self.n, "the configuration is for a core of another size"
         await self.write(Region.NEURON_PARAMS, enumerate(config.neurons.pack()))
         await self.write(Region.LEARNING_PARAMS, enumerate(config.learning.pack()))
+        if self.options:
+            await self.write(Region.RULE_PARAMS, enumerate(config.rules.pack()))
+        if "stochastic" in self.options:
+            await self.write_register(Register.SEED, config.seed)
         words = ((config.weights.ravel() & _W_MASK) << _W.offset
                  | config.plastic.ravel().astype(np.int64) << _P.offset)
         await self.write(Region.SYNAPSE, enumerate(words.tolist()))
