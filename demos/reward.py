@@ -115,12 +115,15 @@ def compile_network(n: int = 24, rounding: str = "nearest", seed: int = 0) -> Pr
 @dataclass
 class Agent:
     """The host side of the loop: a policy for :class:`~plasticore.driver.loop.ClosedLoop`
-    (``lag = 1``) that plays ``episodes`` episodes.  ``returns`` collects each episode's
-    return, ``actions`` each move's (state, action, explored)."""
+    (``lag = 1``) that plays ``episodes`` episodes, exploring with a probability that falls
+    linearly from ``epsilon[0]`` to ``epsilon[1]`` at episode ``horizon``.  ``returns``
+    collects each episode's return, ``rewards`` the reward sent at its end, ``actions``
+    each move's (state, action, explored)."""
     program: Program
     episodes: int
     seed: int = 0
-    epsilon: tuple[float, float] = (0.3, 0.0)     # first and last episode
+    epsilon: tuple[float, float] = (0.3, 0.0)     # at the first episode, at `horizon`
+    horizon: int = EPISODES
     gain: float = GAIN
     returns: list[float] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
@@ -142,8 +145,9 @@ class Agent:
     # -- exchanges ----------------------------------------------------------------------------
 
     def _eps(self) -> float:
+        # Over a fixed horizon, not the run's length: a short run is the start of a long one.
         a, b = self.epsilon
-        f = len(self.returns) / max(1, self.episodes - 1)
+        f = len(self.returns) / max(1, self.horizon - 1)
         return a + (b - a) * min(1.0, f)
 
     def _move(self, state: int) -> Inputs:
@@ -208,7 +212,8 @@ def run_task(target: str = "ref", episodes: int = EPISODES, seed: int = 0,
     with open_session(target, program.config, learning=True) as session:
         rec = ClosedLoop(session, chunk=CHUNK, lag=1).run(agent)
         weights = session.read_weights()
-    return {"returns": np.array(agent.returns), "spikes": rec.spikes, "weights": weights,
+    return {"returns": np.array(agent.returns), "rewards": np.array(agent.rewards),
+            "spikes": rec.spikes, "weights": weights,
             "actions": agent.actions, "steps": rec.steps, "exchanges": rec.exchanges,
             "wall_s": rec.wall_s, "program": program}
 

@@ -20,8 +20,13 @@ def test_reward_task_reference_equals_virtual():
 
 
 def test_reward_task_learns_on_the_reference():
-    """The rewards move the weights of the state -> action synapses only, within bounds."""
-    res = R.run_task("ref", episodes=20, seed=1)
+    """The rewards move the weights of the state -> action synapses only (seed 0 reaches
+    the goal in its third episode: a reward that is not 0)."""
+    res = R.run_task("ref", episodes=8, seed=0)
+    assert res["returns"].any() and res["rewards"].any()
+    longer = R.run_task("ref", episodes=10, seed=0)          # a short run is a prefix
+    assert np.array_equal(longer["returns"][:8], res["returns"])
+    assert np.array_equal(longer["spikes"][:res["steps"]], res["spikes"])
     program = res["program"]
     s, a = program.population_indices("state"), program.population_indices("action")
     w0, w1 = program.config.weights, res["weights"]
