@@ -161,8 +161,7 @@ class FloatModel:
         fired = np.flatnonzero(spike)
         w = self.weights
         self.acc = w[fired].sum(axis=0) if fired.size else np.zeros(self.n)
-        x2_dec = self.x2 * p.alpha_x2 if p.triplet else self.x2
-        y2_dec = self.y2 * p.alpha_y2 if p.triplet else self.y2
+        x2_dec, y2_dec = self._slow_decayed()
         # 3. learning: depression of the rows of spiking pre, then potentiation of the
         #    columns of spiking post
         if self.learning and fired.size:
@@ -175,13 +174,21 @@ class FloatModel:
         self.t += 1
         return spike
 
+    def _slow_decayed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The slow traces decayed by this step (``x2'``, ``y2'``), before its spikes."""
+        p = self.p
+        if p.alpha_x2 is None or p.alpha_y2 is None:
+            return self.x2, self.y2
+        return self.x2 * p.alpha_x2, self.y2 * p.alpha_y2
+
     def _learn(self, fired: np.ndarray, x2_dec: np.ndarray, y2_dec: np.ndarray) -> None:
         p, w = self.p, self.weights
         a_minus = np.broadcast_to(p.a_minus, (fired.size, self.n))
         a_plus = np.broadcast_to(p.a_plus[fired], (self.n, fired.size))
-        if p.triplet:                   # slow traces taken before this step's own spike
-            a_minus = a_minus + p.a3_minus * x2_dec[fired][:, None]   # type: ignore[operator]
-            a_plus = a_plus + p.a3_plus[fired] * y2_dec[fired]        # type: ignore[index]
+        if p.a3_plus is not None and p.a3_minus is not None:
+            # triplet: the slow traces as they were before this step's own spike
+            a_minus = a_minus + p.a3_minus * x2_dec[fired][:, None]
+            a_plus = a_plus + p.a3_plus[fired] * y2_dec[fired]
         rows = w[fired]
         new = np.clip(rows - a_minus * self.y_dec, p.w_min, p.w_max)
         w[fired] = np.where(p.plastic[fired], new, rows)
@@ -254,11 +261,11 @@ def _neuron_params(network: Network, starts: dict[str, tuple[int, int]],
 
 
 def _synapse_params(network: Network, starts: dict[str, tuple[int, int]],
-                    n: int) -> dict[str, np.ndarray | None]:
+                    n: int) -> dict[str, Any]:
     """Weights, plasticity bits and STDP parameters (triplet terms if any rule has them);
     traces jump by 1.0, and the weights of columns without a rule are unbounded."""
     dt = network.dt
-    kw: dict[str, np.ndarray | None] = dict(
+    kw: dict[str, Any] = dict(
         weights=np.zeros((n, n)), plastic=np.zeros((n, n), bool), alpha_x=np.zeros(n),
         alpha_y=np.zeros(n), x_inc=np.ones(n), y_inc=np.ones(n), a_plus=np.zeros(n),
         a_minus=np.zeros(n), w_min=np.full(n, -np.inf), w_max=np.full(n, np.inf))
@@ -272,10 +279,10 @@ def _synapse_params(network: Network, starts: dict[str, tuple[int, int]],
                   a3_minus=np.zeros(n))
     for pr in network.projections.values():
         (r0, r1), (c0, c1) = starts[pr.pre.name], starts[pr.post.name]
-        kw["weights"][r0:r1, c0:c1] += np.where(pr.mask, pr.weights, 0.0)  # type: ignore[index]
+        kw["weights"][r0:r1, c0:c1] += np.where(pr.mask, pr.weights, 0.0)
         if pr.learning:
             _rule_params(kw, pr.stdp, (r0, r1), (c0, c1), dt)  # type: ignore[arg-type]
-            kw["plastic"][r0:r1, c0:c1] |= pr.mask  # type: ignore[index]
+            kw["plastic"][r0:r1, c0:c1] |= pr.mask
     return kw
 
 
