@@ -13,6 +13,9 @@ depression when learning), and S*N more in the column pass when learning.
     python benchmarks/core_cycles.py --n 32 256 1024 # adds N = 1024 (slow: ~1 M-word memory,
                                                      # minutes of Verilog generation and build)
     python benchmarks/core_cycles.py --natural 200   # also a self-driven ~5 % network
+    python benchmarks/core_cycles.py --options eligibility stochastic
+                                                     # a core with learning options: adds
+                                                     # modulated steps (the modulation pass)
 """
 
 from __future__ import annotations
@@ -30,13 +33,14 @@ HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent / "tests"
 
 
-def measure(n, steps, activities, natural):
+def measure(n, steps, activities, natural, options=()):
     from plasticore.sim import rtl
     for path in (HERE, TESTS):         # the runner exports sys.path to the simulator
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
     t0 = time.time()
-    runner, build_dir = rtl.build_core(n)
+    from plasticore.core import CoreParams
+    runner, build_dir = rtl.build_core(CoreParams(n, **dict.fromkeys(options, True)))
     build_s = time.time() - t0
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cycles.json"
@@ -47,7 +51,8 @@ def measure(n, steps, activities, natural):
                     extra_env={"PLASTICORE_N": str(n), "PLASTICORE_BENCH_OUT": str(out),
                                "PLASTICORE_BENCH_STEPS": str(steps),
                                "PLASTICORE_BENCH_ACTIVITIES": ",".join(map(str, activities)),
-                               "PLASTICORE_BENCH_NATURAL": str(natural)})
+                               "PLASTICORE_BENCH_NATURAL": str(natural),
+                               "PLASTICORE_OPTIONS": ",".join(options)})
         sim_s = time.time() - t0
         if not out.exists():
             raise SystemExit(f"The simulation of N = {n} wrote no results; see "
@@ -62,18 +67,21 @@ def report(result):
     n = result["n"]
     print(f"\nN = {n}  (neuron pass {Core.neuron_pass_cyc(n)} cycles; "
           f"build {result['build_s']:.0f} s, simulation {result['sim_s']:.0f} s)")
-    print(f"{'learning':>8} {'activity':>8} {'spikes':>6} {'cycles/step':>11} {'formula':>8} "
-          f"{'syn ops':>9} {'ops/cycle':>9} {'ops/cycle in passes':>19}")
+    print(f"{'learning':>8} {'mod':>3} {'activity':>8} {'spikes':>6} {'cycles/step':>11} "
+          f"{'formula':>8} {'syn ops':>9} {'ops/cycle':>9} {'ops/cycle in passes':>19}")
     for p in result["points"]:
-        s, learning = p["spikes"], p["learning"]
+        s, learning, modulated = p["spikes"], p["learning"], p.get("modulated", False)
         cycles = sum(p["cycles"]) / len(p["cycles"])
-        ops = s * n * (2 if learning else 1)
+        ops = s * n * (2 if learning else 1) + (n * n if modulated and learning else 0)
         passes = 0
         if s:
             passes = Core.row_pass_cyc(n, s) + (Core.column_pass_cyc(n, s) if learning else 0)
-        formula = step_cycles(n, s, learning)
+        if modulated and learning:
+            passes += Core.mod_pass_cyc(n)
+        formula = step_cycles(n, s, learning, modulated)
         flag = "" if all(c == formula for c in p["cycles"]) else "  MISMATCH"
-        print(f"{'on' if learning else 'off':>8} {p['activity']:>8.0%} {s:>6} {cycles:>11.0f} "
+        print(f"{'on' if learning else 'off':>8} {'yes' if modulated else 'no':>3} "
+              f"{p['activity']:>8.0%} {s:>6} {cycles:>11.0f} "
               f"{formula:>8} {ops:>9} {ops / cycles:>9.3f} "
               f"{(ops / passes if passes else 0):>19.3f}{flag}")
     nat = result.get("natural")
@@ -93,11 +101,14 @@ def main(argv=None):
     parser.add_argument("--natural", type=int, default=0,
                         help="also run the self-driven ~5%% activity_config for this many steps")
     parser.add_argument("--json", type=Path, help="write all results to this file")
+    parser.add_argument("--options", nargs="*", default=[],
+                        choices=["stochastic", "eligibility"],
+                        help="learning options of the core (default none)")
     args = parser.parse_args(argv)
     os.environ.setdefault("COCOTB_LOG_LEVEL", "WARNING")
     results = []
     for n in args.n:
-        results.append(measure(n, args.steps, args.activities, args.natural))
+        results.append(measure(n, args.steps, args.activities, args.natural, args.options))
         report(results[-1])
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

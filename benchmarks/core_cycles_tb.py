@@ -29,12 +29,13 @@ STEPS = int(os.environ.get("PLASTICORE_BENCH_STEPS", "3"))
 ACTIVITIES = [float(a) for a in os.environ.get("PLASTICORE_BENCH_ACTIVITIES",
                                                "0,0.05,0.2,1").split(",")]
 NATURAL = int(os.environ.get("PLASTICORE_BENCH_NATURAL", "0"))
+OPTIONS = tuple(k for k in os.environ.get("PLASTICORE_OPTIONS", "").split(",") if k)
 
 
 @cocotb.test()
 async def measure(dut):
     rng = np.random.default_rng(0)
-    tb = CoreTB(dut, N)
+    tb = CoreTB(dut, N, OPTIONS)
     await tb.start()
     # Only forced neurons fire: the activity is exactly what is asked for.
     cfg = random_config(N, rng)
@@ -43,17 +44,21 @@ async def measure(dut):
     await tb.load(cfg)
     await tb.reset_state()
     points = []
-    for learning in (False, True):
+    # (learning, modulated): a modulated step (option eligibility) adds the modulation pass
+    modes = [(False, False), (True, False)]
+    if "eligibility" in OPTIONS:
+        modes.append((True, True))
+    for learning, modulated in modes:
         await tb.set_learning(learning)
         for activity in ACTIVITIES:
             spikes = int(round(activity * N))
             cycles = []
             for _ in range(STEPS):
                 forced = rng.permutation(N)[:spikes]
-                cycles.append(await tb.step(forced))
+                cycles.append(await tb.step(forced, 16 if modulated else None))
                 assert tb.timed_cycles == cycles[-1], "done pulse and CYCLES disagree"
-            points.append({"learning": learning, "activity": activity, "spikes": spikes,
-                           "cycles": cycles})
+            points.append({"learning": learning, "modulated": modulated,
+                           "activity": activity, "spikes": spikes, "cycles": cycles})
     natural = None
     if NATURAL:
         cfg = activity_config(N, seed=1)

@@ -108,20 +108,23 @@ def _commands(script: str) -> list[str]:
 
 def build(board: str, neurons: int | None = None, *, baud: int = DEFAULT_BAUD,
           clock_hz: float | None = None, out: Path | str | None = None, seed: int = 1,
-          design: str = "core", quiet: bool = False) -> dict:
-    """Build the bitstream of ``board`` with ``neurons`` neurons into ``out``.
+          design: str = "core", quiet: bool = False, options=()) -> dict:
+    """Build the bitstream of ``board`` with ``neurons`` neurons (and the learning
+    ``options``, names of :data:`plasticore.core.OPTIONS`) into ``out``.
 
     Returns the report (also written to ``out/report.json``).  For a vendor-tools board
     only the build files are written (``report["bitstream"]`` is None).
     """
     spec = get_board(board)
-    tag = f"n{neurons or spec.neurons}" if design == "core" else design
+    tag = ("-".join([f"n{neurons or spec.neurons}", *sorted(options)]) if design == "core"
+           else design)
     out = Path(out or toolchain.bitstream_dir(spec.name, tag))
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     env = None if spec.vendor_tools else toolchain_env(spec.family)
 
-    top = BoardTop(spec, neurons, baud=baud, clock_hz=clock_hz, design=design)
+    top = BoardTop(spec, neurons, baud=baud, clock_hz=clock_hz, design=design,
+                   options=options)
     n = top.neurons
     what = f"N = {n} ({n * n:,} synapses)" if design == "core" else "UART echo (bring-up)"
     _log(quiet, f"plasticore build: {spec.title}, {what}, "
@@ -144,7 +147,7 @@ def build(board: str, neurons: int | None = None, *, baud: int = DEFAULT_BAUD,
     _log(quiet, f"[elaborate] done in {time.time() - t0:.1f} s; build files in {out}")
     report = {"board": spec.name, "title": spec.title, "family": spec.family,
               "device": f"{platform.device}-{platform.package}", "design": design,
-              "neurons": n if design == "core" else 0,
+              "neurons": n if design == "core" else 0, "options": sorted(options),
               "synapses": n * n if design == "core" else 0, "clock_hz": top.clock_hz,
               "osc_hz": top.f_in,
               "pll": top.pll_params, "baud": baud, "divisor": top.divisor,

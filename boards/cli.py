@@ -41,7 +41,8 @@ def _cmd_build(args):
     try:
         rep = build(args.board, args.neurons, baud=args.baud,
                     clock_hz=args.clock_mhz * 1e6 if args.clock_mhz else None,
-                    out=args.out, seed=args.seed, design=args.design)
+                    out=args.out, seed=args.seed, design=args.design,
+                    options=args.options)
     except ToolchainError as e:
         print(f"plasticore build: error: {e}", file=sys.stderr)
         if args.json:
@@ -122,6 +123,8 @@ def add_board_commands(sub):
     p.add_argument("--design", choices=("core", "echo"), default="core",
                    help="core (default) or echo: a UART loopback bring-up image")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--options", nargs="*", default=[], choices=["stochastic", "eligibility"],
+                   help="learning options of the core (default none; docs/architecture.md)")
     p.add_argument("--json", action="store_true",
                    help="print a machine-readable summary on the last line")
     p.set_defaults(func=_cmd_build)

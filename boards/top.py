@@ -128,7 +128,8 @@ class BoardTop(Elaboratable):
     POR_CYC = 1024
 
     def __init__(self, board: Board | str, neurons: int | None = None, *,
-                 baud: int = DEFAULT_BAUD, clock_hz: float | None = None, design: str = "core"):
+                 baud: int = DEFAULT_BAUD, clock_hz: float | None = None, design: str = "core",
+                 options=()):
         self._MustUse__silence = True        # until constructed: no warning on a bad argument
         self.board = get_board(board) if isinstance(board, str) else board
         if design not in ("core", "echo"):
@@ -138,7 +139,7 @@ class BoardTop(Elaboratable):
         if design == "core" and self.neurons > self.board.max_neurons:
             raise ValueError(f"{self.board.title} holds at most {self.board.max_neurons} "
                              f"neurons, not {self.neurons} ({self.board.limit})")
-        self.params = CoreParams(self.neurons)
+        self.params = CoreParams(self.neurons, **dict.fromkeys(options, True))
         self.f_in = self._oscillator_hz()
         want = clock_hz or self.board.clock_hz
         fam = self.board.family

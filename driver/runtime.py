@@ -242,7 +242,7 @@ def open_session(target: str, config: CoreConfig, *, learning: bool = False,
     if target == "ref":
         yield ReferenceSession(config, learning, fast=fast_reference)
         return
-    with open_chip(target, config.n) as chip:
+    with open_chip(target, config.n, options=config.needs()) as chip:
         chip.load(config)
         chip.learning = learning
         yield ChipSession(chip, target)

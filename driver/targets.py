@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from plasticore.protocol import DEFAULT_BAUD
@@ -33,11 +33,15 @@ def describe_target(target: str) -> str:
 
 @contextlib.contextmanager
 def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: float = 5.0,
-              board_options: dict[str, Any] | None = None) -> Iterator[Chip]:
+              board_options: dict[str, Any] | None = None,
+              options: Iterable[str] = ()) -> Iterator[Chip]:
     """Context manager: an open :class:`Chip` of ``neurons`` neurons on ``target``.
 
-    For ``sim`` the simulated board is built (cached) and started for the duration;
-    ``board_options`` go to :func:`plasticore.sim.board.board_top` (``clock_hz``, ``baud``).
+    For ``sim`` the simulated board is built (cached) and started for the duration, with
+    the learning ``options`` the gateware implements
+    (:data:`plasticore.hdl.core.IMPLEMENTED_OPTIONS`; the program's others are refused by
+    the driver); ``board_options`` go to :func:`plasticore.sim.board.board_top`
+    (``clock_hz``, ``baud``).
     """
     if target == "ref":
         raise ValueError("target 'ref' runs the reference model directly; open_chip() is for "
@@ -47,10 +51,13 @@ def open_chip(target: str, neurons: int, *, baud: int = DEFAULT_BAUD, timeout: f
             yield chip
         return
     if target == "sim":
+        from plasticore.hdl.core import IMPLEMENTED_OPTIONS
         from plasticore.sim.board import SimulatedBoard, board_top
 
-        top, divisor = board_top(neurons, **(board_options or {}))
-        with SimulatedBoard(top, divisor=divisor, name=f"link-n{neurons}") as board:
+        chosen = sorted(set(options) & set(IMPLEMENTED_OPTIONS))
+        top, divisor = board_top(neurons, options=chosen, **(board_options or {}))
+        name = "-".join([f"link-n{neurons}", *chosen])
+        with SimulatedBoard(top, divisor=divisor, name=name) as board:
             # board.url is a str once the board has started (None only before)
             with Chip(board.url, neurons=neurons, timeout=timeout,  # type: ignore[arg-type]
                       build=top.build) as chip:

@@ -29,7 +29,8 @@ from plasticore.core import (
     CoreParams,
 )
 
-__all__ = ["Region", "Register", "Command", "Phase", "DATA_WIDTH", "REGION_LAYOUTS",
+__all__ = ["Region", "Register", "Command", "COMMAND_WORD", "Phase", "DATA_WIDTH",
+           "REGION_LAYOUTS",
            "request_layout", "region_depth"]
 
 
@@ -87,6 +88,11 @@ class Command(enum.Enum, shape=2):
     RESET = 2
 
 
+#: The data of a COMMAND write: the command, and for a STEP of a core with the eligibility
+#: option whether it is modulated and its MODULATOR r (docs/model.md, section 4.6).
+COMMAND_WORD = data.StructLayout({"command": Command, "modulate": 1, "modulator": F.MODULATOR})
+
+
 class Phase(enum.Enum, shape=3):
     """What the core is doing (the ``phase`` output, for tests and benchmarks)."""
     IDLE = 0
@@ -95,6 +101,8 @@ class Phase(enum.Enum, shape=3):
     ROWS = 3
     COLS = 4
     FINISH = 5
+    #: The modulation pass (option eligibility): every synapse, two per cycle.
+    MOD = 6
 
 
 #: The word layout of each region (CONTROL registers and single bits are plain integers).

@@ -31,6 +31,7 @@ from .core_memory import (
     NEURON_WORD,
     PAR_LATE,
     PAR_MID,
+    RULE_WORD,
     CoreMemories,
     Geometry,
     dep_layout,
@@ -39,11 +40,13 @@ from .core_memory import (
     half,
     half_en,
     par_late_layout,
+    unrounded_dep,
 )
 from .core_monitor import CollisionMonitor
 from .core_sequencer import (
     COL_PROLOGUE_CYC,
     FINISH_CYC,
+    MOD_PROLOGUE_CYC,
     NEURON_DRAIN_CYC,
     ROW_PROLOGUE_CYC,
     SYNAPSE_DRAIN_CYC,
@@ -60,17 +63,20 @@ __all__ = ["Core", "Geometry", "IMPLEMENTED_OPTIONS", "NEURON_WORD", "PAR_MID", 
 
 
 #: The learning options (:data:`plasticore.core.OPTIONS`) the gateware implements.
-IMPLEMENTED_OPTIONS = ("stochastic",)
+IMPLEMENTED_OPTIONS = ("stochastic", "eligibility")
 
 
-def step_cycles(n: int, spikes: int, learning: bool) -> int:
+def step_cycles(n: int, spikes: int, learning: bool, modulated: bool = False) -> int:
     """Exact clock cycles of one timestep (``busy`` high, Register.CYCLES) of a core of ``n``
-    neurons in which ``spikes`` neurons fire; see :class:`Core`."""
+    neurons in which ``spikes`` neurons fire; ``modulated``: the step carries a modulator
+    (option eligibility); see :class:`Core`."""
     cycles = Core.neuron_pass_cyc(n) + Core.FINISH_CYC
     if spikes:
         cycles += Core.row_pass_cyc(n, spikes)
         if learning:
             cycles += Core.column_pass_cyc(n, spikes)
+    if modulated and learning:
+        cycles += Core.mod_pass_cyc(n)
     return cycles
 
 
@@ -107,6 +113,8 @@ class Core(wiring.Component):
         row pass      2 + S*P + 3    ROW_PROLOGUE_CYC + S*P + SYNAPSE_DRAIN_CYC  (S > 0)
         column pass   3 + S*P + 3    COL_PROLOGUE_CYC + S*P + SYNAPSE_DRAIN_CYC  (learning)
         finish        1              FINISH_CYC
+        modulation    1 + N*P + 3    MOD_PROLOGUE_CYC + N*P + SYNAPSE_DRAIN_CYC
+                                     (option eligibility: a modulated step, learning on)
 
     (:meth:`neuron_pass_cyc`, :meth:`row_pass_cyc`, :meth:`column_pass_cyc`,
     :attr:`FINISH_CYC`; the constants are :mod:`.core_sequencer`'s, whose FSM waits them
@@ -168,6 +176,12 @@ class Core(wiring.Component):
         return COL_PROLOGUE_CYC + spikes * Geometry(n).pairs + SYNAPSE_DRAIN_CYC
 
     @staticmethod
+    def mod_pass_cyc(n):
+        """Cycles of the modulation pass (option eligibility; a modulated step with learning
+        on): its prologue, N*P issues (every synapse, two per cycle), the drain."""
+        return MOD_PROLOGUE_CYC + n * Geometry(n).pairs + SYNAPSE_DRAIN_CYC
+
+    @staticmethod
     def reset_cyc(n):
         """Cycles of a RESET command: a neuron pass of cleared neurons and the finish cycle."""
         return Core.neuron_pass_cyc(n) + FINISH_CYC
@@ -198,7 +212,8 @@ class Core(wiring.Component):
         mem = CoreMemories(m, params)
         m.submodules.neuron = neuron = NeuronUpdate(params)
         lanes = [SynapseUpdate(self.geometry.bank_addr_shape.width,
-                               stochastic=params.stochastic) for _ in range(2)]
+                               stochastic=params.stochastic, eligibility=params.eligibility)
+                 for _ in range(2)]
         m.submodules.lane0, m.submodules.lane1 = lanes
         m.submodules.seq = seq = Sequencer(params)
         m.submodules.access = access = AccessPort(params)
@@ -229,7 +244,26 @@ class Core(wiring.Component):
         self._response_data(m, mem, access)
         if params.stochastic:
             self._random_bits(m, mem, seq, access, lanes)
+        if params.eligibility:
+            self._eligibility(m, mem, seq, access, lanes)
         return m
+
+    def _eligibility(self, m, mem, seq, access, lanes):
+        """Three-factor learning: the ``rule`` pair memory (target, alpha_e) to the sequencer
+        (columns) and the lanes (rows and the modulation pass: their own post neuron's;
+        columns: the column's), the step's modulator, and the host's RULE_PARAMS writes."""
+        m.d.comb += [seq.modulate.eq(access.modulate), seq.rule_pair.eq(mem.rule_r.data),
+                     mem.rule_r.addr.eq(seq.rule_addr)]
+        for la, lane in enumerate(lanes):
+            rule = data.View(RULE_WORD, mem.rule_r.data[la * RULE_WORD.size:][:RULE_WORD.size])
+            m.d.comb += [lane.target.eq(Mux(seq.rd_row, rule.target, seq.rd_target)),
+                         lane.alpha_e.eq(rule.alpha_e), lane.mod.eq(seq.rd_mod),
+                         lane.r.eq(access.modulator)]
+        req = self.req.payload
+        wrule = gather(m, RULE_WORD, [data.View(RULE_PARAMS, req.data[:RULE_PARAMS.size])])
+        m.d.comb += [mem.rule_w.addr.eq(req.addr >> 1), mem.rule_w.data.eq(Cat(wrule, wrule))]
+        with m.If(access.write & (req.region == Region.RULE_PARAMS)):
+            m.d.comb += half_en(mem.rule_w, req.addr[0])
 
     def _random_bits(self, m, mem, seq, access, lanes):
         """Stochastic rounding: the per-step key, each lane's random bits (of the synapse it
@@ -242,7 +276,7 @@ class Core(wiring.Component):
             m.submodules[f"hash{la}"] = h = LaneHash(self.core_params.index_width)
             own = (seq.issue_q << 1) | la                    # neuron 2q + l of the line
             m.d.comb += [
-                h.key.eq(key.key), h.kind.eq(~seq.issue_row),
+                h.key.eq(key.key), h.kind.eq(Mux(seq.issue_mod, 2, ~seq.issue_row)),
                 h.pre.eq(Mux(seq.issue_row, seq.issue_line, own)),
                 h.post.eq(Mux(seq.issue_row, own, seq.issue_line)),
                 lane.u.eq(h.u),
@@ -316,10 +350,11 @@ class Core(wiring.Component):
         o_half = neuron.o_index[0]
         o_pair = neuron.o_index >> 1
         dep_max = (1 << DEP.width) - 1
-        if self.core_params.stochastic:
+        if unrounded_dep(self.core_params):
             # the unrounded depression and the neuron's rounding mode (its late parameters
             # are on par_l's read port at the write-back)
-            dep_new = Cat(lanes[0].prod, mem.plate.rounding)
+            stoch = mem.plate.rounding if self.core_params.stochastic else 0
+            dep_new = Cat(lanes[0].prod, stoch)
         else:
             dep_new = Mux(lanes[0].delta > dep_max, dep_max, lanes[0].delta[:DEP.width])
         with m.If(neuron.o_valid):
@@ -456,6 +491,8 @@ class Core(wiring.Component):
 
     def _response_data(self, m, mem, access):
         """The memories' read data, for the access port's responses."""
+        if self.core_params.eligibility:
+            m.d.comb += access.rule_pair.eq(mem.rule_r.data)
         m.d.comb += [
             *(access.syn_data[b].eq(port.data) for b, (port, _) in enumerate(mem.banks)),
             access.early.eq(mem.early), access.mid.eq(mem.pmid), access.late.eq(mem.plate),

@@ -18,8 +18,17 @@ from plasticore.core import (
 )
 from plasticore.protocol import contract_hash
 
-from .access import DATA_WIDTH, Command, Region, Register, request_layout
-from .core_memory import BOUNDS, NEURON_WORD, PAR_MID, Geometry, gather, half, par_late_layout
+from .access import COMMAND_WORD, DATA_WIDTH, Command, Region, Register, request_layout
+from .core_memory import (
+    BOUNDS,
+    NEURON_WORD,
+    PAR_MID,
+    RULE_WORD,
+    Geometry,
+    gather,
+    half,
+    par_late_layout,
+)
 from .neuron import EARLY
 
 __all__ = ["AccessPort", "AddressDivider"]
@@ -122,6 +131,9 @@ class AccessPort(wiring.Component):
         A COMMAND write (this cycle); a STEP_COUNT write (data ``req.data``).
     seed : Out(32)
         The SEED register (option stochastic; constant 0 without it).
+    modulate, modulator : Out
+        From the last COMMAND write (option eligibility; 0 without it): whether the step is
+        modulated, and its MODULATOR r.
     read, write : Out(1)
         A read (a write to an in-range address) is taken this cycle.
     syn_bank, syn_addr : Out
@@ -142,7 +154,8 @@ class AccessPort(wiring.Component):
             "step_count": In(32), "spike_count": In(unsigned(params.n.bit_length())),
             "cycles": In(32),
             "learning": Out(1), "start": Out(Command), "step_count_we": Out(1),
-            "seed": Out(32),
+            "seed": Out(32), "modulate": Out(1), "modulator": Out(F.MODULATOR),
+            "rule_pair": In(2 * RULE_WORD.size),
             "read": Out(1), "write": Out(1),
             "syn_bank": Out(2), "syn_addr": Out(geo.bank_addr_shape),
             "syn_data": In(SYNAPSE).array(4), "early": In(EARLY), "mid": In(PAR_MID),
@@ -195,7 +208,11 @@ class AccessPort(wiring.Component):
                 with m.Case(Register.STEP_COUNT):
                     m.d.comb += self.step_count_we.eq(1)
                 with m.Case(Register.COMMAND):
-                    m.d.comb += self.start.as_value().eq(req.data)
+                    cmd = data.View(COMMAND_WORD, req.data[:COMMAND_WORD.size])
+                    m.d.comb += self.start.eq(cmd.command)
+                    if self.core_params.eligibility:
+                        m.d.sync += [self.modulate.eq(cmd.modulate),
+                                     self.modulator.eq(cmd.modulator)]
                 if self.core_params.stochastic:
                     with m.Case(Register.SEED):
                         m.d.sync += self.seed.eq(req.data)
@@ -237,6 +254,9 @@ class AccessPort(wiring.Component):
         rules = Signal(RULE_PARAMS)      # the fields of options the core lacks read as 0
         if self.core_params.stochastic:
             m.d.comb += rules.rounding.eq(self.late.rounding)
+        if self.core_params.eligibility:
+            rule = data.View(RULE_WORD, half(self.rule_pair, RULE_WORD.size, rsp_half))
+            m.d.comb += [rules.target.eq(rule.target), rules.alpha_e.eq(rule.alpha_e)]
         words = {
             Region.RULE_PARAMS: rules.as_value(),
             Region.NEURON_PARAMS: gather(m, NEURON_PARAMS, [*views, self.neu_word]).as_value(),

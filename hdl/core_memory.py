@@ -13,13 +13,13 @@ from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from plasticore import fixed as F
-from plasticore.core import SYNAPSE, CoreParams, Rounding
+from plasticore.core import SYNAPSE, CoreParams, Rounding, Target
 
 from .neuron import EARLY, LATE, MID
 from .synapse import DEP, DEP_PROD
 
 __all__ = ["NEURON_WORD", "PAR_MID", "PAR_LATE", "BOUNDS", "Geometry", "CoreMemories",
-           "par_late_layout", "dep_layout",
+           "par_late_layout", "dep_layout", "RULE_WORD", "unrounded_dep",
            "field_mask", "gather", "half", "half_en"]
 
 #: The neuron memory (``neu``), one word per neuron: the NEURON_STATE fields only the neuron
@@ -48,12 +48,24 @@ def par_late_layout(params: CoreParams) -> data.StructLayout:
     return data.StructLayout({**{name: f.shape for name, f in PAR_LATE}, "rounding": Rounding})
 
 
+def unrounded_dep(params: CoreParams) -> bool:
+    """The lanes round the depression themselves (options stochastic or eligibility: per
+    synapse random bits, or a shift that depends on the post neuron's target)."""
+    return params.stochastic or params.eligibility
+
+
 def dep_layout(params: CoreParams):
     """A neuron's word in ``dep``: the rounded, saturated depression (:data:`.synapse.DEP`),
-    or with the stochastic option the unrounded product and the neuron's rounding mode."""
-    if not params.stochastic:
+    or with the stochastic or eligibility option the unrounded product and the neuron's
+    rounding mode."""
+    if not unrounded_dep(params):
         return DEP
     return data.StructLayout({"prod": DEP_PROD, "stoch": 1})
+
+
+#: Option eligibility: the target and the eligibility decay of the synapses into a neuron,
+#: read per lane by the row and modulation passes and per column by the column pass.
+RULE_WORD = data.StructLayout({"target": Target, "alpha_e": F.DECAY})
 
 
 #: The weight bounds of the synapses into a neuron: read by both lanes of the row pass.
@@ -179,7 +191,8 @@ class CoreMemories:
         self.neu_r, self.neu_w = memory("neu", NEURON_WORD.size, n, granularity=1)
         self.acc_r, self.acc_w = memory("pend", 2 * F.ACC.width, geo.pairs,
                                         granularity=F.ACC.width)
-        dep_w = data.Layout.cast(dep_layout(params)).size if params.stochastic else DEP.width
+        dep_w = (data.Layout.cast(dep_layout(params)).size if unrounded_dep(params)
+                 else DEP.width)
         self.dep_width = dep_w
         self.dep_r, self.dep_w = memory("dep", 2 * dep_w, geo.pairs, granularity=dep_w)
         self.bnd_r, self.bnd_w = memory("bounds", 2 * BOUNDS.size, geo.pairs,
@@ -189,6 +202,11 @@ class CoreMemories:
         self.sl_r, self.sl_w = memory("slist", unsigned(params.index_width), n)
         self.read_ports = [self.pa_r, self.pm_r, self.pl_r, self.neu_r, self.acc_r,
                            self.dep_r, self.bnd_r, self.x_r, self.sl_r]
+        self.rule_r = self.rule_w = None
+        if params.eligibility:
+            self.rule_r, self.rule_w = memory("rule", 2 * RULE_WORD.size, geo.pairs,
+                                              granularity=RULE_WORD.size)
+            self.read_ports.append(self.rule_r)
 
         self.early = data.View(EARLY, self.pa_r.data)
         self.pmid = data.View(PAR_MID, self.pm_r.data)

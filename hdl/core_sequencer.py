@@ -17,12 +17,12 @@ from plasticore import fixed as F
 from plasticore.core import CoreParams
 
 from .access import Command, Phase, request_layout
-from .core_memory import BOUNDS, Geometry, half
+from .core_memory import BOUNDS, RULE_WORD, Geometry, half
 from .neuron import NeuronUpdate
 from .synapse import SynapseUpdate
 
 __all__ = ["Sequencer", "MEM_READ_CYC", "NEURON_DRAIN_CYC", "ROW_PROLOGUE_CYC",
-           "COL_PROLOGUE_CYC", "SYNAPSE_DRAIN_CYC", "FINISH_CYC"]
+           "COL_PROLOGUE_CYC", "MOD_PROLOGUE_CYC", "SYNAPSE_DRAIN_CYC", "FINISH_CYC"]
 
 #: Cycles from a memory read address to its data: every memory has synchronous read ports.
 MEM_READ_CYC = 1
@@ -35,6 +35,9 @@ ROW_PROLOGUE_CYC = MEM_READ_CYC + 1
 #: Cycles before the column pass's first issue: read spike-list entry 0, then read that
 #: neuron's learning parameters (``par_l``, ``bounds``), then take both for the first column.
 COL_PROLOGUE_CYC = 2 * MEM_READ_CYC + 1
+#: Cycles before the modulation pass's first issue (option eligibility): the first line
+#: (row 0) is set up; it needs no prefetch.
+MOD_PROLOGUE_CYC = 1
 #: Cycles of a synapse pass after its last issue: the memory read, then
 #: SynapseUpdate.LATENCY cycles until the last weight write.
 SYNAPSE_DRAIN_CYC = MEM_READ_CYC + SynapseUpdate.LATENCY
@@ -107,6 +110,11 @@ class Sequencer(wiring.Component):
     rounding, rd_stoch : In, Out (option stochastic)
         ``par_l.rounding`` as read (column parameters); the column's rounding mode beside
         the read data.
+    modulate, rule_pair, rule_addr, issue_mod, rd_mod, rd_target : (option eligibility)
+        The step is modulated (then, if learning, a modulation pass over all N rows follows
+        the learning passes); the ``rule`` pair word as read and its read address; this
+        cycle's issue (and the previous cycle's) belongs to the modulation pass; the
+        column's target.
     """
 
     def __init__(self, params: CoreParams):
@@ -136,6 +144,8 @@ class Sequencer(wiring.Component):
             "acc_we": Out(1), "acc_pair": Out(pair),
             "issue_line": Out(idx), "issue_q": Out(pair),
             "rounding": In(1), "rd_stoch": Out(1),
+            "modulate": In(1), "rule_pair": In(2 * RULE_WORD.size), "rule_addr": Out(pair),
+            "issue_mod": Out(1), "rd_mod": Out(1), "rd_target": Out(1),
         })
 
     def elaborate(self, platform):
@@ -159,6 +169,7 @@ class Sequencer(wiring.Component):
         self._col_min = Signal(F.WEIGHT)
         self._col_max = Signal(F.WEIGHT)
         self._col_stoch = Signal()
+        self._col_target = Signal()
         self._cycle_acc = Signal(32)
         # Expressions shared by the row and column states.
         k, q = self._k, self._q
@@ -185,7 +196,7 @@ class Sequencer(wiring.Component):
             m.d.comb += [port.eq(self.host_addr) for port in
                          (self.neu_addr, self.pm_addr, self.pl_addr, self.sl_addr)]
             m.d.comb += [port.eq(self.host_addr >> 1) for port in
-                         (self.acc_addr, self.bnd_addr, self.x_addr)]
+                         (self.acc_addr, self.bnd_addr, self.x_addr, self.rule_addr)]
 
     def _counters(self, m):
         with m.If(self.spike):
@@ -223,7 +234,8 @@ class Sequencer(wiring.Component):
             self.rd_s.eq(self.issue_s), self.rd_row.eq(self.issue_row),
             self.rd_index.eq(self._c), self.rd_amp.eq(self._col_amp),
             self.rd_min.eq(self._col_min), self.rd_max.eq(self._col_max),
-            self.rd_stoch.eq(self._col_stoch),
+            self.rd_stoch.eq(self._col_stoch), self.rd_mod.eq(self.issue_mod),
+            self.rd_target.eq(self._col_target),
         ]
         m.d.comb += [self.issue_line.eq(self._line), self.issue_q.eq(self._q)]
         for la in range(2):
@@ -232,8 +244,8 @@ class Sequencer(wiring.Component):
                          self.rd_in[la].eq(self._lane_in[la])]
         # The row pass writes both accumulators of the pair one cycle after the read data.
         rd_q = Signal.like(self._q)
-        m.d.sync += [rd_q.eq(self._q), self.acc_we.eq(self.rd_s & self.rd_row),
-                     self.acc_pair.eq(rd_q)]
+        m.d.sync += [rd_q.eq(self._q), self.acc_pair.eq(rd_q),
+                     self.acc_we.eq(self.rd_s & self.rd_row & ~self.rd_mod)]
 
     # -- the FSM ------------------------------------------------------------------------------
 
@@ -244,14 +256,16 @@ class Sequencer(wiring.Component):
                 self._rbase.eq(index * geo.quads),
                 self._cbase.eq(first * geo.pairs + (index >> 2))]
 
-    def _next_first_pair(self):
-        """The first pair of the next line.  Bank rule: its bank half must differ from that of
+    def _next_first_pair(self, nxt=None):
+        """The first pair of the next line (neuron ``nxt``, default the prefetched spike-list
+        entry).  Bank rule: its bank half must differ from that of
         the last pair (q0 - 1) of this line, i.e. its parity is r below.  acc rule (rows): it
         must not be the last pair or the one before (read 1-2 cycles ago, still being
         written): q0 = 1 forbids pair 0, q0 = 2 forbids 0 and 1, q0 = 3 forbids 1; then r + 2
         (same parity, same bank half) is free."""
         q0 = self._q0
-        r = q0[0] ^ self._line[1] ^ self.entry[1]
+        nxt = self.entry if nxt is None else nxt
+        r = q0[0] ^ self._line[1] ^ nxt[1]
         bumped = (q0 == 2) | ((q0 == 1) & ~r) | ((q0 == 3) & r)
         return Cat(r, bumped)
 
@@ -263,6 +277,9 @@ class Sequencer(wiring.Component):
                 self._col_max.eq(col_bounds.w_max)]
         if self.core_params.stochastic:
             take.append(self._col_stoch.eq(self.rounding))
+        if self.core_params.eligibility:
+            rule = data.View(RULE_WORD, half(self.rule_pair, RULE_WORD.size, self.entry[0]))
+            take.append(self._col_target.eq(rule.target))
         return take
 
     def _enter_drain(self, m, state, cycles):
@@ -295,7 +312,8 @@ class Sequencer(wiring.Component):
 
     def _column_reads(self):
         """Addresses of the learning parameters of column ``entry`` (the next column)."""
-        return [self.pl_addr.eq(self.entry), self.bnd_addr.eq(self.entry >> 1)]
+        return [self.pl_addr.eq(self.entry), self.bnd_addr.eq(self.entry >> 1),
+                self.rule_addr.eq(self.entry >> 1)]
 
     def _fsm(self, m):
         with m.FSM(name="seq"):
@@ -311,6 +329,8 @@ class Sequencer(wiring.Component):
             self._neuron_states(m)
             self._row_states(m)
             self._column_states(m)
+            if self.core_params.eligibility:
+                self._modulation_states(m)
             with m.State("FINISH"):
                 m.d.comb += [self.phase.eq(Phase.FINISH), self.done.eq(1)]
                 m.d.sync += [self.step_count.eq(self.step_count + 1),
@@ -349,7 +369,7 @@ class Sequencer(wiring.Component):
             m.d.sync += [self._pre.eq(0), self._k.eq(0)]
             # The last neuron's spike is counted at the end of this very cycle.
             with m.If((self.spike_count == 0) & ~self.spike):
-                m.next = "FINISH"
+                self._after_learning(m)
             with m.Else():
                 m.next = "ROWS_PRE"
 
@@ -377,7 +397,8 @@ class Sequencer(wiring.Component):
 
         def row():
             m.d.comb += [self.issue_row.eq(1), self.acc_addr.eq(self._q),
-                         self.dep_addr.eq(self._q), self.bnd_addr.eq(self._q)]
+                         self.dep_addr.eq(self._q), self.bnd_addr.eq(self._q),
+                         self.rule_addr.eq(self._q)]
             return []
         self._line_state(m, "ROWS", Phase.ROWS, "ROWS_DRAIN", row)
         with self._drain_state(m, "ROWS_DRAIN", Phase.ROWS):
@@ -401,4 +422,37 @@ class Sequencer(wiring.Component):
             return self._take
         self._line_state(m, "COLS", Phase.COLS, "COLS_DRAIN", column)
         with self._drain_state(m, "COLS_DRAIN", Phase.COLS):
+            self._after_learning(m)
+
+    def _after_learning(self, m):
+        """After the learning passes (or a neuron pass without spikes): the modulation pass
+        if the step is modulated and learning is on (option eligibility), else finish."""
+        if self.core_params.eligibility:
+            with m.If(self.modulate & self.learning):
+                m.d.sync += self._pre.eq(0)
+                m.next = "MOD_PRE"
+            with m.Else():
+                m.next = "FINISH"
+        else:
+            m.next = "FINISH"
+
+    def _modulation_states(self, m):
+        """Every row j = 0 .. N-1, every lane pair: the modulation of each synapse; rows
+        follow each other without a bubble (the rotation rule with the next row j + 1)."""
+        q, c = self._q, self._c
+        with m.State("MOD_PRE"):
+            m.d.comb += self.phase.eq(Phase.MOD)
+            m.d.sync += self._start_line(0, 0)
+            m.next = "MOD"
+        with m.State("MOD"):
+            m.d.comb += [self.phase.eq(Phase.MOD), self.issue_s.eq(1), self.issue_row.eq(1),
+                         self.issue_mod.eq(1), self.bnd_addr.eq(q), self.rule_addr.eq(q),
+                         self.dep_addr.eq(q)]
+            m.d.sync += [c.eq(c + 1), q.eq(self._q_wrap)]
+            nxt = (self._line + 1)[:len(self._line)]
+            with m.If(self._last_pair):
+                m.d.sync += self._start_line(nxt, self._next_first_pair(nxt))
+                with m.If(self._line == self.core_params.n - 1):
+                    self._enter_drain(m, "MOD_DRAIN", SYNAPSE_DRAIN_CYC)
+        with self._drain_state(m, "MOD_DRAIN", Phase.MOD):
             m.next = "FINISH"

@@ -44,7 +44,7 @@ from plasticore.core import (
     CoreParams,
 )
 
-from .access import DATA_WIDTH, Command, Region, Register, request_layout
+from .access import COMMAND_WORD, DATA_WIDTH, Command, Region, Register, request_layout
 from .framing import TOKEN
 
 __all__ = ["BUFFER_BYTES", "WORD_BYTES", "Answer", "RxBuffers", "ByteEngine", "Dispatcher"]
@@ -439,6 +439,8 @@ class _Base:
         self.region = Signal(3)                 # a WireRegion; SPIKES while a RUN runs
         self.writing = Signal()                 # the request is a WRITE
         self.running = Signal()                 # the request is a RUN
+        self.rec_mod = Signal()                 # the RUN record is modulated (eligibility)
+        self.mod_r = Signal(8)                  # its modulator
         self.pass2 = Signal()                   # second walk: execute (first: check)
         self.value_bad = Signal()
         self.start_bad = Signal()               # an ACCESS start beyond every region
@@ -815,6 +817,10 @@ class _Access(_Walk):
         for wreg, (_, layout) in _WORD_LAYOUTS.items():
             with m.If(region == wreg.value):
                 m.d.comb += ok.eq(_word_ok(layout, word) & self._options_ok(wreg, word))
+        if self.disp.core_params.eligibility:
+            byte = self.fetched(1)
+            with m.If(region == P.WireRegion.ELIGIBILITY.value):   # in -64 .. 63
+                m.d.comb += ok.eq(byte[6] == byte[7])
         for wreg, total in ((P.WireRegion.PLASTIC, self.n * self.n),
                             (P.WireRegion.SPIKES, self.n)):
             last = (total + 7) // 8 - 1
@@ -861,6 +867,11 @@ class _Access(_Walk):
         self.core_read("W_RMW", Region.SYNAPSE, waddr, "W_RMW_WR")
         old = data.View(SYNAPSE, self.rword[:SYNAPSE.size])
         new = Mux(self.is_bits, Cat(old.weight, self.bitval), Cat(self.fetched(1), old.plastic))
+        if self.disp.core_params.eligibility:
+            # keep the eligibility through a weight or plasticity write; write it alone
+            elig = self.region == P.WireRegion.ELIGIBILITY.value
+            new = Mux(elig, Cat(old.weight, old.plastic, self.fetched(1)[:7]),
+                      Cat(new, old.elig))
         self.core_req("W_RMW_WR", 1, Region.SYNAPSE, waddr, new, self._rmw_done)
 
     def _rmw_done(self):
@@ -881,7 +892,16 @@ class _Access(_Walk):
                 m.next = "OBIT"
             with m.Else():
                 m.next = "R_RD"
-        self.core_read("R_RD", self.core_region, self.caddr[:self.aw], "R_EMIT")
+        if self.disp.core_params.eligibility:
+            # an eligibility reads as its byte: the SYNAPSE word's elig, sign-extended
+            self.core_read("R_RD", self.core_region, self.caddr[:self.aw], "R_ELIG")
+            with m.State("R_ELIG"):
+                e = data.View(SYNAPSE, self.rword[:SYNAPSE.size]).elig
+                with m.If(self.region == P.WireRegion.ELIGIBILITY.value):
+                    m.d.sync += self.rword.eq(Cat(e, e[-1]))
+                m.next = "R_EMIT"
+        else:
+            self.core_read("R_RD", self.core_region, self.caddr[:self.aw], "R_EMIT")
         self.emit("R_EMIT", self.wlast, lambda: self.next_word("R_WORD"))
         with m.State("OBIT"):
             with m.If(self.bit == 8):
@@ -959,8 +979,11 @@ class _Run(_Walk):
             head = data.View(RECORD_HEAD, self.fetched(2))
             m.d.comb += self.eng.clear.eq(1)
             m.d.sync += [cnt.eq(head.count), caddr.eq(0), bit.eq(0)]
-            with m.If(head.modulated):
-                # a modulated step needs the eligibility option, which no build has yet
+            if self.disp.core_params.eligibility:
+                m.d.sync += self.rec_mod.eq(head.modulated)
+            refused = Const(0) if self.disp.core_params.eligibility else head.modulated
+            with m.If(refused):
+                # a modulated step needs the eligibility option
                 self.fail(P.Status.BAD_VALUE)
             with m.Elif(head.dense):
                 m.next = "DN_BYTE"
@@ -988,11 +1011,24 @@ class _Run(_Walk):
             self._sparse_index()
         self.core_req("SP_FORCE", 1, Region.FORCED, caddr[:self.aw], 1, "SP_ITEM")
         with m.State("REC_END"):
-            with m.If(self.pass2):
-                m.next = "RS_STEP"
+            with m.If(self.rec_mod):
+                m.next = "MODR_F"
             with m.Else():
-                m.d.sync += self.left.eq(self.left - 1)
-                m.next = "RV_NEXT"
+                self._record_done()
+        # The modulator byte after a modulated record (option eligibility).
+        self.fetch("MODR_F", 1, "MODR", underrun=P.Status.BAD_VALUE)
+        with m.State("MODR"):
+            m.d.comb += self.eng.clear.eq(1)
+            m.d.sync += self.mod_r.eq(self.fetched(1))
+            self._record_done()
+
+    def _record_done(self):
+        m = self.m
+        with m.If(self.pass2):
+            m.next = "RS_STEP"
+        with m.Else():
+            m.d.sync += self.left.eq(self.left - 1)
+            m.next = "RV_NEXT"
 
     def _dense_bit(self):
         m, cnt, bit, bitval, pass2 = self.m, self.cnt, self.bit, self.bitval, self.pass2
@@ -1051,8 +1087,13 @@ class _Run(_Walk):
             with m.Else():
                 m.next = "REC_F"
         self.emit_end("RA_END", self._answer_sent)
-        self.core_req("RS_STEP", 1, Region.CONTROL, Register.COMMAND, Command.STEP.value,
-                      "RS_WAIT")
+        step = Command.STEP.value
+        if self.disp.core_params.eligibility:
+            word = Signal(COMMAND_WORD)
+            m.d.comb += [word.command.eq(Command.STEP), word.modulate.eq(self.rec_mod),
+                         word.modulator.eq(self.mod_r)]
+            step = word.as_value()
+        self.core_req("RS_STEP", 1, Region.CONTROL, Register.COMMAND, step, "RS_WAIT")
         with m.State("RS_WAIT"):
             with m.If(self.disp.core_done):
                 m.next = "RS_COUNT"

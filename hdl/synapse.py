@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from plasticore import fixed as F
 from plasticore.core import SYNAPSE
 
-from .arith import clip, stdp_round
+from .arith import clip, saturate, stdp_round
 
 __all__ = ["SynapseUpdate", "DEP", "DEP_PROD"]
 
@@ -70,12 +70,16 @@ class SynapseUpdate(wiring.Component):
     #: Cycles from the inputs to the weight write request.
     LATENCY = 2
 
-    def __init__(self, addr_width: int, banks: int = 4, *, stochastic: bool = False):
+    def __init__(self, addr_width: int, banks: int = 4, *, stochastic: bool = False,
+                 eligibility: bool = False):
         self.stochastic = stochastic
+        self.eligibility = eligibility
+        #: The lane rounds the depression itself (from the unrounded DEP_PROD).
+        self.unrounded = stochastic or eligibility
         ports = {
             "i_valid": In(1), "row": In(1), "learning": In(1), "bank": In(range(banks)),
             "addr": In(addr_width), "w": In(SYNAPSE), "acc": In(F.ACC),
-            "dep": In(DEP_PROD if stochastic else DEP),
+            "dep": In(DEP_PROD if self.unrounded else DEP),
             "amp": In(F.AMPLITUDE), "trace": In(F.TRACE),
             "w_min": In(F.WEIGHT), "w_max": In(F.WEIGHT),
             "acc_data": Out(F.ACC), "delta": Out(12), "prod": Out(28),
@@ -84,6 +88,9 @@ class SynapseUpdate(wiring.Component):
         }
         if stochastic:
             ports.update({"stoch": In(1), "u": In(32)})
+        if eligibility:
+            ports.update({"target": In(1), "alpha_e": In(F.DECAY), "mod": In(1),
+                          "r": In(F.MODULATOR)})
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -96,7 +103,7 @@ class SynapseUpdate(wiring.Component):
         p1_w = Signal(SYNAPSE)
         p1_prod = Signal(28)                      # UQ8.4 x UQ4.12 amplitude * trace
         p1_acc = Signal(F.ACC)
-        p1_dep = Signal(DEP_PROD if self.stochastic else DEP)
+        p1_dep = Signal(DEP_PROD if self.unrounded else DEP)
         p1_min = Signal(F.WEIGHT)
         p1_max = Signal(F.WEIGHT)
         m.d.sync += [
@@ -107,28 +114,70 @@ class SynapseUpdate(wiring.Component):
             p1_acc.eq(self.acc), p1_dep.eq(self.dep),
             p1_min.eq(self.w_min), p1_max.eq(self.w_max),
         ]
-        m.d.comb += self.prod.eq(p1_prod)
-        if self.stochastic:
-            p1_stoch = Signal()
-            m.d.sync += p1_stoch.eq(self.stoch)
-            # round_shift: nearest adds 2**15, stochastic the random bits 12-27 (16 bits).
-            add = Mux(p1_stoch, self.u[12:28], 1 << (F.STDP_SHIFT - 1))
-            dep_full = (p1_dep + add) >> F.STDP_SHIFT               # 0 .. 4095
-            dep = Mux(dep_full > 255, 255, dep_full[:8])
-            m.d.comb += self.delta.eq(((p1_prod + add) >> F.STDP_SHIFT)[:12])
-        else:
-            dep = p1_dep
-            m.d.comb += self.delta.eq(stdp_round(p1_prod))
         m.d.comb += [
+            self.prod.eq(p1_prod),
             # Cannot overflow: the accumulation starts from 0 each step and the sum of at most
             # 1,024 weights lies in [-2**17, 2**17 - 1024] (see ACC in plasticore.fixed).
             self.acc_data.eq(p1_acc + p1_w.weight),
         ]
+        p1_stoch = Signal()
+        u = Signal(32)
+        if self.stochastic:
+            m.d.sync += p1_stoch.eq(self.stoch)
+            m.d.comb += u.eq(self.u)
+        if self.unrounded:
+            # round_shift: nearest adds 2**15, stochastic the random bits 12-27 (16 bits).
+            add_w = Mux(p1_stoch, u[12:28], 1 << (F.STDP_SHIFT - 1))
+            dep_full = (p1_dep + add_w) >> F.STDP_SHIFT               # 0 .. 4096
+            dep = Mux(dep_full > 255, 255, dep_full[:8])
+            m.d.comb += self.delta.eq(((p1_prod + add_w) >> F.STDP_SHIFT)[:12])
+        else:
+            dep = p1_dep
+            m.d.comb += self.delta.eq(stdp_round(p1_prod))
 
         moved = Mux(p1_row, p1_w.weight - dep, p1_w.weight + self.delta)   # 14-bit signed
+        w_new = Signal(F.WEIGHT)
+        e_new = Signal(F.ELIGIBILITY)
+        m.d.comb += [w_new.eq(clip(moved, p1_min, p1_max, F.WEIGHT)), e_new.eq(p1_w.elig)]
+        if self.eligibility:
+            self._eligibility(m, p1_row, p1_w, p1_prod, p1_dep, p1_min, p1_max, p1_stoch, u,
+                              w_new, e_new)
         m.d.sync += [
             self.w_we.eq(p1_write), self.w_bank.eq(p1_bank), self.w_addr.eq(p1_addr),
-            self.w_data.weight.eq(clip(moved, p1_min, p1_max, F.WEIGHT)),
-            self.w_data.plastic.eq(p1_w.plastic),
+            self.w_data.weight.eq(w_new), self.w_data.plastic.eq(p1_w.plastic),
         ]
+        if self.eligibility:
+            m.d.sync += self.w_data.elig.eq(e_new)
         return m
+
+    def _eligibility(self, m, p1_row, p1_w, p1_prod, p1_dep, p1_min, p1_max, p1_stoch, u,
+                     w_new, e_new):
+        """Option eligibility (docs/model.md 4.5, 4.6): for a post neuron with target
+        ELIGIBILITY the STDP terms move ``e`` (rounded at shift 14: 2 fraction bits more)
+        and keep ``W``; a modulation (``mod``) moves ``W`` by ``round(r e, 6)`` and decays
+        ``e``; synapses of WEIGHT neurons keep both in a modulation."""
+        p1_target, p1_mod = Signal(), Signal()
+        p1_alpha = Signal(F.DECAY)
+        p1_r = Signal(F.MODULATOR)
+        m.d.sync += [p1_target.eq(self.target), p1_mod.eq(self.mod),
+                     p1_alpha.eq(self.alpha_e), p1_r.eq(self.r)]
+        e, w = p1_w.elig, p1_w.weight
+        add_e = Mux(p1_stoch, u[12:26], 1 << (F.STDP_SHIFT - F.ELIG_FRAC - 1))
+        shift_e = F.STDP_SHIFT - F.ELIG_FRAC
+        de_row = (p1_dep + add_e) >> shift_e                  # 0 .. 16384
+        de_col = (p1_prod + add_e) >> shift_e
+        e_stdp = saturate(Mux(p1_row, e - de_row, e + de_col), F.ELIGIBILITY)
+        # modulation: r * e has 4 + 2 fraction bits; e * alpha_e 15
+        pm = p1_r * e
+        d_mod = (pm + Mux(p1_stoch, u[:F.MOD_SHIFT], 1 << (F.MOD_SHIFT - 1))) >> F.MOD_SHIFT
+        w_mod = clip(w + d_mod, p1_min, p1_max, F.WEIGHT)
+        pe = e * p1_alpha
+        e_down = (pe + Mux(e < 0, F.DECAY_ONE - 1, 0)) >> F.DECAY_FRAC
+        e_mod = Mux(p1_stoch, (pe + u[16:31]) >> F.DECAY_FRAC, e_down)
+        with m.If(p1_mod):
+            with m.If(p1_target):
+                m.d.comb += [w_new.eq(w_mod), e_new.eq(e_mod)]
+            with m.Else():
+                m.d.comb += [w_new.eq(w), e_new.eq(e)]
+        with m.Elif(p1_target):
+            m.d.comb += [w_new.eq(w), e_new.eq(e_stdp)]

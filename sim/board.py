@@ -146,20 +146,24 @@ def _verilog_ports(text: str) -> list[str]:
     return [p.strip() for p in match.group(1).split(",") if p.strip()]
 
 
-def board_top(neurons: int, *, clock_hz: float = DEFAULT_CLOCK_HZ, baud: int = DEFAULT_BAUD):
+def board_top(neurons: int, *, clock_hz: float = DEFAULT_CLOCK_HZ, baud: int = DEFAULT_BAUD,
+              options=()):
     """The top that ``plasticore sim`` serves, and its UART divisor: ``(top, divisor)``.
 
-    The top is :class:`plasticore.hdl.link.LinkTop`: the core of ``neurons`` neurons, the
-    command dispatcher and the UART PHY, exactly as a board runs them.
+    The top is :class:`plasticore.hdl.link.LinkTop`: the core of ``neurons`` neurons with
+    the learning ``options`` (names of :data:`plasticore.core.OPTIONS`), the command
+    dispatcher and the UART PHY, exactly as a board runs them.
 
     Raises :class:`ValueError` if ``baud`` cannot be derived from ``clock_hz`` (see
     :func:`plasticore.hdl.uart.uart_divisor`).
     """
+    from plasticore.core import CoreParams
     from plasticore.hdl.link import LinkTop
     from plasticore.hdl.uart import uart_divisor
 
     divisor = uart_divisor(clock_hz, baud)
-    return LinkTop(neurons, divisor=divisor, clock_hz=int(clock_hz)), divisor
+    params = CoreParams(neurons, **dict.fromkeys(options, True))
+    return LinkTop(params, divisor=divisor, clock_hz=int(clock_hz)), divisor
 
 
 # ---- build --------------------------------------------------------------------------------

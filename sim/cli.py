@@ -31,6 +31,8 @@ def add_sim_commands(subparsers: argparse._SubParsersAction) -> None:
     link.add_argument("--port", type=int, default=0,
                       help="TCP port on 127.0.0.1 (default 0: any free port)")
     link.add_argument("--pty", action="store_true", help="serve a PTY instead of a socket")
+    p.add_argument("--options", nargs="*", default=[], choices=["stochastic", "eligibility"],
+                   help="learning options of the core (default none)")
     p.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD,
                    help=f"UART bit rate (default {DEFAULT_BAUD})")
     # The clock's default (None) comes from plasticore.sim.board, imported when `sim` runs.
@@ -63,13 +65,15 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     if args.clock_hz is None:
         args.clock_hz = DEFAULT_CLOCK_HZ
     _check(args)
-    top, divisor = board_top(args.neurons, clock_hz=args.clock_hz, baud=args.baud)
+    top, divisor = board_top(args.neurons, clock_hz=args.clock_hz, baud=args.baud,
+                             options=args.options)
 
     def on_sigterm(signum, frame):
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)   # stop cleanly "on request" too
-    board = SimulatedBoard(top, divisor=divisor, name=f"board-n{args.neurons}",
+    board = SimulatedBoard(top, divisor=divisor,
+                           name="-".join([f"board-n{args.neurons}", *sorted(args.options)]),
                            port=args.port, pty=args.pty, jobs=args.jobs,
                            sleep=not args.no_sleep)
     try:

@@ -95,3 +95,18 @@ def test_returned_arrays_are_not_reused():
     for _ in range(5):
         ref.step()
     assert np.array_equal(s0, copies[0]) and np.array_equal(v0, copies[1])
+
+
+def test_learning_options_equal_the_reference():
+    """Programs with triplet parameters, eligibility targets, stochastic rounding and
+    modulated steps (which the kernel hands to the NumPy step) give the reference's
+    integers, slow traces and eligibilities included."""
+    from test_learning_rules import random_program
+    rng = np.random.default_rng(3)
+    cfg = random_program(16, rng, rails=True)
+    slow, fast = Reference(cfg, learning=True), FastReference(cfg, learning=True)
+    for k in range(40):
+        f = rng.random(16) < 0.3
+        r = int(rng.integers(-128, 128)) if k % 3 else None
+        assert np.array_equal(slow.step(f, r), fast.step(f, r))
+        assert slow.snapshot() == fast.snapshot(), slow.snapshot().diff(fast.snapshot())

@@ -163,3 +163,37 @@ def test_params_options():
     assert CoreParams.full(8).options_mask == 0b111
     with pytest.raises(TypeError, match="Option triplet must be True or False"):
         CoreParams(8, triplet=1)
+
+
+@pytest.mark.slow
+def test_three_factor_program_on_the_simulated_board():
+    """End to end: a compiled three-factor program with stochastic rounding and a reward
+    schedule, run on the simulated board (built with the options the program needs): every
+    spike and the final weights equal the reference's."""
+    from plasticore.compiler import (
+        LIF,
+        STDP,
+        AllToAll,
+        Network,
+        Poisson,
+        ThreeFactor,
+        compile,
+    )
+    from plasticore.driver.runtime import run_program
+
+    net = Network(dt=1e-3, duration=0.08, name="reward")
+    inp = net.inputs("in", 12, Poisson(rate=80.0, seed=2))
+    out = net.population("out", 4, LIF(tau_mem=10e-3, tau_syn=2e-3, v_threshold=0.5))
+    out.record("spikes")
+    net.connect(inp, out, AllToAll(0.1), stdp=ThreeFactor(
+        STDP(w_max=0.3, A_plus=0.02, A_minus=0.02, rounding="stochastic"), tau_e=0.02)
+    ).record_weights()
+    net.reward(np.arange(0.005, 0.08, 0.01), np.tile([1.5, -0.5], 4))
+    prog = compile(net, n=16)
+    prog.config.seed = 1234
+    ref = run_program(prog, target="ref")
+    sim = run_program(prog, target="sim")
+    assert np.array_equal(ref.spikes["out"], sim.spikes["out"])
+    (w_ref,), (w_sim,) = ref.weights_raw.values(), sim.weights_raw.values()
+    assert np.array_equal(w_ref, w_sim)
+    assert not np.array_equal(w_ref, prog.config.weights[:12, 12:16])

@@ -53,7 +53,7 @@ OPTIONS = tuple(k for k in os.environ.get("PLASTICORE_OPTIONS", "").split(",") i
 
 # -- scoreboard -----------------------------------------------------------------------------
 
-async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool):
+async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool, modulated=False):
     """Compare the core with the reference after a step; raise with a readable diff."""
     problems = []
     if int(tb.dut.collision.value):
@@ -66,6 +66,10 @@ async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool):
     for name in state.names:
         if not np.array_equal(state[name], getattr(ref, name)):
             problems.append(_mismatch(name, state[name], getattr(ref, name)))
+    if weights and "eligibility" in OPTIONS:
+        e = tb.peek_elig()
+        if not np.array_equal(e, ref.elig):
+            problems.append(_mismatch("eligibility", e, ref.elig))
     if weights:
         w, plastic = tb.peek_weights()
         if not np.array_equal(w, ref.weights):
@@ -78,7 +82,7 @@ async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool):
     t = await tb.read_register(Register.STEP_COUNT)
     if t != ref.t:
         problems.append(f"STEP_COUNT is {t}, the reference is at step {ref.t}")
-    expected = step_cycles(tb.n, int(ref.spikes.sum()), ref.learning)
+    expected = step_cycles(tb.n, int(ref.spikes.sum()), ref.learning, modulated)
     if tb.cycles != expected or tb.timed_cycles != expected:
         problems.append(f"the step took {tb.cycles} cycles (CYCLES register) and "
                         f"{tb.timed_cycles} (done pulse); step_cycles() says {expected}")
@@ -101,7 +105,8 @@ def _v(x):
     return int(x) if x.dtype != bool else bool(x)
 
 
-async def run_and_check(tb, cfg, forced, learning, what, weights_every=1, first_step=0):
+async def run_and_check(tb, cfg, forced, learning, what, weights_every=1, first_step=0,
+                        modulators=None):
     """Load ``cfg``, reset, set the step counter to ``first_step``, run ``len(forced)``
     steps with the learning schedule ``learning`` (bool, or a per-step sequence) and check
     every step."""
@@ -118,10 +123,12 @@ async def run_and_check(tb, cfg, forced, learning, what, weights_every=1, first_
             current = schedule[k]
             await tb.set_learning(current)
             ref.learning = current
-        await tb.step(f)
-        ref.step(f)
+        r = None if modulators is None else modulators[k]
+        await tb.step(f, r)
+        ref.step(f, r)
         last = k == len(forced) - 1
-        await check_step(tb, ref, what, weights=last or (k + 1) % weights_every == 0)
+        await check_step(tb, ref, what, weights=last or (k + 1) % weights_every == 0,
+                         modulated=r is not None)
     return ref
 
 
@@ -171,6 +178,40 @@ async def stochastic_network(dut, seed):
                               weights_every=WEIGHTS_EVERY, first_step=first)
     dut._log.info("stochastic network %d: %d spikes, %d weights changed", seed,
                   int(ref.spikes.sum()), int((ref.weights != cfg.weights).sum()))
+
+
+@cocotb.test()
+@cocotb.parametrize(seed=list(range(NETWORKS)))
+async def eligibility_network(dut, seed):
+    """Option eligibility: a random network whose neurons learn into the eligibility or
+    the weights (at random), eligibilities and modulators at their rails, a modulator every
+    step, never, or sometimes, learning toggled; weights and eligibilities every step."""
+    rng = _network_seed(700 + seed)
+    cfg = random_config(N, rng, corner=float(rng.choice([0.1, 0.3])),
+                        plastic_p=float(rng.choice([0.5, 1.0])))
+    cfg.rules["target"] = (rng.random(N) < float(rng.choice([0.5, 1.0]))).astype(int)
+    cfg.rules["alpha_e"] = rng.choice([0, 1, F.DECAY_ONE - 1, F.DECAY_ONE,
+                                       int(rng.integers(0, F.DECAY_ONE + 1))], N)
+    if "stochastic" in OPTIONS:
+        cfg.rules["rounding"] = rng.integers(0, 2, N)
+        cfg.seed = int(rng.integers(0, 1 << 32))
+    cfg.elig = corner_values(F.ELIGIBILITY, (N, N), rng, 0.4)
+    mode = ["every", "never", "some"][seed % 3]
+    rails = [F.MODULATOR.min, F.MODULATOR.max, 0, 1, -1]
+    mods = []
+    for _ in range(STEPS):
+        r = int(rng.choice(rails)) if rng.random() < 0.4 else int(rng.integers(-128, 128))
+        mods.append(None if mode == "never" or (mode == "some" and rng.random() < 0.6)
+                    else r)
+    learning = [(k // 7) % 4 != 3 for k in range(STEPS)]
+    forced = random_forced(STEPS, N, float(rng.choice([0.05, 0.2, 0.5])), rng)
+    tb = CoreTB(dut, N, OPTIONS)
+    await tb.start()
+    ref = await run_and_check(tb, cfg, forced, learning, f"eligibility network {seed} ({mode})",
+                              weights_every=WEIGHTS_EVERY, modulators=mods)
+    dut._log.info("eligibility network %d (%s): %d spikes, %d weights and %d eligibilities "
+                  "changed", seed, mode, int(ref.spikes.sum()),
+                  int((ref.weights != cfg.weights).sum()), int((ref.elig != cfg.elig).sum()))
 
 
 # -- corner cases -----------------------------------------------------------------------------

@@ -137,6 +137,24 @@ def test_stochastic_corner_cases_and_access_port():
     run(8, "cycle_budget", options=("stochastic",))
 
 
+@pytest.mark.parametrize("n", [8, 32])
+def test_eligibility_networks(n):
+    """Three-factor learning (option eligibility, with stochastic rounding too): random
+    networks, eligibilities and modulators at their rails, modulated every step, never or
+    sometimes; weights and eligibilities every step."""
+    assert run(n, "eligibility_network", options=("eligibility", "stochastic"), networks=9,
+               steps=80, weights_every=1) == 9
+
+
+def test_eligibility_networks_nearest_odd_and_256():
+    assert run(8, "eligibility_network", options=("eligibility",), networks=6, steps=60,
+               weights_every=1) == 6
+    assert run(13, "eligibility_network", options=("eligibility",), networks=3, steps=50,
+               weights_every=1) == 3
+    assert run(256, "eligibility_network", options=("eligibility", "stochastic"),
+               networks=3, steps=12, weights_every=4) == 3
+
+
 # -- Icarus ----------------------------------------------------------------------------------
 
 def test_icarus():

@@ -214,6 +214,50 @@ def test_stochastic_core_seed_rules_and_learning():
     compare(n, lines, params=CoreParams(n, stochastic=True))
 
 
+@pytest.mark.parametrize("options", [("eligibility",), ("eligibility", "stochastic")])
+def test_eligibility_core_regions_and_modulated_runs(options):
+    """A core with the eligibility option: RULE_PARAMS (target, alpha_e), the ELIGIBILITY
+    region (written, read back, kept through weight writes), modulated RUN records (sparse
+    and dense, modulators at the rails), refusals; every answer as the virtual chip's."""
+    n = 8
+    rng = np.random.default_rng(17)
+    cfg = random_config(n, rng)
+    rules = Table(RULE_PARAMS, n, target=rng.integers(0, 2, n),
+                  alpha_e=rng.choice([0, 16384, 32767, 32768], n),
+                  rounding=rng.integers(0, 2, n) if "stochastic" in options else 0)
+    elig = rng.integers(-64, 64, n * n).astype(np.int8).tobytes()
+    records = b"".join(
+        P.encode_record(np.flatnonzero(rng.random(n) < p), n, r)
+        for p, r in [(0.1, -128), (0.9, 127), (0.5, None), (0.3, 16), (1.0, -1), (0.0, 0),
+                     (0.5, 5), (0.2, None)])
+    lines = [
+        b"\0",
+        request(P.Opcode.WRITE, 2, access(P.WireRegion.WEIGHTS, 0, n * n)
+                + cfg.weights.astype(np.int8).tobytes()),
+        request(P.Opcode.WRITE, 3, access(P.WireRegion.ELIGIBILITY, 0, n * n) + elig),
+        request(P.Opcode.WRITE, 4, access(P.WireRegion.PLASTIC, 0, n * n // 8)
+                + np.packbits(cfg.plastic.reshape(-1), bitorder="little").tobytes()),
+        request(P.Opcode.WRITE, 5, access(P.WireRegion.WEIGHTS, 3, 2) + b"\x7f\x80"),
+        request(P.Opcode.WRITE, 6, access(P.WireRegion.NEURON_PARAMS, 0, n)
+                + cfg.neurons.to_bytes()),
+        request(P.Opcode.WRITE, 7, access(P.WireRegion.LEARNING_PARAMS, 0, n)
+                + cfg.learning.to_bytes()),
+        request(P.Opcode.WRITE, 8, access(P.WireRegion.RULE_PARAMS, 0, n) + rules.to_bytes()),
+        request(P.Opcode.READ, 9, access(P.WireRegion.RULE_PARAMS, 0, n)),
+        request(P.Opcode.READ, 10, access(P.WireRegion.ELIGIBILITY, 0, n * n)),
+        request(P.Opcode.WRITE, 11, access(P.WireRegion.ELIGIBILITY, 5, 1) + b"\x40"),  # 64
+        request(P.Opcode.CONTROL, 12, P.pack(P.CONTROL, {"learning": 1, "seed": 99})),
+        request(P.Opcode.RUN, 13, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 8})
+                + records),
+        request(P.Opcode.RUN, 14, P.pack(P.RUN_HEADER, {"first_step": 8, "steps": 1})
+                + P.encode_record([1], n, 3)[:-1]),                        # no modulator
+        request(P.Opcode.READ, 15, access(P.WireRegion.WEIGHTS, 0, n * n)),
+        request(P.Opcode.READ, 16, access(P.WireRegion.ELIGIBILITY, 0, n * n)),
+        request(P.Opcode.STATUS, 17),
+    ]
+    compare(n, lines, params=CoreParams(n, **dict.fromkeys(options, True)))
+
+
 def test_long_run_splits_answers_like_the_virtual_chip():
     n = 16
     rng = np.random.default_rng(9)

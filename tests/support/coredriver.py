@@ -30,15 +30,16 @@ from plasticore.core import (
     CoreParams,
     Table,
 )
-from plasticore.hdl.access import Command, Region, Register, request_layout
+from plasticore.hdl.access import COMMAND_WORD, Command, Region, Register, request_layout
 from plasticore.hdl.core import NEURON_WORD, Geometry
 
 __all__ = ["CoreTB"]
 
 #: The SYNAPSE fields, for packing and splitting whole weight matrices at once (N^2 words
 #: through :class:`~plasticore.core.Table` would take seconds at N = 256).
-_W, _P = SYNAPSE["weight"], SYNAPSE["plastic"]
+_W, _P, _E = SYNAPSE["weight"], SYNAPSE["plastic"], SYNAPSE["elig"]
 _W_MASK = (1 << _W.width) - 1
+_E_MASK = (1 << _E.width) - 1
 
 
 class CoreTB:
@@ -145,26 +146,29 @@ class CoreTB:
         if "stochastic" in self.options:
             await self.write_register(Register.SEED, config.seed)
         words = ((config.weights.ravel() & _W_MASK) << _W.offset
-                 | config.plastic.ravel().astype(np.int64) << _P.offset)
+                 | config.plastic.ravel().astype(np.int64) << _P.offset
+                 | (config.elig.ravel() & _E_MASK) << _E.offset)
         await self.write(Region.SYNAPSE, enumerate(words.tolist()))
 
     async def set_learning(self, on: bool):
         await self.write_register(Register.CONTROL, int(bool(on)))
 
-    async def command(self, command: Command) -> int:
+    async def command(self, command: Command, modulator: int | None = None) -> int:
         """Run ``command`` to completion and return its cycle count, read from
         ``Register.CYCLES``.  :attr:`timed_cycles` is the same count measured from the
         ``done`` pulse in simulation time; callers can assert that both agree."""
         from cocotb.triggers import FallingEdge, RisingEdge, SimTimeoutError, with_timeout
         from cocotb.utils import get_sim_time
         dut = self.dut
-        await self.write(Region.CONTROL, [(Register.COMMAND.value, command.value)])
+        word = COMMAND_WORD.const({"command": command, "modulate": modulator is not None,
+                                   "modulator": modulator or 0}).as_value().value
+        await self.write(Region.CONTROL, [(Register.COMMAND.value, word)])
         # The command was taken at the rising edge half a period ago; the first busy cycle
         # starts there, and done is high during the last one.
         taken = get_sim_time(unit="ns") - self.period_ns / 2
         # A hung sequencer must fail the test, not hang it: no command takes longer than a
-        # step in which every neuron fires with learning on (2 N^2 + N + 16 cycles).
-        limit = (2 * self.n * self.n + 2 * self.n + 100) * self.period_ns
+        # step in which every neuron fires with learning on and a modulation (2.5 N^2 + ...).
+        limit = (3 * self.n * self.n + 2 * self.n + 100) * self.period_ns
         try:
             await with_timeout(RisingEdge(dut.done), limit, "ns")
         except SimTimeoutError:
@@ -179,14 +183,15 @@ class CoreTB:
     async def reset_state(self):
         return await self.command(Command.RESET)
 
-    async def step(self, forced=None):
-        """Force the neurons in ``forced`` (bool mask or indices) and run one timestep;
-        return its cycle count."""
+    async def step(self, forced=None, modulator=None):
+        """Force the neurons in ``forced`` (bool mask or indices) and run one timestep
+        (modulated with the raw MODULATOR ``modulator`` unless None); return its cycle
+        count."""
         if forced is not None:
             f = np.asarray(forced)
             idx = np.flatnonzero(f) if f.dtype == bool else f.astype(np.int64)
             await self.write(Region.FORCED, ((int(k), 1) for k in idx))
-        return await self.command(Command.STEP)
+        return await self.command(Command.STEP, modulator)
 
     # -- read back through the port ----------------------------------------------------------
 
@@ -206,6 +211,14 @@ class CoreTB:
     async def read_synapses(self):
         words = np.array(await self.read(Region.SYNAPSE, range(self.n * self.n)), np.int64)
         return self._split_synapses(words)
+
+    def peek_elig(self):
+        """The eligibility matrix (n, n), row = pre-synaptic."""
+        geo = Geometry(self.n)
+        banks = np.array([self._peek(f"syn{b}", geo.bank_depth) for b in range(4)], np.int64)
+        j, i = np.divmod(np.arange(self.n * self.n), self.n)
+        e = (banks[Geometry.bank(j, i), geo.address(j, i)] >> _E.offset) & _E_MASK
+        return np.where(e >> (_E.width - 1), e - (1 << _E.width), e).reshape(self.n, self.n)
 
     def _split_synapses(self, words):
         w = (words >> _W.offset) & _W_MASK
