@@ -38,3 +38,19 @@ def test_reward_task_learns_on_the_reference():
 
 def test_random_return_is_small():
     assert 0.0 < R.random_return(2000, seed=0) < 0.05
+
+
+def test_reward_task_simulated_board_equals_reference():
+    """Three episodes on the simulated board (the gateware, with the eligibility and
+    stochastic options): the same spikes, weights and returns as the reference."""
+    from plasticore.sim.board import have_verilator
+
+    reason = have_verilator()
+    if reason:
+        pytest.skip(f"simulated board: {reason}")
+    a = R.run_task("ref", episodes=3, seed=0)
+    b = R.run_task("sim", episodes=3, seed=0)
+    assert a["steps"] == b["steps"] > 0
+    assert np.array_equal(a["spikes"], b["spikes"])
+    assert np.array_equal(a["weights"], b["weights"])
+    assert np.array_equal(a["returns"], b["returns"])
