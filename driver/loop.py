@@ -109,8 +109,9 @@ class ClosedLoop:
     ``chunk`` steps per exchange, the policy seeing the spikes of ``lag`` exchanges earlier
     (module docstring).  :meth:`run` runs until the policy returns None or ``max_exchanges``
     have run and returns a :class:`LoopRecord`.  Bad inputs from the policy (a wrong shape,
-    an index outside the core, a reward the target cannot take) raise :class:`RunError`
-    naming the exchange.
+    an index outside the core, a reward out of range) raise :class:`RunError` naming the
+    exchange; a reward for a core built without the eligibility option raises the driver's
+    :class:`~plasticore.driver.chip.MissingOption`.
     """
 
     def __init__(self, session: Session, *, chunk: int = 1, lag: int = 2) -> None:
