@@ -140,6 +140,12 @@ class BoardTop(Elaboratable):
             raise ValueError(f"{self.board.title} holds at most {self.board.max_neurons} "
                              f"neurons, not {self.neurons} ({self.board.limit})")
         self.params = CoreParams(self.neurons, **dict.fromkeys(options, True))
+        from plasticore.hdl.core import IMPLEMENTED_OPTIONS
+        missing = sorted(self.params.options - set(IMPLEMENTED_OPTIONS))
+        if missing:
+            raise ValueError(f"The gateware does not implement the learning option(s) "
+                             f"{', '.join(missing)} yet (only "
+                             f"{', '.join(IMPLEMENTED_OPTIONS)}).")
         self.f_in = self._oscillator_hz()
         want = clock_hz or self.board.clock_hz
         fam = self.board.family

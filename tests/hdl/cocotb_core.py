@@ -347,7 +347,7 @@ async def access_port(dut):
     await tb.write(Region.FORCED, enumerate(bits.astype(int).tolist()))
     assert np.array_equal(await tb.read(Region.FORCED, range(N)), bits.astype(int))
 
-    if "stochastic" in OPTIONS:
+    if OPTIONS:
         await _check_rule_words(tb, rng)
     await _check_registers(tb)
     await _check_out_of_range(tb, params, learn, state)
@@ -355,12 +355,18 @@ async def access_port(dut):
 
 
 async def _check_rule_words(tb: CoreTB, rng):
-    """Option stochastic: SEED and the rounding bits of RULE_PARAMS read back; the fields
-    of options the core lacks read as 0."""
+    """Options: SEED and the RULE_PARAMS fields of the core's options read back (the
+    fields of options it lacks are not written here: the dispatcher refuses them)."""
     for seed in (0xFFFFFFFF, int(rng.integers(0, 1 << 32)), 0):
         await tb.write_register(Register.SEED, seed)
-        assert await tb.read_register(Register.SEED) == seed, "SEED does not read back"
-    rules = Table(RULE_PARAMS, N, rounding=rng.integers(0, 2, N))
+        want = seed if "stochastic" in OPTIONS else 0
+        assert await tb.read_register(Register.SEED) == want, "SEED does not read back"
+    rules = Table(RULE_PARAMS, N)
+    if "stochastic" in OPTIONS:
+        rules["rounding"] = rng.integers(0, 2, N)
+    if "eligibility" in OPTIONS:
+        rules["target"] = rng.integers(0, 2, N)
+        rules["alpha_e"] = corner_values(F.DECAY, N, rng, 0.5)
     await tb.write(Region.RULE_PARAMS, enumerate(rules.pack()))
     back = Table.unpack(RULE_PARAMS, await tb.read(Region.RULE_PARAMS, range(N)))
     assert back == rules, "RULE_PARAMS do not read back as written"

@@ -112,47 +112,51 @@ def test_cycle_budget(n):
 
 
 # -- options ------------------------------------------------------------------------------
+#
+# The default tier builds each size once with both options the gateware implements
+# (stochastic and eligibility: the networks below use either or both); the slow tier checks
+# the single-option builds.
 
-@pytest.mark.parametrize("n", [8, 32])
-def test_stochastic_networks(n):
-    """Stochastic rounding (option stochastic): random networks whose neurons round at
-    random stochastically or to nearest, random seeds and step counters, learning on, every
-    step and every weight compared."""
-    assert run(n, "stochastic_network", options=("stochastic",), networks=12, steps=120,
-               weights_every=1) == 12
-
-
-def test_stochastic_networks_odd_and_256():
-    assert run(13, "stochastic_network", options=("stochastic",), networks=4, steps=80,
-               weights_every=1) == 4
-    assert run(256, "stochastic_network", options=("stochastic",), networks=3, steps=30,
-               weights_every=10) == 3
-
-
-def test_stochastic_corner_cases_and_access_port():
-    """The corner cases and the access port (SEED, RULE_PARAMS) of a core with the option;
-    and that the default corner cases still pass on it (nearest rounding everywhere)."""
-    run(8, "corner", options=("stochastic",), corner_steps=80, weights_every=1)
-    run(8, "access_port", options=("stochastic",))
-    run(8, "cycle_budget", options=("stochastic",))
+BOTH = ("eligibility", "stochastic")
 
 
 @pytest.mark.parametrize("n", [8, 32])
-def test_eligibility_networks(n):
-    """Three-factor learning (option eligibility, with stochastic rounding too): random
-    networks, eligibilities and modulators at their rails, modulated every step, never or
-    sometimes; weights and eligibilities every step."""
-    assert run(n, "eligibility_network", options=("eligibility", "stochastic"), networks=9,
-               steps=80, weights_every=1) == 9
+def test_option_networks(n):
+    """Stochastic rounding: random networks whose neurons round at random stochastically or
+    to nearest, random seeds and step counters.  Three-factor learning: eligibilities and
+    modulators at their rails, modulated every step, never or sometimes, learning toggled.
+    Every step, every weight and eligibility compared."""
+    assert run(n, "stochastic_network", options=BOTH, networks=9, steps=100,
+               weights_every=1) == 9
+    assert run(n, "eligibility_network", options=BOTH, networks=9, steps=80,
+               weights_every=1) == 9
 
 
-def test_eligibility_networks_nearest_odd_and_256():
-    assert run(8, "eligibility_network", options=("eligibility",), networks=6, steps=60,
-               weights_every=1) == 6
-    assert run(13, "eligibility_network", options=("eligibility",), networks=3, steps=50,
+def test_option_networks_odd_and_256():
+    assert run(13, "eligibility_network", options=BOTH, networks=3, steps=50,
                weights_every=1) == 3
-    assert run(256, "eligibility_network", options=("eligibility", "stochastic"),
-               networks=3, steps=12, weights_every=4) == 3
+    assert run(256, "eligibility_network", options=BOTH, networks=3, steps=12,
+               weights_every=4) == 3
+    assert run(256, "stochastic_network", options=BOTH, networks=2, steps=30,
+               weights_every=10) == 2
+
+
+def test_option_corner_cases_and_access_port():
+    """The corner cases (half the neurons rounding stochastically), the access port (SEED,
+    RULE_PARAMS) and the cycle budget of a core with the options."""
+    run(8, "corner", options=BOTH, corner_steps=80, weights_every=1)
+    run(8, "access_port", options=BOTH)
+    run(8, "cycle_budget", options=BOTH)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [("stochastic",), ("eligibility",)])
+def test_single_option_builds(options):
+    name = "stochastic_network" if options == ("stochastic",) else "eligibility_network"
+    for n in (8, 13, 32):
+        assert run(n, name, options=options, networks=6, steps=80, weights_every=1) == 6
+    run(8, "corner", options=options, corner_steps=80, weights_every=1)
+    run(8, "access_port", options=options)
 
 
 # -- Icarus ----------------------------------------------------------------------------------
@@ -164,8 +168,10 @@ def test_icarus():
     run(8, "corner", simulator="icarus", corner_steps=30, weights_every=1)
     run(8, "access_port", simulator="icarus")
     run(8, "cycle_budget", simulator="icarus")
-    run(8, "stochastic_network", simulator="icarus", options=("stochastic",), networks=2,
-        steps=40, weights_every=1)
+    run(8, "stochastic_network", simulator="icarus", options=BOTH, networks=2, steps=30,
+        weights_every=1)
+    run(8, "eligibility_network", simulator="icarus", options=BOTH, networks=2, steps=30,
+        weights_every=1)
 
 
 # -- slow tier -------------------------------------------------------------------------------
