@@ -12,11 +12,15 @@ real numbers, without rounding, truncation or saturation::
     spike <- forced  or  (not refractory and V >= threshold)     (V > threshold: strict, deferred)
     V   <- v_reset  or  V - threshold  or  V (deferred);  ref <- refractory   (on a spike)
     x   <- alpha_x * x + x_inc * spike
-    y'  <- alpha_y * y
+    y'  <- alpha_y * y;   x2' <- alpha_x2 * x2;   y2' <- alpha_y2 * y2
     acc <- sum over spiking j of W[j, :]
-    W[j, i] <- clip(W[j, i] - a_minus_i * y'_i)    for spiking j, plastic (j, i)
-    W[j, i] <- clip(W[j, i] + a_plus_i  * x_j)     for spiking i, plastic (j, i)
-    y   <- y' + y_inc * spike
+    W[j, i] <- clip(W[j, i] - y'_i (a_minus_i + a3_minus_i x2'_j))   for spiking j, plastic
+    W[j, i] <- clip(W[j, i] + x_j  (a_plus_i  + a3_plus_i  y2'_i))   for spiking i, plastic
+    y   <- y' + y_inc * spike;   x2 <- x2' + spike;   y2 <- y2' + spike
+
+(the triplet terms are those of :class:`~plasticore.compiler.TripletSTDP`, ``docs/model.md``
+4.5; with ``a3 = 0`` it is the pair rule).  Three-factor rules (``ThreeFactor``) are not
+modelled: :func:`simulate` refuses them.
 
 Its parameters are a :class:`FloatParams`: ``V, I, bias, threshold, v_reset`` and the
 weights in one unit of potential (a weight is the jump of ``I`` per pre-synaptic spike);
@@ -36,13 +40,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .lower import _alpha, bias_gain, input_rasters
-from .network import STDP, CompileError, Network
+from .network import STDP, CompileError, Network, ThreeFactor, TripletSTDP
 
 __all__ = ["alpha", "FloatParams", "FloatModel", "simulate", "FloatResults"]
 
@@ -77,12 +81,17 @@ class FloatParams:
     w_max: np.ndarray
     weights: np.ndarray
     plastic: np.ndarray
+    alpha_x2: np.ndarray | None = None     # triplet: slow traces (None: no triplet terms)
+    alpha_y2: np.ndarray | None = None
+    a3_plus: np.ndarray | None = None
+    a3_minus: np.ndarray | None = None
 
     _PER_NEURON_DEFAULTS = dict(threshold=1.0, v_reset=0.0, bias=0.0, alpha_v=1.0, alpha_i=0.0,
                                 refractory=0, subtract=False, deferred=False,
                                 strict=False, alpha_x=1.0, x_inc=0.0,
                                 alpha_y=1.0, y_inc=0.0, a_plus=0.0, a_minus=0.0,
                                 w_min=-1.0, w_max=1.0)
+    _TRIPLET = ("alpha_x2", "alpha_y2", "a3_plus", "a3_minus")
 
     @classmethod
     def make(cls, n: int, weights: ArrayLike | None = None, plastic: ArrayLike | None = None,
@@ -102,6 +111,10 @@ class FloatParams:
         pl = np.zeros((n, n), bool) if plastic is None else np.array(plastic, bool)
         return cls(n=n, weights=w, plastic=pl, **kw)
 
+    @property
+    def triplet(self) -> bool:
+        return self.a3_plus is not None
+
     def copy(self) -> FloatParams:
         return FloatParams(**{f.name: (getattr(self, f.name).copy()
                                        if isinstance(getattr(self, f.name), np.ndarray)
@@ -112,7 +125,7 @@ class FloatModel:
     """float64 model of one core with real parameters; same interface as the reference
     (:meth:`step`, :meth:`run`), state in real units."""
 
-    STATE = ("v", "i", "acc", "ref", "x", "y", "y_dec")
+    STATE = ("v", "i", "acc", "ref", "x", "y", "y_dec", "x2", "y2")
 
     def __init__(self, params: FloatParams, learning: bool = False) -> None:
         self.p = params.copy()
@@ -126,6 +139,7 @@ class FloatModel:
         self.t = 0
         self.spikes = np.zeros(n, bool)
         self.v, self.i, self.acc, self.x, self.y, self.y_dec = (np.zeros(n) for _ in range(6))
+        self.x2, self.y2 = np.zeros(n), np.zeros(n)
         self.ref = np.zeros(n, np.int64)
 
     def step(self, forced: ArrayLike | None = None) -> np.ndarray:
@@ -154,21 +168,40 @@ class FloatModel:
         fired = np.flatnonzero(spike)
         w = self.weights
         self.acc = w[fired].sum(axis=0) if fired.size else np.zeros(self.n)
+        x2_dec, y2_dec = self._slow_decayed()
         # 3. learning: depression of the rows of spiking pre, then potentiation of the
         #    columns of spiking post
         if self.learning and fired.size:
-            rows = w[fired]
-            new = np.clip(rows - p.a_minus * self.y_dec, p.w_min, p.w_max)
-            w[fired] = np.where(p.plastic[fired], new, rows)
-            cols = w[:, fired]
-            new = np.clip(cols + p.a_plus[fired] * self.x[:, None],
-                          p.w_min[fired], p.w_max[fired])
-            w[:, fired] = np.where(p.plastic[:, fired], new, cols)
+            self._learn(fired, x2_dec, y2_dec)
         # 4. post traces take this step's spikes
         self.y = self.y_dec + spike * p.y_inc
+        if p.triplet:
+            self.x2, self.y2 = x2_dec + spike, y2_dec + spike
         self.spikes = spike
         self.t += 1
         return spike
+
+    def _slow_decayed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The slow traces decayed by this step (``x2'``, ``y2'``), before its spikes."""
+        p = self.p
+        if p.alpha_x2 is None or p.alpha_y2 is None:
+            return self.x2, self.y2
+        return self.x2 * p.alpha_x2, self.y2 * p.alpha_y2
+
+    def _learn(self, fired: np.ndarray, x2_dec: np.ndarray, y2_dec: np.ndarray) -> None:
+        p, w = self.p, self.weights
+        a_minus = np.broadcast_to(p.a_minus, (fired.size, self.n))
+        a_plus = np.broadcast_to(p.a_plus[fired], (self.n, fired.size))
+        if p.a3_plus is not None and p.a3_minus is not None:
+            # triplet: the slow traces as they were before this step's own spike
+            a_minus = a_minus + p.a3_minus * x2_dec[fired][:, None]
+            a_plus = a_plus + p.a3_plus[fired] * y2_dec[fired]
+        rows = w[fired]
+        new = np.clip(rows - a_minus * self.y_dec, p.w_min, p.w_max)
+        w[fired] = np.where(p.plastic[fired], new, rows)
+        cols = w[:, fired]
+        new = np.clip(cols + a_plus * self.x[:, None], p.w_min[fired], p.w_max[fired])
+        w[:, fired] = np.where(p.plastic[:, fired], new, cols)
 
     def run(self, steps: int, forced: np.ndarray | Sequence[ArrayLike] | None = None,
             record: Sequence[str] = ("spikes",)) -> dict[str, np.ndarray]:
@@ -238,25 +271,42 @@ def _neuron_params(network: Network, starts: dict[str, tuple[int, int]],
 
 
 def _synapse_params(network: Network, starts: dict[str, tuple[int, int]],
-                    n: int) -> dict[str, np.ndarray]:
-    """Weights, plasticity bits and STDP parameters; traces jump by 1.0, and the weights of
-    columns without a rule are unbounded."""
+                    n: int) -> dict[str, Any]:
+    """Weights, plasticity bits and STDP parameters (triplet terms if any rule has them);
+    traces jump by 1.0, and the weights of columns without a rule are unbounded."""
     dt = network.dt
-    kw = dict(weights=np.zeros((n, n)), plastic=np.zeros((n, n), bool),
-              alpha_x=np.zeros(n), alpha_y=np.zeros(n), x_inc=np.ones(n), y_inc=np.ones(n),
-              a_plus=np.zeros(n), a_minus=np.zeros(n),
-              w_min=np.full(n, -np.inf), w_max=np.full(n, np.inf))
+    kw: dict[str, Any] = dict(
+        weights=np.zeros((n, n)), plastic=np.zeros((n, n), bool), alpha_x=np.zeros(n),
+        alpha_y=np.zeros(n), x_inc=np.ones(n), y_inc=np.ones(n), a_plus=np.zeros(n),
+        a_minus=np.zeros(n), w_min=np.full(n, -np.inf), w_max=np.full(n, np.inf))
+    rules = [pr for pr in network.projections.values() if pr.learning]
+    for pr in rules:
+        if isinstance(pr.stdp, ThreeFactor):
+            raise CompileError(f"Projection {pr.name!r}: the float model has no three-factor "
+                               f"learning (ThreeFactor); simulate() cannot run it.")
+    if any(isinstance(pr.stdp, TripletSTDP) for pr in rules):
+        kw.update(alpha_x2=np.zeros(n), alpha_y2=np.zeros(n), a3_plus=np.zeros(n),
+                  a3_minus=np.zeros(n))
     for pr in network.projections.values():
         (r0, r1), (c0, c1) = starts[pr.pre.name], starts[pr.post.name]
         kw["weights"][r0:r1, c0:c1] += np.where(pr.mask, pr.weights, 0.0)
         if pr.learning:
+            _rule_params(kw, pr.stdp, (r0, r1), (c0, c1), dt)  # type: ignore[arg-type]
             kw["plastic"][r0:r1, c0:c1] |= pr.mask
-            s: STDP = pr.stdp  # type: ignore[assignment]  # a learning projection's rule
-            kw["alpha_x"][r0:r1] = _alpha(s.tau_plus, dt)
-            kw["alpha_y"][c0:c1] = _alpha(s.tau_minus, dt)
-            kw["a_plus"][c0:c1], kw["a_minus"][c0:c1] = s.A_plus, s.A_minus
-            kw["w_min"][c0:c1], kw["w_max"][c0:c1] = s.w_min, s.w_max
     return kw
+
+
+def _rule_params(kw: dict[str, Any], s: STDP, rows: tuple[int, int], cols: tuple[int, int],
+                 dt: float) -> None:
+    (r0, r1), (c0, c1) = rows, cols
+    kw["alpha_x"][r0:r1] = _alpha(s.tau_plus, dt)
+    kw["alpha_y"][c0:c1] = _alpha(s.tau_minus, dt)
+    kw["a_plus"][c0:c1], kw["a_minus"][c0:c1] = s.A_plus, s.A_minus
+    kw["w_min"][c0:c1], kw["w_max"][c0:c1] = s.w_min, s.w_max
+    if isinstance(s, TripletSTDP):
+        kw["alpha_x2"][r0:r1] = _alpha(s.tau_x, dt)
+        kw["alpha_y2"][c0:c1] = _alpha(s.tau_y, dt)
+        kw["a3_plus"][c0:c1], kw["a3_minus"][c0:c1] = s.A3_plus, s.A3_minus
 
 
 def simulate(network: Network, steps: int | None = None,

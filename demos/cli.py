@@ -35,6 +35,9 @@ def add_demo_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="folder for the plots, weights and summary (default out/demo)")
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the pixel phases and the training order (default 1)")
+    p.add_argument("--rounding", choices=("nearest", "stochastic"), default="nearest",
+                   help="rounding of the STDP weight updates: the core's round-to-nearest "
+                        "(default) or stochastic rounding")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--small", action="store_true",
                    help="run the small 16-neuron learning network on the reference instead")
@@ -60,7 +63,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         summary = run_demo(target=target, epochs=args.epochs, n_train=args.train,
                            n_test=args.test, seed=args.seed, out=args.out,
-                           progress=not args.quiet)
+                           progress=not args.quiet, rounding=args.rounding)
     except DriverError as e:               # a target that fails exits 2, as under `run`
         print(f"plasticore demo: error: {e}", file=sys.stderr)
         return 2

@@ -54,8 +54,8 @@ import numpy as np
 if TYPE_CHECKING:
     from plasticore.compiler import Network, Program
 
-__all__ = ["NEURONS", "STEPS", "TEACH", "EPOCHS", "DigitsData", "load_data", "build_network",
-           "compile_network", "Encoder", "train_raster", "test_raster", "predict",
+__all__ = ["NEURONS", "ROUNDINGS", "STEPS", "TEACH", "EPOCHS", "DigitsData", "load_data",
+           "build_network", "compile_network", "Encoder", "train_raster", "test_raster", "predict",
            "run_demo", "write_plots", "format_summary"]
 
 #: Core size the demo runs on (64 inputs + 10 outputs, rounded up).
@@ -92,9 +92,19 @@ def load_data(n_train: int | None = None, n_test: int | None = None) -> DigitsDa
     return DigitsData(xtr[:n_train], ytr[:n_train], xte[:n_test], yte[:n_test])
 
 
-def build_network() -> Network:
-    """The description: ``pixels`` (64 inputs) -> ``digits`` (10 LIF) with STDP."""
+#: Rounding of the STDP updates: the core's round-to-nearest, or stochastic rounding.
+ROUNDINGS = ("nearest", "stochastic")
+
+
+def build_network(rounding: str = "nearest") -> Network:
+    """The description: ``pixels`` (64 inputs) -> ``digits`` (10 LIF) with STDP whose
+    updates are rounded ``rounding`` (:data:`ROUNDINGS`)."""
     from plasticore.compiler import LIF, STDP, AllToAll, Network
+
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, not {rounding!r}")
+    # Only a stochastic rule names its rounding, so that the nearest rule stays today's.
+    extra = {"rounding": rounding} if rounding != "nearest" else {}
 
     lsb = 2.0 ** 3 / 2.0 ** 16          # one weight LSB in thresholds (w_shift 3, k 16)
     net = Network(dt=DT, name="digits")
@@ -103,15 +113,15 @@ def build_network() -> Network:
                                               v_rest=0.0, v_reset=0.0))
     net.connect(pixels, digits, AllToAll(0.0), name="pixels->digits",
                 stdp=STDP(tau_plus=1 * DT, tau_minus=16 * DT, A_plus=2 * lsb, A_minus=1 * lsb,
-                          w_min=-128 * lsb, w_max=127 * lsb))
+                          w_min=-128 * lsb, w_max=127 * lsb, **extra))
     return net
 
 
-def compile_network(n: int = NEURONS) -> Program:
+def compile_network(n: int = NEURONS, rounding: str = "nearest") -> Program:
     """Compile :func:`build_network` for a core of ``n`` neurons; returns the Program."""
     from plasticore.compiler import compile as compile_program
 
-    return compile_program(build_network(), n=n)
+    return compile_program(build_network(rounding), n=n)
 
 
 class Encoder:
@@ -290,9 +300,11 @@ def _session(session, config, task):
 
 def run_demo(target: str = "sim", epochs: int = EPOCHS, n_train: int | None = None,
              n_test: int | None = None, seed: int = 1, out: str | None = "out/demo",
-             progress: bool = True, plots: bool = True) -> dict[str, Any]:
-    """Train on the target with STDP, test, check the weights against the reference, write
-    the plots; returns the summary (a JSON-able dict).  The target is reached through
+             progress: bool = True, plots: bool = True,
+             rounding: str = "nearest") -> dict[str, Any]:
+    """Train on the target with STDP (updates rounded ``rounding``: :data:`ROUNDINGS`),
+    test, check the weights against the reference, write the plots; returns the summary (a
+    JSON-able dict).  The target is reached through
     :func:`plasticore.driver.runtime.open_session`; its failures raise
     :class:`~plasticore.driver.DriverError`."""
     from plasticore.driver.runtime import open_session
@@ -302,7 +314,7 @@ def run_demo(target: str = "sim", epochs: int = EPOCHS, n_train: int | None = No
     data = load_data(n_train, n_test)
     if len(data.x_train) == 0 or len(data.x_test) == 0:
         raise ValueError("need at least one training and one test image")
-    program = compile_network(NEURONS)
+    program = compile_network(NEURONS, rounding)
     cfg = program.config
     task = _Task(data, Encoder(seed), program.n, program.population_indices("pixels"),
                  program.population_indices("digits"), np.random.default_rng(seed), epochs,
@@ -320,6 +332,7 @@ def run_demo(target: str = "sim", epochs: int = EPOCHS, n_train: int | None = No
                        time.perf_counter() - t_open)
     if chip is not None:
         summary.update(_projection(chip.traffic, task.n))
+    summary["rounding"] = rounding
     conf = np.zeros((10, 10), np.int64)
     np.add.at(conf, (data.y_test, result.preds), 1)
     if out:
@@ -488,6 +501,7 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  target          {s['target']} ({s['device']}), {s['neurons']} neurons",
         f"  data            {s['train_images']} training / {s['test_images']} test images, "
         f"{s['steps_per_image']} steps each, {s['epochs']} epoch(s), seed {s['seed']}",
+        f"  STDP rounding   {s.get('rounding', 'nearest')}",
         f"  test accuracy   {s['accuracy']:.1%} ({s['correct']}/{s['test_images']})"
         + _few_presentations_note(s),
         f"  online train    {s['train_online_accuracy']:.1%} (last epoch, learning on)",

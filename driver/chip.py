@@ -324,9 +324,11 @@ class Chip:
                   on_final: Callable[[int, bytes], object] | None = None) -> list[bytes]:
         """Run ``requests`` in order, up to ``rx_buffers`` in flight; return their final
         payloads.  ``on_more(index, payload)`` receives the partial answers (MORE) and
-        ``on_final(index, payload)`` each final one as it arrives."""
+        ``on_final(index, payload)`` each final one as it arrives.  ``requests`` may be a
+        list that ``on_final`` extends: the new requests are sent as the window allows (the
+        closed loop, :mod:`.loop`, produces its requests so)."""
         window = self.identity.rx_buffers if self.identity else 1
-        results: list[Any] = [None] * len(requests)   # all bytes by the end of the loop
+        results: list[Any] = []     # all bytes by the end of the loop
         pending: list[int] = []     # indices in flight, oldest first
         nxt = 0
         while nxt < len(requests) or pending:
@@ -376,6 +378,7 @@ class Chip:
                 name = status.name if isinstance(status, P.Status) else f"status {status}"
                 raise RequestRejected(f"{self.url} refused {req.opcode.name}: {name} "
                                       f"({_STATUS_TEXT.get(status, 'unknown status')})", status)
+            results.extend([None] * (k + 1 - len(results)))
             results[k] = body
             pending.pop(0)
             if on_final is not None:
@@ -768,15 +771,16 @@ class Chip:
             counts += [1] + [0] * reads
         return reqs, counts
 
-    def _run_requests(self, records: Sequence[bytes],
-                      first: int) -> tuple[list[_Request], list[int]]:
+    def _run_requests(self, records: Sequence[bytes], first: int,
+                      ramp: Sequence[int] = (8, 64)) -> tuple[list[_Request], list[int]]:
         """RUN requests carrying ``records`` from step ``first`` on, as large as the payload
-        allows, and the number of steps in each: ``(requests, counts)``."""
+        allows, and the number of steps in each: ``(requests, counts)``.
+
+        A core starts a RUN only once its whole frame has arrived, so by default the first
+        frames are kept short (``ramp``: at most 8, then 64 steps): the answers start flowing
+        after 8 steps' worth of input, not after a full frame (~5 ms at 1 Mbaud), and the
+        window fills while they run."""
         limit = self._opened.max_payload - P.RUN_HEADER_BYTES
-        # A core starts a RUN only once its whole frame has arrived, so the first frames are
-        # kept short: the answers start flowing after 8 steps' worth of input, not after a
-        # full frame (~5 ms at 1 Mbaud), and the window fills while they run.
-        ramp = [8, 64]
         reqs: list[_Request] = []
         counts: list[int] = []
         chunk: list[bytes] = []

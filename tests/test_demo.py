@@ -138,3 +138,28 @@ def test_recipe_reaches_85_percent_on_the_full_data():
     assert s["timesteps"] == (3 * 1203 + 594) * demo.STEPS
     assert s["accuracy"] >= 0.85, s["accuracy"]
     assert s["correct"] == 533
+
+
+def test_rounding_option_sets_the_rule():
+    from plasticore.core import Rounding
+
+    out = demo.compile_network().population_indices("digits")
+    near = demo.compile_network(rounding="nearest").config
+    stoch = demo.compile_network(rounding="stochastic").config
+    assert (near.rules["rounding"] == Rounding.NEAREST.value).all()
+    assert (stoch.rules["rounding"][out] == Rounding.STOCHASTIC.value).all()
+    assert np.array_equal(near.weights, stoch.weights) and near.learning == stoch.learning
+    with pytest.raises(ValueError, match="rounding must be one of nearest, stochastic, "
+                                         "not 'up'"):
+        demo.build_network("up")
+
+
+def test_stochastic_demo_is_bit_exact_through_the_protocol():
+    s = demo.run_demo(target="virtual", epochs=1, n_train=12, n_test=6, out=None,
+                      progress=False, plots=False, rounding="stochastic")
+    assert s["rounding"] == "stochastic" and s["weights_changed"] > 0
+    assert s["weights_match"] and s["spikes_match"]
+    r = cli("demo", "--target", "ref", "--train", "5", "--test", "3", "--epochs", "1",
+            "--rounding", "stochastic", "--out", "", "--json", "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[-1])["rounding"] == "stochastic"
