@@ -29,16 +29,21 @@ protocol, so they run unchanged on ``virtual``, ``sim``, a netlist board and a r
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
+from plasticore import fixed as F
 from plasticore import protocol as P
 from plasticore.core import (
     LEARNING_PARAMS,
     NEURON_PARAMS,
     NEURON_STATE,
+    OPTION_FIELDS,
+    OPTIONS,
+    RULE_PARAMS,
+    TRIPLET_STATE,
     CoreConfig,
     CoreParams,
     Table,
@@ -51,11 +56,15 @@ from .chip import Chip, DriverError
 __all__ = ["Check", "line_check", "march_check", "learning_check", "identify_check",
            "run_checks", "REGIONS", "NO_CABLE"]
 
-#: The writable regions the march test covers, and the table layout of each word.
+#: The writable regions the march test covers, and the table layout of each word (None:
+#: one-byte words).  A core is marched over the ones it has (:func:`protocol.region_present`
+#: for its learning options).
 REGIONS: dict[P.WireRegion, Any] = {
     P.WireRegion.WEIGHTS: None, P.WireRegion.PLASTIC: None,
     P.WireRegion.NEURON_PARAMS: NEURON_PARAMS, P.WireRegion.LEARNING_PARAMS: LEARNING_PARAMS,
     P.WireRegion.NEURON_STATE: NEURON_STATE, P.WireRegion.SPIKES: None,
+    P.WireRegion.ELIGIBILITY: None, P.WireRegion.RULE_PARAMS: RULE_PARAMS,
+    P.WireRegion.TRIPLET_STATE: TRIPLET_STATE,
 }
 #: Stuck bits listed per failing region before "... and K more".
 _SHOW = 4
@@ -119,10 +128,13 @@ def line_check(chip: Chip, rng: np.random.Generator) -> Check:
                  "the march check")
 
 
-def _table_patterns(layout: Any, n: int) -> Iterator[tuple[str, bytes]]:
+def _table_patterns(layout: Any, n: int,
+                    zero: Iterable[str] = ()) -> Iterator[tuple[str, bytes]]:
     """Legal words of ``layout``: each field at its minimum, maximum, alternating between
-    the two by word, and a per-word value spread over the field's range."""
-    ranges = {name: _field_range(field.shape) for name, field in layout}
+    the two by word, and a per-word value spread over the field's range; the fields named
+    in ``zero`` (those of options a core lacks, which it holds at 0) stay 0."""
+    ranges = {name: (0, 0) if name in zero else _field_range(field.shape)
+              for name, field in layout}
     words = np.arange(n)
 
     def table(pick: Callable[[int, int], np.ndarray]) -> bytes:
@@ -135,6 +147,31 @@ def _table_patterns(layout: Any, n: int) -> Iterator[tuple[str, bytes]]:
     yield "maxima", table(lambda lo, hi: np.full(n, hi))
     yield "alternating", table(lambda lo, hi: np.where(words % 2, lo, hi))
     yield "per-word", table(lambda lo, hi: lo + (words * 0x9E3779B1 + 7) % (hi - lo + 1))
+
+
+def _elig_patterns(n: int) -> Iterator[tuple[str, bytes]]:
+    """Legal eligibility bytes (signed 7 bit: -64 .. 63) over all n x n synapses."""
+    lo, hi = F.ELIGIBILITY.min, F.ELIGIBILITY.max
+    words = np.arange(n * n)
+    for name, values in (("minima", np.full(n * n, lo)), ("maxima", np.full(n * n, hi)),
+                         ("alternating", np.where(words % 2, lo, hi)),
+                         ("per-word", lo + (words * 0x9E3779B1 + 7) % (hi - lo + 1))):
+        yield name, values.astype(np.int8).tobytes()
+
+
+def _patterns(chip: Chip, region: P.WireRegion) -> Iterator[tuple[str, bytes]]:
+    """The march backgrounds of ``region`` on ``chip``."""
+    if region == P.WireRegion.ELIGIBILITY:
+        return _elig_patterns(chip.n)
+    layout = REGIONS[region]
+    if layout is None:
+        return _byte_patterns(region, chip.n)
+    zero: set[str] = set()
+    if region == P.WireRegion.RULE_PARAMS:
+        for option, fields in OPTION_FIELDS.items():
+            if not chip.has(option):
+                zero.update(fields)
+    return _table_patterns(layout, chip.n, zero)
 
 
 def _byte_patterns(region: P.WireRegion, n: int) -> Iterator[tuple[str, bytes]]:
@@ -171,10 +208,8 @@ def _march_region(chip: Chip, region: P.WireRegion) -> list[str]:
     its contents."""
     size = P.wire_bytes(region)
     count = P.region_words(region, chip.n)
-    layout = REGIONS[region]
     saved = chip.read_region(region, 0, count)
-    patterns = (_table_patterns(layout, chip.n) if layout is not None
-                else _byte_patterns(region, chip.n))
+    patterns = _patterns(chip, region)
     faults: dict[str, str] = {}                    # "word Y bit B" -> first pattern's line
     for name, data in patterns:
         chip.write_region(region, 0, data)
@@ -190,12 +225,14 @@ def _march_region(chip: Chip, region: P.WireRegion) -> list[str]:
 def march_check(chip: Chip) -> Check:
     """Every writable region written and read back with each pattern, then restored."""
     bad = []
-    for region in REGIONS:
+    options = [o for o in OPTIONS if chip.has(o)]
+    regions = [r for r in REGIONS if P.region_present(r, options)]
+    for region in regions:
         faults = _march_region(chip, region)
         if faults:
             more = f" and {len(faults) - _SHOW} more" if len(faults) > _SHOW else ""
             bad.append(f"{region.name}: {'; '.join(faults[:_SHOW])}{more}")
-    names = ", ".join(r.name.lower() for r in REGIONS)
+    names = ", ".join(r.name.lower() for r in regions)
     if not bad:
         return Check("march", True, f"{names}: every pattern read back, contents restored")
     return Check("march", False, "stuck or coupled bits in " + " | ".join(bad),

@@ -29,9 +29,13 @@ def test_selftest_passes_on_the_virtual_chip():
 
 
 # A bit that the march patterns set and clear in each region (of a 16-neuron core): word,
-# bit.  NEURON_PARAMS bit 0 is threshold's LSB; LEARNING_PARAMS bit 0 alpha_x's LSB.
+# bit.  NEURON_PARAMS bit 0 is threshold's LSB; LEARNING_PARAMS bit 0 alpha_x's LSB;
+# ELIGIBILITY bit 3 of a 7-bit value (not the sign: a stuck sign makes the saved byte
+# unwritable); RULE_PARAMS bit 0 rounding (option
+# stochastic); TRIPLET_STATE bit 0 x2's LSB.  The virtual chip has every option.
 STUCK = {"weights": (37, 6), "plastic": (31, 7), "neuron_params": (9, 0),
-         "learning_params": (15, 0), "neuron_state": (2, 17), "spikes": (1, 2)}
+         "learning_params": (15, 0), "neuron_state": (2, 17), "spikes": (1, 2),
+         "eligibility": (77, 3), "rule_params": (5, 0), "triplet_state": (11, 0)}
 
 
 @pytest.mark.parametrize("value", [0, 1])
