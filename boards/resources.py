@@ -1,0 +1,192 @@
+"""Memory blocks of the link top on each FPGA family, predicted from the design's memories.
+
+Logic does not grow with N (the core is time-multiplexed); memory does, and on both Lattice
+boards memory is what bounds N.  :func:`memories` lists the memories of the elaborated link
+top (core, dispatcher, encoder) with their word width and depth, so that every option's
+layouts (wider synapse words, the rule memory, unrounded depression words) count as built.
+:func:`predict` maps each one the way Yosys 0.70's ``memory_libmap`` does with the
+families' memory libraries (``share/ice40/brams.txt``, ``spram.txt``,
+``share/lattice/brams_16kd.txt``, ``lutrams_trellis.txt``): every geometry the block
+offers, the cheapest by the library's cost (block RAM 64 (iCE40 4 Kbit) or 128 (ECP5 18
+Kbit) per block, SPRAM 2,048, distributed RAM 4 per 16 x 4 bits, logic 1 per bit).  The
+prediction is checked against Yosys's own counts in ``tests/boards`` (synthesis of the
+builds in ``docs/boards.md``); :func:`largest_n` is the largest core whose memories fit a
+board by this count (logic, DSPs and timing need a real build: ``plasticore build``).
+
+Limits: the synapse banks are single-port (``Geometry``), the only memories SPRAM can take;
+ECP5 block RAMs are written 36 bits wide only in the pseudo-dual-port mode (``PDPW16KD``),
+which is what a one-read one-write memory of more than 18 bits gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from math import ceil
+
+from plasticore.core import N_MAX, N_MIN, CoreParams
+
+__all__ = ["Memory", "memories", "predict", "largest_n", "FAMILIES"]
+
+#: Block geometries (width, depth) and library costs per family.
+FAMILIES = {
+    # SB_RAM40_4K: 256 x 16 (bit write mask), 512 x 8, 1K x 4, 2K x 2; SB_SPRAM256KA 16K x 16.
+    "ice40": {"bram": ((16, 256), (8, 512), (4, 1024), (2, 2048)), "bram_cost": 64,
+              "byte": 1, "enables": (16,), "spram": (16, 16384), "spram_cost": 2048},
+    # DP16KD: 16K x 1 ... 1K x 18, and 512 x 36 as PDPW16KD; TRELLIS_DPR16X4: 16 x 4.
+    "ecp5": {"bram": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)),
+             "bram_cost": 128, "byte": 9, "enables": (9, 18, 36), "lutram": (4, 16),
+             "lutram_cost": 4},
+}
+
+#: memory_libmap's default cost of a memory bit built from logic (flip-flops, multiplexers).
+_LOGIC_COST = 1
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One memory of the design: its hierarchical name, word width and depth in words;
+    ``groups``: the widths of the parts of a word that are written separately (one part if
+    the whole word is written at once); ``single_port``: read and write share an address
+    (the core's synapse banks)."""
+    name: str
+    width: int
+    depth: int
+    groups: tuple[int, ...]
+    single_port: bool = False
+
+
+def _write_groups(params: CoreParams, name: str, width: int, enables: int) -> tuple[int, ...]:
+    """Widths of the separately written parts of a word: the port's granularity, and for
+    the bit-granular parameter and neuron memories the fields of their layouts (the host
+    writes a field at a time)."""
+    from plasticore.hdl.core_memory import NEURON_WORD, PAR_MID, par_late_layout
+    from plasticore.hdl.neuron import EARLY
+
+    if enables == 1:
+        return (width,)
+    if enables < width:
+        return (width // enables,) * enables
+    layouts = {"par_a": EARLY, "par_m": PAR_MID, "par_l": par_late_layout(params),
+               "neu": NEURON_WORD}
+    layout = layouts.get(name.rsplit(".", 1)[-1])
+    if layout is None or layout.size != width:
+        raise ValueError(f"Memory {name} is written a bit at a time and its fields are not "
+                         f"known to plasticore.boards.resources; add its layout there")
+    return tuple(field.width for _, field in layout)
+
+
+@lru_cache(maxsize=256)
+def memories(params: CoreParams) -> tuple[Memory, ...]:
+    """The memories of the link top of a core ``params`` (elaborated; ~1 s)."""
+    from amaranth.hdl import Fragment
+    from amaranth.hdl._mem import MemoryInstance
+
+    from plasticore.hdl.link import LinkTop
+
+    found = []
+
+    def walk(fragment, path):
+        for sub, name, _ in fragment.subfragments:
+            here = (*path, str(name))
+            if isinstance(sub, MemoryInstance):
+                shape = sub._data.shape
+                width = getattr(shape, "width", None) or len(sub._read_ports[0]._data)
+                # The core drives each synapse bank's read and write address alike.
+                bank = here[-2:-1] == ("core",) and here[-1].startswith("syn")
+                name = ".".join(here)
+                groups = _write_groups(params, name, width, len(sub._write_ports[0]._en))
+                found.append(Memory(name, width, sub._data.depth, groups, bank))
+            walk(sub, here)
+
+    walk(Fragment.get(LinkTop(params, divisor=16), None), ())
+    return tuple(found)
+
+
+def _bram(family: str, mem: Memory) -> tuple[int, float]:
+    """Fewest blocks of the family's block RAM that hold ``mem``, and their cost.
+
+    A word written in parts needs a geometry with write enables: on the iCE40 only 256 x
+    16 (a mask bit per data bit); on the ECP5 9, 18 and 36 bits wide, one enable per 9
+    bits, so each part takes whole 9-bit bytes (MID's 24 + 24 + 12 + 2 bits take 27 + 27 +
+    18 + 9 = 81: three 36-bit blocks, not two)."""
+    fam = FAMILIES[family]
+    geometries = fam["bram"]
+    width = mem.width
+    if len(mem.groups) > 1:
+        byte = fam["byte"]
+        width = sum(ceil(g / byte) * byte for g in mem.groups)
+        geometries = [(w, d) for w, d in geometries if w in fam["enables"]]
+    blocks = min(ceil(width / w) * ceil(mem.depth / d) for w, d in geometries)
+    return blocks, blocks * fam["bram_cost"]
+
+
+def _map(family: str, mem: Memory) -> tuple[str, int]:
+    """The cheapest resource for ``mem``: ``(kind, count)`` with kind ``bram``, ``spram``,
+    ``lutram`` (count: 16 x 4 cells) or ``logic`` (count: bits)."""
+    fam = FAMILIES[family]
+    blocks, cost = _bram(family, mem)
+    options = [(cost, "bram", blocks)]
+    bits = mem.width * mem.depth
+    options.append((bits * _LOGIC_COST, "logic", bits))
+    if "spram" in fam and mem.single_port:
+        w, d = fam["spram"]
+        n = ceil(mem.width / w) * ceil(mem.depth / d)
+        options.append((n * fam["spram_cost"], "spram", n))
+    if "lutram" in fam:
+        w, d = fam["lutram"]
+        n = ceil(mem.width / w) * ceil(mem.depth / d)
+        options.append((n * fam["lutram_cost"], "lutram", n))
+    _, kind, count = min(options, key=lambda o: o[0])
+    return kind, count
+
+
+def predict(family: str, params: CoreParams) -> dict:
+    """Predicted use of ``family``'s memory resources by the link top of ``params``:
+    ``{"bram": blocks, "spram": blocks, "lutram": 16x4 cells, "logic": bits, "map":
+    {memory name: (kind, count)}}``."""
+    if family not in FAMILIES:
+        raise ValueError(f"No memory model for the {family!r} family; there are "
+                         f"{', '.join(FAMILIES)}")
+    out: dict = {"bram": 0, "spram": 0, "lutram": 0, "logic": 0, "map": {}}
+    for mem in memories(params):
+        kind, count = _map(family, mem)
+        out[kind] += count
+        out["map"][mem.name] = (kind, count)
+    return out
+
+
+def fits(board, params: CoreParams) -> bool:
+    """Whether the predicted memory blocks of ``params`` fit ``board`` (a Board)."""
+    use = predict(board.family, params)
+    return all(use[kind] <= board.resources.get(kind.upper(), 0) for kind in ("bram", "spram"))
+
+
+def largest_n(board, options=(), hi: int | None = None, step: int = 4) -> int | None:
+    """The largest N (a multiple of ``step``, at most ``hi``, default the smaller of
+    ``board.max_neurons`` ... :data:`N_MAX`: pass ``hi`` to look past the board's limit)
+    whose predicted memory blocks fit ``board`` with the learning ``options``, or None if
+    no N does.
+
+    Searched downwards from ``hi`` in strides of 16 ``step`` and then upwards in ``step``
+    from the first stride that fits: block counts are not monotonic in N everywhere (on the
+    iCE40 a small synapse bank is cheaper as block RAM than as SPRAM), so this finds the
+    largest fitting N unless a non-fitting one lies between two fitting strides."""
+    hi = min(hi or board.max_neurons, N_MAX)
+    hi -= hi % step
+
+    def ok(n):
+        return fits(board, CoreParams(n, **dict.fromkeys(options, True)))
+
+    stride = 16 * step
+    n = hi
+    while n >= N_MIN and not ok(n):
+        n -= stride
+    if n < N_MIN:
+        n = next((m for m in range(N_MIN + (-N_MIN) % step, N_MIN + stride, step)
+                  if m <= hi and ok(m)), None)
+        if n is None:
+            return None
+    while n + step <= hi and ok(n + step):
+        n += step
+    return n
