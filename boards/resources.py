@@ -26,7 +26,8 @@ from math import ceil
 
 from plasticore.core import N_MAX, N_MIN, CoreParams
 
-__all__ = ["Memory", "memories", "predict", "largest_n", "FAMILIES"]
+__all__ = ["Memory", "memories", "predict", "fits", "shortfall", "check_fits",
+           "largest_n", "FAMILIES"]
 
 #: Block geometries (width, depth) and library costs per family.
 FAMILIES = {
@@ -58,8 +59,11 @@ class Memory:
 
 def _write_groups(params: CoreParams, name: str, width: int, enables: int) -> tuple[int, ...]:
     """Widths of the separately written parts of a word: the port's granularity, and for
-    the bit-granular parameter and neuron memories the fields of their layouts (the host
-    writes a field at a time)."""
+    the bit-granular parameter and neuron memories the runs of consecutive fields that the
+    same host region writes (``Core``'s memory map: a write to NEURON_PARAMS enables the
+    bits of its fields in every memory that holds some; fields of no region, the spike and
+    forced bits, are written alone)."""
+    from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, RULE_PARAMS
     from plasticore.hdl.core_memory import NEURON_WORD, PAR_MID, par_late_layout
     from plasticore.hdl.neuron import EARLY
 
@@ -73,7 +77,16 @@ def _write_groups(params: CoreParams, name: str, width: int, enables: int) -> tu
     if layout is None or layout.size != width:
         raise ValueError(f"Memory {name} is written a bit at a time and its fields are not "
                          f"known to plasticore.boards.resources; add its layout there")
-    return tuple(field.width for _, field in layout)
+    regions = (NEURON_STATE, NEURON_PARAMS, LEARNING_PARAMS, RULE_PARAMS)
+    groups: list[list] = []
+    for field, value in layout:
+        key = tuple(field in region.members for region in regions)
+        key = key if any(key) else field
+        if groups and groups[-1][0] == key:
+            groups[-1][1] += value.width
+        else:
+            groups.append([key, value.width])
+    return tuple(w for _, w in groups)
 
 
 @lru_cache(maxsize=256)
@@ -108,8 +121,8 @@ def _bram(family: str, mem: Memory) -> tuple[int, float]:
 
     A word written in parts needs a geometry with write enables: on the iCE40 only 256 x
     16 (a mask bit per data bit); on the ECP5 9, 18 and 36 bits wide, one enable per 9
-    bits, so each part takes whole 9-bit bytes (MID's 24 + 24 + 12 + 2 bits take 27 + 27 +
-    18 + 9 = 81: three 36-bit blocks, not two)."""
+    bits, so each part takes whole 9-bit bytes (MID's bias and threshold, a_minus, reset_mode:
+    48 + 12 + 2 bits take 54 + 18 + 9 = 81, three 36-bit blocks, not two)."""
     fam = FAMILIES[family]
     geometries = fam["bram"]
     width = mem.width
@@ -156,10 +169,36 @@ def predict(family: str, params: CoreParams) -> dict:
     return out
 
 
+def shortfall(board, params: CoreParams) -> list[tuple[str, int, int]]:
+    """``(resource, predicted, available)`` for each memory resource of ``board`` (a Board)
+    that the link top of ``params`` needs more of than the board has; empty if it fits."""
+    use = predict(board.family, params)
+    return [(kind, use[kind], board.resources.get(kind.upper(), 0))
+            for kind in ("bram", "spram") if use[kind] > board.resources.get(kind.upper(), 0)]
+
+
 def fits(board, params: CoreParams) -> bool:
     """Whether the predicted memory blocks of ``params`` fit ``board`` (a Board)."""
-    use = predict(board.family, params)
-    return all(use[kind] <= board.resources.get(kind.upper(), 0) for kind in ("bram", "spram"))
+    return not shortfall(board, params)
+
+
+def check_fits(board, params: CoreParams) -> None:
+    """Raise ``ValueError`` naming the memory a core ``params`` lacks on ``board``, before a
+    build that would fail in place and route after minutes; nothing for boards without a
+    memory model (the Cmod A7: Vivado)."""
+    if board.family not in FAMILIES:
+        return
+    short = shortfall(board, params)
+    if short:
+        opts = ", ".join(sorted(params.options)) or "no learning options"
+        need = "; ".join(f"{used} {_NAMES[kind]} of the {avail} it has"
+                         for kind, used, avail in short)
+        raise ValueError(f"A core of N = {params.n} with {opts} does not fit {board.title}: "
+                         f"its memories need {need}. Choose another N (python "
+                         f"benchmarks/boards.py --largest lists the largest N per option).")
+
+
+_NAMES = {"bram": "block RAMs", "spram": "SPRAMs"}
 
 
 def largest_n(board, options=(), hi: int | None = None, step: int = 4) -> int | None:
