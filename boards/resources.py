@@ -31,9 +31,11 @@ __all__ = ["Memory", "memories", "predict", "fits", "shortfall", "check_fits",
 
 #: Block geometries (width, depth) and library costs per family.
 FAMILIES = {
-    # SB_RAM40_4K: 256 x 16 (bit write mask), 512 x 8, 1K x 4, 2K x 2; SB_SPRAM256KA 16K x 16.
-    "ice40": {"bram": ((16, 256), (8, 512), (4, 1024), (2, 2048)), "bram_cost": 64,
-              "byte": 1, "enables": (16,), "spram": (16, 16384), "spram_cost": 2048},
+    # SB_RAM40_4K: 256 x 16 (bit write mask), 512 x 8, 1K x 4, 2K x 2, and 4K x 1 as Yosys
+    # builds it (written 16 bits wide under the mask, read 2 wide): a 4K x 9 synapse bank
+    # takes 9 blocks.  SB_SPRAM256KA: 16K x 16.
+    "ice40": {"bram": ((16, 256), (8, 512), (4, 1024), (2, 2048), (1, 4096)), "bram_cost": 64,
+              "byte": 1, "enables": (16, 1), "spram": (16, 16384), "spram_cost": 2048},
     # DP16KD: 16K x 1 ... 1K x 18, and 512 x 36 as PDPW16KD; TRELLIS_DPR16X4: 16 x 4.
     "ecp5": {"bram": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)),
              "bram_cost": 128, "byte": 9, "enables": (9, 18, 36), "lutram": (4, 16),
@@ -119,8 +121,8 @@ def memories(params: CoreParams) -> tuple[Memory, ...]:
 def _bram(family: str, mem: Memory) -> tuple[int, float]:
     """Fewest blocks of the family's block RAM that hold ``mem``, and their cost.
 
-    A word written in parts needs a geometry with write enables: on the iCE40 only 256 x
-    16 (a mask bit per data bit); on the ECP5 9, 18 and 36 bits wide, one enable per 9
+    A word written in parts needs a geometry with write enables: on the iCE40 256 x 16 and
+    4K x 1 (a mask bit per data bit); on the ECP5 9, 18 and 36 bits wide, one enable per 9
     bits, so each part takes whole 9-bit bytes (MID's bias and threshold, a_minus, reset_mode:
     48 + 12 + 2 bits take 54 + 18 + 9 = 81, three 36-bit blocks, not two)."""
     fam = FAMILIES[family]
@@ -139,9 +141,10 @@ def _map(family: str, mem: Memory) -> tuple[str, int]:
     ``lutram`` (count: 16 x 4 cells) or ``logic`` (count: bits)."""
     fam = FAMILIES[family]
     blocks, cost = _bram(family, mem)
-    options = [(cost, "bram", blocks)]
     bits = mem.width * mem.depth
-    options.append((bits * _LOGIC_COST, "logic", bits))
+    # Logic first: at equal cost Yosys builds the memory from logic (the iCE40's 4 x 32-bit
+    # pair memories of N = 8: 128 bits against two 64-cost blocks).
+    options = [(bits * _LOGIC_COST, "logic", bits), (cost, "bram", blocks)]
     if "spram" in fam and mem.single_port:
         w, d = fam["spram"]
         n = ceil(mem.width / w) * ceil(mem.depth / d)

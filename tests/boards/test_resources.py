@@ -19,7 +19,8 @@ def _params(n, options=()):
 #: options, block RAMs, SPRAMs).
 MEASURED = [
     ("ice40", 256, (), 30, 4),                               # the iCEBreaker default build
-    ("ice40", 128, (), 70, 0),             # synapse banks of 4K x 9: block RAM, not SPRAM
+    ("ice40", 128, (), 66, 0),    # synapse banks of 4K x 9: 9 block RAMs each, not an SPRAM
+    ("ice40", 8, ("stochastic", "eligibility"), 25, 0),     # the pair memories in logic
     ("ecp5", 512, ("stochastic", "eligibility"), 276, 0),
     ("ecp5", 604, (), 207, 0),                               # the largest N that fits
     ("ecp5", 608, (), 211, 0),                               # one more quad: 4 more blocks
@@ -64,6 +65,7 @@ def test_small_memories_go_to_logic_or_distributed_ram():
     """Yosys's costs: a memory smaller than its block's cost in bits is built from logic
     (iCE40) or distributed RAM (ECP5)."""
     assert R._map("ice40", R.Memory("m", 16, 2, (16,))) == ("logic", 32)
+    assert R._map("ice40", R.Memory("m", 16, 4, (16,))) == ("logic", 64)    # a tie: logic
     assert R._map("ecp5", R.Memory("m", 16, 32, (16,))) == ("lutram", 8)
     assert R._map("ecp5", R.Memory("m", 16, 1024, (16,))) == ("bram", 1)
 
