@@ -21,6 +21,8 @@ MEASURED = [
     ("ice40", 256, (), 30, 4),                               # the iCEBreaker default build
     ("ice40", 128, (), 66, 0),    # synapse banks of 4K x 9: 9 block RAMs each, not an SPRAM
     ("ice40", 8, ("stochastic", "eligibility"), 25, 0),     # the pair memories in logic
+    ("ice40", 8, ("stochastic",), 25, 0),
+    ("ecp5", 440, ("eligibility",), 212, 0),      # one quad past the largest (436: 208)
     ("ecp5", 512, ("stochastic", "eligibility"), 276, 0),
     ("ecp5", 604, (), 207, 0),                               # the largest N that fits
     ("ecp5", 608, (), 211, 0),                               # one more quad: 4 more blocks
