@@ -165,7 +165,10 @@ def synth_counts(board, n: int, options) -> dict:
     from plasticore.core import CoreParams
     from plasticore.hdl.link import LinkTop
 
-    top = LinkTop(CoreParams(n, **dict.fromkeys(options, True)), divisor=16)
+    # One divisor and clock for every board (the counts do not depend on them; the synthesis
+    # cache is keyed by the design text).
+    top = LinkTop(CoreParams(n, **dict.fromkeys(options, True)), divisor=40,
+                  clock_hz=40_000_000)
     folder, _ = synthesize(top, board.family, simulated=False)
     cells = _yosys_cells((folder / "stat.txt").read_text())
     out = {key: (sum(cells.get(c, 0) for c in names), board.resources.get(key.upper(), 0))
