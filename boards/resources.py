@@ -31,14 +31,15 @@ __all__ = ["Memory", "memories", "predict", "fits", "shortfall", "check_fits",
 
 #: Block geometries (width, depth) and library costs per family.
 FAMILIES = {
-    # SB_RAM40_4K: 256 x 16 (bit write mask), 512 x 8, 1K x 4, 2K x 2, and 4K x 1 as Yosys
-    # builds it (written 16 bits wide under the mask, read 2 wide): a 4K x 9 synapse bank
-    # takes 9 blocks.  SB_SPRAM256KA: 16K x 16.
+    # SB_RAM40_4K: 256 x 16, 512 x 8, 1K x 4, 2K x 2 read ports, and 4K x 1 as Yosys builds it;
+    # Yosys writes them 16 bits wide under a mask bit per data bit (a 4K x 9 synapse bank
+    # takes 9 blocks).  SB_SPRAM256KA: 16K x 16.
     "ice40": {"bram": ((16, 256), (8, 512), (4, 1024), (2, 2048), (1, 4096)), "bram_cost": 64,
-              "byte": 1, "enables": (16, 1), "spram": (16, 16384), "spram_cost": 2048},
+              "byte": 1, "mixed": True, "spram": (16, 16384), "spram_cost": 2048},
     # DP16KD: 16K x 1 ... 1K x 18, and 512 x 36 as PDPW16KD; TRELLIS_DPR16X4: 16 x 4.
     "ecp5": {"bram": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)),
-             "bram_cost": 128, "byte": 9, "enables": (9, 18, 36), "lutram": (4, 16),
+             "bram_cost": 128, "byte": 9, "enables": (9, 18, 36), "mixed": False,
+             "lutram": (4, 16),
              "lutram_cost": 4},
 }
 
@@ -121,19 +122,35 @@ def memories(params: CoreParams) -> tuple[Memory, ...]:
 def _bram(family: str, mem: Memory) -> tuple[int, float]:
     """Fewest blocks of the family's block RAM that hold ``mem``, and their cost.
 
-    A word written in parts needs a geometry with write enables: on the iCE40 256 x 16 and
-    4K x 1 (a mask bit per data bit); on the ECP5 9, 18 and 36 bits wide, one enable per 9
-    bits, so each part takes whole 9-bit bytes (MID's bias and threshold, a_minus, reset_mode:
-    48 + 12 + 2 bits take 54 + 18 + 9 = 81, three 36-bit blocks, not two)."""
+    On the iCE40 the word may be split into slices of different geometries, as Yosys does
+    there (a 12,544 x 9 synapse bank: 8 bits in 25 blocks of 512 x 8 and 1 bit in 4 of 4K
+    x 1, 29 blocks); on the ECP5 Yosys keeps one geometry per memory (a 64K x 16 synapse
+    bank: 64 blocks of 1K x 18, not 60 of mixed slices).  A word written in parts needs geometries with write enables: on the ECP5 9,
+    18 and 36 bits wide, one enable per 9 bits, so each part takes whole 9-bit bytes (MID's
+    bias and threshold, a_minus, reset_mode: 48 + 12 + 2 bits take 54 + 18 + 9 = 81, three
+    36-bit blocks, not two); the iCE40 writes 16 bits under a mask bit per data bit, so any
+    geometry does."""
     fam = FAMILIES[family]
     geometries = fam["bram"]
     width = mem.width
-    if len(mem.groups) > 1:
+    if len(mem.groups) > 1 and fam["byte"] > 1:
         byte = fam["byte"]
         width = sum(ceil(g / byte) * byte for g in mem.groups)
-        geometries = [(w, d) for w, d in geometries if w in fam["enables"]]
-    blocks = min(ceil(width / w) * ceil(mem.depth / d) for w, d in geometries)
+        geometries = tuple((w, d) for w, d in geometries if w in fam["enables"])
+    if fam["mixed"]:
+        blocks = _slices(width, mem.depth, geometries)
+    else:
+        blocks = min(ceil(width / w) * ceil(mem.depth / d) for w, d in geometries)
     return blocks, blocks * fam["bram_cost"]
+
+
+@lru_cache(maxsize=4096)
+def _slices(width: int, depth: int, geometries: tuple) -> int:
+    """Fewest blocks for ``width`` bits of ``depth`` words, slice by slice: each slice is one
+    geometry's width (the last may be narrower) in ``ceil(depth / its depth)`` blocks."""
+    if width <= 0:
+        return 0
+    return min(ceil(depth / d) + _slices(width - w, depth, geometries) for w, d in geometries)
 
 
 def _map(family: str, mem: Memory) -> tuple[str, int]:

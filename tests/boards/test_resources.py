@@ -20,6 +20,7 @@ def _params(n, options=()):
 MEASURED = [
     ("ice40", 256, (), 30, 4),                               # the iCEBreaker default build
     ("ice40", 128, (), 66, 0),    # synapse banks of 4K x 9: 9 block RAMs each, not an SPRAM
+    ("ice40", 224, (), 146, 0),   # 12,544 x 9: 25 blocks of 512 x 8 + 4 of 4K x 1 each
     ("ice40", 8, ("stochastic", "eligibility"), 25, 0),     # the pair memories in logic
     ("ice40", 8, ("stochastic",), 25, 0),
     ("ecp5", 440, ("eligibility",), 212, 0),      # one quad past the largest (436: 208)
