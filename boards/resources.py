@@ -45,6 +45,9 @@ FAMILIES = {
 
 #: memory_libmap's default cost of a memory bit built from logic (flip-flops, multiplexers).
 _LOGIC_COST = 1
+#: Cost of a read multiplexer input per data bit, fitted to Yosys's choices: above 0.31 (the
+#: ECP5 bank below) and below 1.02 (the iCE40's 12,544 x 9 bank in 29 block RAMs, not SPRAM).
+_MUX_COST = 0.5
 
 
 @dataclass(frozen=True)
@@ -120,16 +123,16 @@ def memories(params: CoreParams) -> tuple[Memory, ...]:
 
 
 def _bram(family: str, mem: Memory) -> tuple[int, float]:
-    """Fewest blocks of the family's block RAM that hold ``mem``, and their cost.
+    """The blocks of the family's block RAM that Yosys builds ``mem`` from, and their cost.
 
     On the iCE40 the word may be split into slices of different geometries, as Yosys does
     there (a 12,544 x 9 synapse bank: 8 bits in 25 blocks of 512 x 8 and 1 bit in 4 of 4K
     x 1, 29 blocks); on the ECP5 Yosys keeps one geometry per memory (a 64K x 16 synapse
-    bank: 64 blocks of 1K x 18, not 60 of mixed slices).  A word written in parts needs geometries with write enables: on the ECP5 9,
-    18 and 36 bits wide, one enable per 9 bits, so each part takes whole 9-bit bytes (MID's
-    bias and threshold, a_minus, reset_mode: 48 + 12 + 2 bits take 54 + 18 + 9 = 81, three
-    36-bit blocks, not two); the iCE40 writes 16 bits under a mask bit per data bit, so any
-    geometry does."""
+    bank: 64 blocks, not 60 of mixed slices).  A word written in parts needs geometries
+    with write enables: on the ECP5 9, 18 and 36 bits wide, one enable per 9 bits, so each
+    part takes whole 9-bit bytes (MID's bias and threshold, a_minus, reset_mode: 48 + 12 + 2
+    bits take 54 + 18 + 9 = 81, three 36-bit blocks, not two); the iCE40 writes 16 bits
+    under a mask bit per data bit, so any geometry does."""
     fam = FAMILIES[family]
     geometries = fam["bram"]
     width = mem.width
@@ -137,20 +140,34 @@ def _bram(family: str, mem: Memory) -> tuple[int, float]:
         byte = fam["byte"]
         width = sum(ceil(g / byte) * byte for g in mem.groups)
         geometries = tuple((w, d) for w, d in geometries if w in fam["enables"])
-    if fam["mixed"]:
-        blocks = _slices(width, mem.depth, geometries)
-    else:
-        blocks = min(ceil(width / w) * ceil(mem.depth / d) for w, d in geometries)
-    return blocks, blocks * fam["bram_cost"]
+    cost, blocks = _cheapest(width, mem.depth, tuple(geometries), fam["bram_cost"],
+                             fam["mixed"])
+    return blocks, cost
 
 
 @lru_cache(maxsize=4096)
-def _slices(width: int, depth: int, geometries: tuple) -> int:
-    """Fewest blocks for ``width`` bits of ``depth`` words, slice by slice: each slice is one
-    geometry's width (the last may be narrower) in ``ceil(depth / its depth)`` blocks."""
+def _cheapest(width: int, depth: int, geometries: tuple, block_cost: int,
+              mixed: bool) -> tuple[float, int]:
+    """``(cost, blocks)`` of the cheapest way to build ``width`` bits of ``depth`` words:
+    one geometry for the whole word, or with ``mixed`` a slice per geometry (the last may be
+    narrower).  Blocks cascaded in depth need a read multiplexer: :data:`_MUX_COST` per data
+    bit and extra block (why Yosys builds a 47,524 x 16 ECP5 bank from 48 blocks of 2K x 9,
+    not 47 of 1K x 18)."""
+    def one(bits, w, d):
+        deep = ceil(depth / d)
+        blocks = ceil(bits / w) * deep
+        return blocks * block_cost + bits * (deep - 1) * _MUX_COST, blocks
+
+    if not mixed:
+        return min(one(width, w, d) for w, d in geometries)
     if width <= 0:
-        return 0
-    return min(ceil(depth / d) + _slices(width - w, depth, geometries) for w, d in geometries)
+        return 0.0, 0
+    options = []
+    for w, d in geometries:
+        head = one(min(w, width), w, d)
+        rest = _cheapest(width - w, depth, geometries, block_cost, mixed)
+        options.append((head[0] + rest[0], head[1] + rest[1]))
+    return min(options)
 
 
 def _map(family: str, mem: Memory) -> tuple[str, int]:

@@ -23,7 +23,10 @@ MEASURED = [
     ("ice40", 224, (), 146, 0),   # 12,544 x 9: 25 blocks of 512 x 8 + 4 of 4K x 1 each
     ("ice40", 8, ("stochastic", "eligibility"), 25, 0),     # the pair memories in logic
     ("ice40", 8, ("stochastic",), 25, 0),
-    ("ecp5", 440, ("eligibility",), 212, 0),      # one quad past the largest (436: 208)
+    ("ice40", 8, ("eligibility",), 25, 0),
+    ("ecp5", 436, ("eligibility",), 212, 0),   # 47,524 x 16 banks: 48 blocks of 2K x 9 each
+    ("ecp5", 440, ("eligibility",), 212, 0),
+    ("ecp5", 604, ("stochastic",), 208, 0),                  # the largest N that fits
     ("ecp5", 512, ("stochastic", "eligibility"), 276, 0),
     ("ecp5", 604, (), 207, 0),                               # the largest N that fits
     ("ecp5", 608, (), 211, 0),                               # one more quad: 4 more blocks
@@ -64,6 +67,17 @@ def test_write_parts_take_whole_ecp5_bytes():
     assert R._bram("ice40", R.Memory("core.par_m", 62, 256, (48, 12, 2)))[0] == 4
 
 
+def test_depth_cascades_pay_for_their_multiplexer():
+    """Yosys's choice, not the fewest blocks: 48 blocks of 2K x 9 (two slices, 24 deep)
+    rather than 47 of 1K x 18 (47 deep) for a 47,524 x 16 ECP5 bank; on the iCE40 a word
+    split into slices of mixed geometries."""
+    assert R._bram("ecp5", R.Memory("b", 16, 47524, (16,), True))[0] == 48
+    assert R._bram("ecp5", R.Memory("b", 16, 65536, (16,), True))[0] == 64
+    assert R._bram("ice40", R.Memory("b", 9, 12544, (9,), True))[0] == 29      # 25 + 4
+    assert R._map("ice40", R.Memory("b", 9, 12544, (9,), True)) == ("bram", 29)
+    assert R._map("ice40", R.Memory("b", 9, 14400, (9,), True)) == ("spram", 1)   # N = 240
+
+
 def test_small_memories_go_to_logic_or_distributed_ram():
     """Yosys's costs: a memory smaller than its block's cost in bits is built from logic
     (iCE40) or distributed RAM (ECP5)."""
@@ -75,9 +89,9 @@ def test_small_memories_go_to_logic_or_distributed_ram():
 
 def test_largest_n():
     ulx3s = BOARDS["ulx3s"]
-    assert R.largest_n(ulx3s, ("eligibility",)) == 436
-    assert R.fits(ulx3s, _params(436, ("eligibility",)))
-    assert not R.fits(ulx3s, _params(440, ("eligibility",)))
+    assert R.largest_n(ulx3s, ("eligibility",)) == 432
+    assert R.fits(ulx3s, _params(432, ("eligibility",)))
+    assert not R.fits(ulx3s, _params(436, ("eligibility",)))
     assert R.largest_n(ulx3s) == ulx3s.max_neurons == 604
 
 
@@ -87,7 +101,7 @@ def test_build_refuses_what_does_not_fit():
            "its memories need 381 block RAMs of the 208 it has.")
     with pytest.raises(ValueError, match=re.escape(msg)):
         R.check_fits(BOARDS["ulx3s"], _params(600, ("eligibility",)))
-    R.check_fits(BOARDS["ulx3s"], _params(436, ("eligibility",)))          # fits: silent
+    R.check_fits(BOARDS["ulx3s"], _params(432, ("eligibility",)))          # fits: silent
     R.check_fits(BOARDS["cmod_a7"], _params(1024))            # no model (Vivado): no check
     with pytest.raises(ValueError, match="No memory model for the 'xilinx7' family"):
         R.predict("xilinx7", _params(64))
