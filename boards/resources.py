@@ -184,9 +184,11 @@ def _map(family: str, mem: Memory) -> tuple[str, int]:
         n = ceil(mem.width / w) * ceil(mem.depth / d)
         options.append((n * fam["spram_cost"], "spram", n))
     if "lutram" in fam:
+        # a write enable per 16 x 4 cell: separately written parts take whole cells
         w, d = fam["lutram"]
-        n = ceil(mem.width / w) * ceil(mem.depth / d)
-        options.append((n * fam["lutram_cost"], "lutram", n))
+        width = sum(ceil(g / w) * w for g in mem.groups)
+        cost, n = _cheapest(width, mem.depth, ((w, d),), fam["lutram_cost"], False)
+        options.append((cost, "lutram", n))
     _, kind, count = min(options, key=lambda o: o[0])
     return kind, count
 
