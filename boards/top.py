@@ -62,7 +62,7 @@ BOARDS = {
     "icebreaker": Board(
         name="icebreaker", title="iCEBreaker (iCE40UP5K-SG48)", family="ice40",
         platform_path="amaranth_boards.icebreaker:ICEBreakerPlatform",
-        clock_hz=12e6, neurons=256, max_neurons=256, reset_button="button",
+        clock_hz=18e6, neurons=256, max_neurons=256, reset_button="button",
         limit="its four 16K x 16 SPRAMs hold 256 x 256 synapses; the 30 block RAMs are full",
         leds=(("led_r", 0), ("led_g", 0)),
         programmer=("openFPGALoader", "iceprog"),
