@@ -14,6 +14,15 @@ A7-35T (Vivado post-place report, ``shared/reference/neurocorex.md`` section 7).
     python benchmarks/boards.py --build ulx3s:512       # build first (minutes), then tabulate
     python benchmarks/boards.py --json results.json
     python benchmarks/boards.py --xilinx 90 400         # Cmod A7: Yosys synth_xilinx counts
+    python benchmarks/boards.py --largest [--synth]     # largest N per learning option
+
+``--largest`` predicts, for the iCEBreaker and the ULX3S and each set of learning options,
+the largest N whose memories fit the board's block RAM (and SPRAM) by
+:mod:`plasticore.boards.resources` (the layouts mapped as Yosys maps them; checked against
+Yosys's counts in ``tests/boards``), and puts beside it the build report of that board,
+options and N if there is one (``plasticore build --board B --neurons N --options ...``):
+LUT/LC, block RAM, DSP, fmax and timing, projected timesteps per second.  The prediction
+covers memory only; logic, DSPs and timing are what the build says.
 
 ``--xilinx N ...`` synthesises the link top (core, dispatcher, UART; no PLL or I/O) with
 Yosys's ``synth_xilinx -family xc7`` (the memory commands of the Lattice builds applied,
@@ -49,10 +58,18 @@ def projected(n: int, clock_hz: float) -> tuple[int, int, float]:
     return s, cycles, clock_hz / cycles
 
 
+def modulated(n: int, clock_hz: float) -> float:
+    """Steps per second at 5 % activity with learning on and a modulator (reward) in every
+    step: the eligibility option's modulation pass on top."""
+    from plasticore.hdl.core import step_cycles
+    return clock_hz / step_cycles(n, max(1, round(ACTIVITY * n)), True, modulated=True)
+
+
 def row(rep: dict) -> dict:
     res = rep.get("resources", {})
     n = rep["neurons"]
     r = {"board": rep["board"], "neurons": n, "synapses": rep["synapses"],
+         "options": tuple(rep.get("options", ())),
          "clock_mhz": rep["clock_hz"] / 1e6, "fmax_mhz": rep.get("fmax_mhz"),
          "timing_met": rep.get("timing_met")}
     for key in ("lut", "ff", "bram", "spram", "dsp"):
@@ -99,6 +116,100 @@ def xilinx_row(n: int) -> dict:
     return r
 
 
+#: The option sets of ``--largest`` (triplet: not in the gateware yet).
+OPTION_SETS = ((), ("stochastic",), ("eligibility",), ("stochastic", "eligibility"))
+
+
+def largest_rows(rows: list[dict], synth: bool = False) -> list[dict]:
+    """Per board and option set: the predicted largest N, its predicted memory blocks, and
+    the matching build row (same board, options and N) if one exists, else with ``synth``
+    Yosys's counts (:func:`synth_counts`)."""
+    from plasticore.boards.resources import largest_n, predict
+    from plasticore.boards.top import BOARDS
+    from plasticore.core import N_MAX, CoreParams
+
+    out = []
+    for name in ("icebreaker", "ulx3s"):
+        board = BOARDS[name]
+        for options in OPTION_SETS:
+            n = largest_n(board, options, hi=N_MAX)
+            r = {"board": name, "options": options, "largest_n": n}
+            if n:
+                use = predict(board.family, CoreParams(n, **dict.fromkeys(options, True)))
+                r.update(pred_bram=use["bram"], pred_spram=use["spram"])
+                built = [b for b in rows if b["board"] == name and b["neurons"] == n
+                         and tuple(sorted(b["options"])) == tuple(sorted(options))]
+                if built:
+                    r["build"] = built[-1]
+                    if "eligibility" in options:
+                        r["steps_per_s_mod"] = modulated(n, built[-1]["clock_mhz"] * 1e6)
+                elif synth:
+                    r["synth"] = synth_counts(board, n, options)
+            out.append(r)
+    return out
+
+
+#: Yosys cells -> (device resource, cells per unit) of the synth-only check.
+_SYNTH_CELLS = {"ice40": {"lut": ("SB_LUT4",), "bram": ("SB_RAM40_4K",),
+                          "spram": ("SB_SPRAM256KA",), "dsp": ("SB_MAC16",)},
+                "ecp5": {"lut": ("LUT4",), "bram": ("DP16KD",), "dsp": ("MULT18X18D",)}}
+
+
+def synth_counts(board, n: int, options) -> dict:
+    """Yosys's cell counts of the link top (the board's synthesis, cached: minutes the first
+    time) against the board's resources: ``{resource: (used, available)}`` and ``fits``.
+    LUT4s are a lower bound of the iCE40's logic cells (flip-flops and carries that do not
+    pack with a LUT take cells of their own)."""
+    from plasticore.boards.build import _yosys_cells
+    from plasticore.boards.netlist import synthesize
+    from plasticore.core import CoreParams
+    from plasticore.hdl.link import LinkTop
+
+    # One divisor and clock for every board (the counts do not depend on them; the synthesis
+    # cache is keyed by the design text).
+    top = LinkTop(CoreParams(n, **dict.fromkeys(options, True)), divisor=40,
+                  clock_hz=40_000_000)
+    folder, _ = synthesize(top, board.family, simulated=False)
+    cells = _yosys_cells((folder / "stat.txt").read_text())
+    out = {key: (sum(cells.get(c, 0) for c in names), board.resources.get(key.upper(), 0))
+           for key, names in _SYNTH_CELLS[board.family].items()}
+    out["fits"] = all(used <= avail for used, avail in out.values())
+    return out
+
+
+def largest_table(rows: list[dict]) -> str:
+    head = (f"{'board':<11} {'options':<22} {'largest N':>9} {'pred. BRAM':>10} "
+            f"{'LUT/LC':>13} {'BRAM':>8} {'SPRAM':>5} {'DSP':>7} {'clock':>6} {'fmax':>6} "
+            f"{'met':>4} {'steps/s':>8} {'reward/step':>11}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        opts = "+".join(r["options"]) or "(none)"
+        if r["largest_n"] is None:
+            lines.append(f"{r['board']:<11} {opts:<22} {'none':>9}   no N fits the block RAM")
+            continue
+        pred = f"{r['pred_bram']}" + (f"+{r['pred_spram']}S" if r["pred_spram"] else "")
+        b = r.get("build")
+        if b is None and "synth" in r:
+            y = r["synth"]
+            use = ", ".join(f"{k} {u:,}/{a:,}" for k, (u, a) in y.items() if k != "fits")
+            verdict = "fits" if y["fits"] else "does NOT fit"
+            lines.append(f"{r['board']:<11} {opts:<22} {r['largest_n']:>9} {pred:>10}   "
+                         f"Yosys: {use}: {verdict} (not built)")
+            continue
+        if b is None:
+            lines.append(f"{r['board']:<11} {opts:<22} {r['largest_n']:>9} {pred:>10}   "
+                         "(not built; --synth for Yosys's counts)")
+            continue
+        met = {True: "yes", False: "NO", None: "-"}[b.get("timing_met")]
+        lines.append(
+            f"{r['board']:<11} {opts:<22} {r['largest_n']:>9} {pred:>10} "
+            f"{_cell(b, 'lut'):>13} {_cell(b, 'bram'):>8} {_cell(b, 'spram'):>5} "
+            f"{_cell(b, 'dsp'):>7} {b['clock_mhz']:>6.1f} {b['fmax_mhz']:>6.1f} {met:>4} "
+            f"{b['steps_per_s']:>8,.0f} "
+            + (f"{r['steps_per_s_mod']:>11,.0f}" if "steps_per_s_mod" in r else f"{'-':>11}"))
+    return "\n".join(lines)
+
+
 def _cell(r, key):
     if key not in r or r[key] is None:
         return "-"
@@ -107,7 +218,7 @@ def _cell(r, key):
 
 
 def table(rows):
-    head = (f"{'board':<26} {'N':>5} {'synapses':>9} {'LUT':>13} {'FF':>13} {'BRAM':>8} "
+    head = (f"{'board [options]':<32} {'N':>5} {'synapses':>9} {'LUT':>13} {'FF':>13} {'BRAM':>8} "
             f"{'SPRAM':>5} {'DSP':>7} {'clock':>6} {'fmax':>6} {'met':>4} {'cyc/step':>8} "
             f"{'steps/s':>8} {'@fmax':>8}")
     lines = [head, "-" * len(head)]
@@ -116,8 +227,9 @@ def table(rows):
         fmax = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"
         sps = f"{r['steps_per_s']:,.0f}" if r.get("steps_per_s") else "-"
         spf = f"{r['steps_per_s_fmax']:,.0f}" if r.get("steps_per_s_fmax") else "-"
+        label = r["board"] + (f" [{'+'.join(r['options'])}]" if r.get("options") else "")
         lines.append(
-            f"{r['board']:<26} {r['neurons']:>5} {r['synapses']:>9,} {_cell(r, 'lut'):>13} "
+            f"{label:<32} {r['neurons']:>5} {r['synapses']:>9,} {_cell(r, 'lut'):>13} "
             f"{_cell(r, 'ff'):>13} {_cell(r, 'bram'):>8} {_cell(r, 'spram'):>5} "
             f"{_cell(r, 'dsp'):>7} {r['clock_mhz']:>6.1f} {fmax:>6} {met:>4} "
             f"{r.get('cycles', '-'):>8} {sps:>8} {spf:>8}")
@@ -131,6 +243,12 @@ def main(argv=None):
     parser.add_argument("--build", nargs="+", default=[], metavar="BOARD:N",
                         help="build these first, one at a time (e.g. ulx3s:512)")
     parser.add_argument("--json", type=Path, help="write the rows to this file")
+    parser.add_argument("--largest", action="store_true",
+                        help="the largest N per learning option on the iCEBreaker and the "
+                             "ULX3S (predicted block RAM use, and the build of that N)")
+    parser.add_argument("--synth", action="store_true",
+                        help="with --largest: Yosys's counts for the sizes not built (cached "
+                             "synthesis, minutes each the first time)")
     parser.add_argument("--xilinx", nargs="+", type=int, default=[], metavar="N",
                         help="Yosys synth_xilinx counts for the Cmod A7 at these N (minutes "
                              "each, cached)")
@@ -146,9 +264,13 @@ def main(argv=None):
     reports = [json.loads(p.read_text()) for p in paths]
     rows = [row(r) for r in reports if r.get("design", "core") == "core"
             and r.get("bitstream")]
-    rows.sort(key=lambda r: (r["board"], r["neurons"]))
+    rows.sort(key=lambda r: (r["board"], r["options"], r["neurons"]))
     xilinx = [xilinx_row(n) for n in args.xilinx]
     print(table([*rows, *xilinx, NEUROCOREX]))
+    if args.largest:
+        print("\nLargest N per learning option (memory blocks predicted by "
+              "plasticore.boards.resources; the rest from the build of that N):\n")
+        print(largest_table(largest_rows(rows, synth=args.synth)))
     for r in xilinx:
         use = ", ".join(f"{k} {r[k]:,}/{v:,}" for k, v in ARTIX7_35T.items())
         print(f"cmod_a7 N = {r['neurons']}: {'fits' if r['fits'] else 'does NOT fit'} the "

@@ -27,6 +27,7 @@ from pathlib import Path
 from plasticore.hdl import toolchain
 from plasticore.protocol import DEFAULT_BAUD
 
+from .resources import check_fits
 from .top import BoardTop, get_board
 
 __all__ = ["build", "program", "openfpgaloader_path", "MISSING_LIBRARY_HINT", "toolchain_env",
@@ -139,6 +140,12 @@ def build(board: str, neurons: int | None = None, *, baud: int = DEFAULT_BAUD,
 
     top = BoardTop(spec, neurons, baud=baud, clock_hz=clock_hz, design=design,
                    options=options)
+    if design == "core":
+        try:
+            check_fits(spec, top.params)
+        except ValueError:
+            top._MustUse__silence = True          # refused, not forgotten: no warning
+            raise
     n = top.neurons
     what = f"N = {n} ({n * n:,} synapses)" if design == "core" else "UART echo (bring-up)"
     _log(quiet, f"plasticore build: {spec.title}, {what}, "

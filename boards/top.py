@@ -62,7 +62,7 @@ BOARDS = {
     "icebreaker": Board(
         name="icebreaker", title="iCEBreaker (iCE40UP5K-SG48)", family="ice40",
         platform_path="amaranth_boards.icebreaker:ICEBreakerPlatform",
-        clock_hz=12e6, neurons=256, max_neurons=256, reset_button="button",
+        clock_hz=18e6, neurons=256, max_neurons=256, reset_button="button",
         limit="its four 16K x 16 SPRAMs hold 256 x 256 synapses; the 30 block RAMs are full",
         leds=(("led_r", 0), ("led_g", 0)),
         programmer=("openFPGALoader", "iceprog"),
@@ -70,8 +70,10 @@ BOARDS = {
     "ulx3s": Board(
         name="ulx3s", title="ULX3S-85F (LFE5U-85F-6BG381C)", family="ecp5",
         platform_path="amaranth_boards.ulx3s:ULX3S_85F_Platform",
-        clock_hz=40e6, neurons=512, max_neurons=620, reset_button="button_pwr",
-        limit="N^2 x 9 bits of synapses in 208 block RAMs of 2K x 9",
+        clock_hz=40e6, neurons=512, max_neurons=604, reset_button="button_pwr",
+        limit="N^2 x 9 bits of synapses and the per-neuron memories in 208 block RAMs "
+              "(N = 604: 207; fewer with the eligibility option, see "
+              "plasticore.boards.resources)",
         leds=tuple(("led", i) for i in range(3)),
         programmer=("openFPGALoader",),
         resources={"LUT": 83640, "BRAM": 208, "DSP": 156}),

@@ -30,7 +30,7 @@ NEURON_WORD = data.StructLayout({"v": F.V, "i": F.I, "ref": F.REFRACTORY, "y": F
 
 #: The parameter memories, read by the neuron pass when a neuron reaches the stage that uses
 #: them (see NeuronUpdate): ``par_a`` (:data:`.neuron.EARLY`, decay factors, 64 bits) with the
-#: state, ``par_m`` (:data:`PAR_MID`, 62 bits) 2 cycles and ``par_l`` (:data:`PAR_LATE`,
+#: state, ``par_m`` (:data:`PAR_MID`, 62 bits) 1 cycle and ``par_l`` (:data:`PAR_LATE`,
 #: 78 bits) 3 cycles later; the column pass reads ``a_plus`` from ``par_l``.  On an iCE40
 #: that is 4 + 4 + 5 block RAMs, one fewer than NEURON_PARAMS and LEARNING_PARAMS apart.
 PAR_MID = MID

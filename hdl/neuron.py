@@ -21,8 +21,9 @@ EARLY = data.StructLayout({"alpha_v": F.DECAY, "alpha_i": F.DECAY, "alpha_x": F.
 #: stage (reset, refractory period, trace increments).  The core keeps them in memories of
 #: their own and reads them when the neuron reaches the stage that uses them (addresses
 #: ``mid_index``, ``late_index``), instead of carrying ~210 bits through pipeline registers.
-#: ``reset_mode`` is in both: stage 3 applies the DEFERRED mode's subtraction and strict
-#: comparison (2 bits fill MID's 60 to 62 of its four 16-bit block RAMs on iCE40).
+#: ``reset_mode`` is in both: stage 2 forms the DEFERRED mode's subtraction and strict
+#: firing level for stage 3 (2 bits fill MID's 60 to 62 of its four 16-bit block RAMs on
+#: iCE40).
 MID = data.StructLayout({"bias": F.BIAS, "threshold": F.THRESHOLD, "a_minus": F.AMPLITUDE,
                          "reset_mode": ResetMode})
 LATE = data.StructLayout({"v_reset": F.V_RESET, "reset_mode": ResetMode,
@@ -40,7 +41,8 @@ class NeuronUpdate(wiring.Component):
         if ref > 0:  ref <- ref - 1; V held      else:  V <- sat(decay(V, alpha_v) + I + bias - sub)
         spike <- forced or (not refractory and V >= threshold + d)
         if spike:    V <- v_reset or sat(V - threshold) or V;  ref <- refractory
-        (DEFERRED: d = 1, sub = threshold if the old V >= threshold + 1; else d = sub = 0)
+        (DEFERRED: d = 1, sub = threshold if the old V >= threshold + 1; else d = sub = 0;
+         both are formed in stage 2, beside the decays, and registered for stage 3)
         x   <- sat(decay(x, alpha_x) + (spike ? x_inc : 0))
         y'  <- decay(y, alpha_y)            (out ``y_dec``: what depression reads this step)
         y   <- sat(y' + (spike ? y_inc : 0))  (out ``state.y``: the end-of-step value)
@@ -53,11 +55,11 @@ class NeuronUpdate(wiring.Component):
     ----------------------
     Fully pipelined: one neuron per cycle, no stalls.  ``i_valid``, ``index``, ``early``,
     ``w_shift``, ``state``, ``forced`` and ``clear`` presented in cycle ``t``, ``mid`` in
-    cycle ``t + 2`` and ``late`` in cycle ``t + 3`` give the outputs with ``o_valid`` in cycle
-    ``t + LATENCY`` (``LATENCY`` = 3; the outputs are combinational from the last stage's
-    registers).  ``mid_index`` (``late_index``) names, one cycle ahead, the neuron whose
-    ``mid`` (``late``) parameters are due next: the address of a synchronous memory read.
-    The four multipliers
+    cycle ``t + MID_CYC`` and ``late`` in cycle ``t + LATE_CYC`` give the outputs with
+    ``o_valid`` in cycle ``t + LATENCY`` (``LATENCY`` = 3, ``MID_CYC`` = 1, ``LATE_CYC`` = 3;
+    the outputs are combinational from the last stage's registers).  ``mid_index``
+    (``late_index``) names, one cycle ahead, the neuron whose ``mid`` (``late``) parameters
+    are due next: the address of a synchronous memory read.  The four multipliers
     (24x16, 24x16, 16x16, 16x16 bits) are in the first stage, registered, so that they map
     onto DSP blocks.
 
@@ -67,7 +69,7 @@ class NeuronUpdate(wiring.Component):
         Neuron ``index``: its decay factors and input weight shift, its NEURON_STATE word as
         left by the previous step, and its forced-spike bit.
     mid : In(MID), late : In(LATE)
-        The rest of its parameters, 2 and 3 cycles later.
+        The rest of its parameters, ``MID_CYC`` = 1 and ``LATE_CYC`` = 3 cycles later.
     mid_index, late_index : Out
         The neuron whose ``mid`` (``late``) parameters are due in the next cycle.
     o_valid, o_index, o_state, o_spike, o_y_dec : Out
@@ -82,6 +84,11 @@ class NeuronUpdate(wiring.Component):
 
     #: Cycles from ``i_valid`` to ``o_valid``.
     LATENCY = 3
+    #: Cycles from ``i_valid`` to the neuron's ``mid`` parameters (``mid_index`` is ``index``:
+    #: read with the state, so that the DEFERRED comparison gets a stage of its own).
+    MID_CYC = 1
+    #: Cycles from ``i_valid`` to the neuron's ``late`` parameters.
+    LATE_CYC = 3
 
     def __init__(self, params: CoreParams):
         self.core_params = params
@@ -147,9 +154,9 @@ class NeuronUpdate(wiring.Component):
             p2_y.eq(p1_py >> F.DECAY_FRAC),
             p2_v.eq(p1_v), p2_ref.eq(p1_ref), p2_forced.eq(p1_forced),
         ]
-        mid = self.mid
-        m.d.comb += [self.mid_index.eq(p1_index), self.late_index.eq(p2_index),
-                     self.dep_amp.eq(mid.a_minus), self.dep_trace.eq(p2_y)]
+        p2_bias, p2_level, p2_a_minus = self._mid_operands(m, p1_v)
+        m.d.comb += [self.mid_index.eq(self.index), self.late_index.eq(p2_index),
+                     self.dep_amp.eq(p2_a_minus), self.dep_trace.eq(p2_y)]
 
         # -- stage 3: membrane integration and the threshold test --------------------------------
         p3_valid = Signal()
@@ -162,20 +169,15 @@ class NeuronUpdate(wiring.Component):
         p3_y = Signal(F.TRACE)
         p3_threshold = Signal(F.THRESHOLD)
         refractory = p2_ref != 0
-        # DEFERRED (snnTorch): fire on V > threshold; an update from a V above the threshold
-        # subtracts it, as part of the bias operand.  Both bias operands are formed in
-        # parallel with the comparison of the old V and only selected by it, and the strict
-        # comparison is a comparator of its own, not threshold + 1: at 98 % of the iCE40 the
-        # chain RAM -> compare -> subtract -> sum -> compare missed 19.125 MHz (14.6 MHz).
-        deferred, bias = _deferred_reset(mid, p2_v)
-        v_int = saturate(p2_dv + p2_i + bias, F.V)     # 27-bit sum
+        v_int = saturate(p2_dv + p2_i + p2_bias, F.V)     # 27-bit sum
         v_new = Signal(F.V)
         m.d.comb += v_new.eq(Mux(refractory, p2_v, v_int))
         m.d.sync += [
-            p3_valid.eq(p2_valid), p3_index.eq(p2_index), p3_threshold.eq(mid.threshold),
+            # The output stage subtracts the threshold only for SUBTRACT neurons, whose
+            # firing level is the threshold itself (DEFERRED's + 1 is never used there).
+            p3_valid.eq(p2_valid), p3_index.eq(p2_index), p3_threshold.eq(p2_level[:-1]),
             p3_i.eq(p2_i), p3_v.eq(v_new), p3_ref.eq(p2_ref - refractory),
-            p3_spike.eq(p2_forced | (~refractory & Mux(deferred, v_new > mid.threshold,
-                                                         v_new >= mid.threshold))),
+            p3_spike.eq(p2_forced | (~refractory & (v_new >= p2_level))),
             p3_x.eq(p2_x), p3_y.eq(p2_y),
         ]
         # A cleared neuron leaves stage 3 all zero (a synchronous reset: free on FPGAs), so
@@ -208,11 +210,26 @@ class NeuronUpdate(wiring.Component):
         ]
         return m
 
+    def _mid_operands(self, m, v_old):
+        """What stage 3 needs of the MID parameters, registered in the cycle they arrive
+        (``t + MID_CYC``, beside the decay rounding): the bias operand with DEFERRED's
+        subtraction applied (25 bits) and the firing level (25 bits), and ``a_minus``.
+
+        This keeps the comparison of the old V with the threshold out of stage 3: in series
+        with the sum (RAM -> compare -> select -> sum -> saturate -> compare) it limited
+        the iCE40 at N = 256 to 14.6 MHz, against 19.5-21.6 MHz without it."""
+        p2_bias = Signal(signed(F.BIAS.width + 1))         # bias, or bias - threshold
+        p2_level = Signal(signed(F.THRESHOLD.width + 1))   # threshold (+ 1 for DEFERRED)
+        p2_a_minus = Signal(F.AMPLITUDE)
+        level, bias = _deferred_reset(self.mid, v_old)
+        m.d.sync += [p2_bias.eq(bias), p2_level.eq(level), p2_a_minus.eq(self.mid.a_minus)]
+        return p2_bias, p2_level, p2_a_minus
+
 
 def _deferred_reset(mid, v_old):
-    """Whether the neuron resets DEFERRED, and the bias operand of its update:
-    ``bias - threshold`` for a DEFERRED neuron whose old ``V`` is above the threshold, else
-    ``bias``."""
+    """The firing level (``threshold + 1`` for DEFERRED, whose comparison is strict, else
+    ``threshold``; 25 bits) and the bias operand of the update (``bias - threshold`` for a
+    DEFERRED neuron whose old ``V`` is above the threshold, else ``bias``; 25 bits)."""
     deferred = mid.reset_mode == ResetMode.DEFERRED
-    return deferred, Mux(deferred & (v_old > mid.threshold), mid.bias - mid.threshold,
-                         mid.bias)
+    return (mid.threshold + deferred,
+            Mux(deferred & (v_old > mid.threshold), mid.bias - mid.threshold, mid.bias))

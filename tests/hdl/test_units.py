@@ -43,8 +43,8 @@ def _run(dut, inputs, outputs, cycles, valid_out):
 
 
 def _neuron_inputs(dut, cfg, state, forced, clear):
-    """Per cycle: neuron k's inputs in cycle k, its MID parameters in cycle k + 2 and its
-    LATE ones in cycle k + 3 (NeuronUpdate's contract)."""
+    """Per cycle: neuron k's inputs in cycle k, its MID parameters in cycle k + MID_CYC and
+    its LATE ones in cycle k + LATE_CYC (NeuronUpdate's contract)."""
     n = cfg.n
 
     def params(layout, k):
@@ -59,10 +59,11 @@ def _neuron_inputs(dut, cfg, state, forced, clear):
             cycle += [(dut.index, k), (dut.early, params(EARLY, k)), (dut.state, words[k]),
                       (dut.w_shift, int(cfg.neurons["w_shift"][k])),
                       (dut.forced, int(forced[k])), (dut.clear, int(clear))]
-        if 2 <= k < n + 2:
-            cycle += [(dut.mid, params(MID, k - 2))]
-        if 3 <= k:
-            cycle += [(dut.late, params(LATE, k - 3))]
+        mid_k, late_k = k - NeuronUpdate.MID_CYC, k - NeuronUpdate.LATE_CYC
+        if 0 <= mid_k < n:
+            cycle += [(dut.mid, params(MID, mid_k))]
+        if 0 <= late_k < n:
+            cycle += [(dut.late, params(LATE, late_k))]
         inputs.append(cycle)
     return inputs
 
