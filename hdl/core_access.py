@@ -142,10 +142,10 @@ class AccessPort(wiring.Component):
         Where the SYNAPSE request's synapse lives (:class:`.core_memory.Geometry`).
     syn_data, early, mid, late, neu_word, acc_pair, bounds_pair, x_pair, entry : In
         The memories' read data (banks, ``par_a``, ``par_m``, ``par_l``, ``neu``, ``pend``,
-        ``bounds``, ``xtr``, ``slist``), one cycle after ``read``.
-    rule_pair, trip_word : In
-        The same of ``rule`` (option eligibility) and ``trip`` (option triplet).  (No member is named like
+        ``bounds``, ``xtr``, ``slist``), one cycle after ``read``.  (No member is named like
         a memory: the core's Verilog would rename the memory, which the peeks find by name.)
+    rule_pair, trip_word : In
+        The same of ``rule`` (option eligibility) and ``trip`` (option triplet).
     """
 
     def __init__(self, params: CoreParams):

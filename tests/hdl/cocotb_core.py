@@ -60,18 +60,7 @@ async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool, modul
     if int(tb.dut.collision.value):
         problems.append("a memory was read and written at the same address in one cycle "
                         "(Core.collision)")
-    spikes = tb.peek_spikes()
-    state = tb.peek_state()
-    if not np.array_equal(spikes, ref.spikes):
-        problems.append(_mismatch("spikes", spikes, ref.spikes))
-    for name in state.names:
-        if not np.array_equal(state[name], getattr(ref, name)):
-            problems.append(_mismatch(name, state[name], getattr(ref, name)))
-    if "triplet" in OPTIONS:                          # the slow traces, every step
-        slow = tb.peek_triplet()
-        for name in slow.names:
-            if not np.array_equal(slow[name], getattr(ref, name)):
-                problems.append(_mismatch(name, slow[name], getattr(ref, name)))
+    problems += _state_problems(tb, ref)
     if weights and "eligibility" in OPTIONS:
         e = tb.peek_elig()
         if not np.array_equal(e, ref.elig):
@@ -95,6 +84,22 @@ async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool, modul
     if problems:
         raise AssertionError(f"{what}, after step {ref.t}: the core differs from the "
                              f"reference:\n  " + "\n  ".join(problems))
+
+
+def _state_problems(tb: CoreTB, ref: Reference):
+    """Spikes, every NEURON_STATE field and (option triplet) the slow traces."""
+    problems = []
+    spikes = tb.peek_spikes()
+    if not np.array_equal(spikes, ref.spikes):
+        problems.append(_mismatch("spikes", spikes, ref.spikes))
+    tables = [tb.peek_state()]
+    if "triplet" in OPTIONS:
+        tables.append(tb.peek_triplet())
+    for table in tables:
+        for name in table.names:
+            if not np.array_equal(table[name], getattr(ref, name)):
+                problems.append(_mismatch(name, table[name], getattr(ref, name)))
+    return problems
 
 
 def _mismatch(name, hw, ref, limit=6):
@@ -331,15 +336,20 @@ def _corner_config(case, rng):
         forced = _deferred_corner(cfg, rng)
     else:
         raise ValueError(f"Unknown corner case {case!r}.")
+    _corner_rules(cfg, case, rng)
+    return cfg.validate(), forced, learning
+
+
+def _corner_rules(cfg, case, rng):
+    """The rules of the build's options in every corner case."""
     if "stochastic" in OPTIONS:
         # half the neurons round stochastically: at the rails too
-        cfg.rules["rounding"] = rng.integers(0, 2, n)
+        cfg.rules["rounding"] = rng.integers(0, 2, cfg.n)
         cfg.seed = int(rng.integers(0, 1 << 32))
     if "triplet" in OPTIONS:
         # triplet rules in every case; at the rails in "rails" (saturated slow traces,
         # the largest updates)
         random_triplet(cfg, rng, corner=0.5, rails=case == "rails")
-    return cfg.validate(), forced, learning
 
 
 def _deferred_corner(cfg, rng):
