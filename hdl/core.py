@@ -130,6 +130,15 @@ class Core(wiring.Component):
     which first divide their address by N (``req.ready`` is low for ``index_width + 1``
     cycles); requests stall while ``busy``.
 
+    Options
+    -------
+    ``CoreParams(stochastic, eligibility, triplet)`` (:data:`IMPLEMENTED_OPTIONS`;
+    ``docs/architecture.md``, "Learning options"): stochastic rounding, three-factor
+    learning (the modulation pass above), triplet STDP (the slow traces ``x2, y2`` updated
+    by :class:`.triplet.SlowTraceUpdate` beside the neuron pass, the general update on the
+    lanes).  Only the modulation pass adds cycles; a build without an option has the pair
+    rule's datapath.
+
     Limits
     ------
     N >= 8 (``CoreParams`` enforces 8..1024) gives P >= 4 pairs per row, which the rotation
