@@ -6,7 +6,9 @@ asserts that its cocotb tests actually ran and none failed.
 
 Default tier (2-4 minutes on 2 cores, builds included): N = 8 and 32 with 20 random networks
 of 200 steps each, N = 13 (not a power of two), N = 256 with 5 networks, the corner cases, the
-access port, the cycle budget, and a shorter run on Icarus.  ``-m slow`` runs the slow tier
+access port, the cycle budget, and a shorter run on Icarus; the learning options' builds
+(stochastic + eligibility; triplet alone; all three) at N = 8 and 32 with their networks,
+corner cases and access port (about 10 more minutes).  ``-m slow`` runs the slow tier
 (about 15 minutes): N = 256 with 20 networks of 200 steps and its corner cases, and N = 1024.
 """
 
