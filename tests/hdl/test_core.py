@@ -194,6 +194,18 @@ def test_single_option_builds(options):
     run(8, "access_port", options=options)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [TRIPLET, ALL], ids=["triplet", "all"])
+def test_triplet_odd_and_256_slow(options):
+    """Triplet builds at a size that is not a power of two (padded lanes, divided
+    addresses) and at N = 256."""
+    assert run(13, "triplet_network", options=options, networks=6, steps=80,
+               weights_every=1) == 6
+    run(13, "access_port", options=options)
+    assert run(256, "triplet_network", options=options, networks=2, steps=30,
+               weights_every=10) == 2
+
+
 # -- Icarus ----------------------------------------------------------------------------------
 
 def test_icarus():
