@@ -102,7 +102,7 @@ def main(argv=None):
                         help="also run the self-driven ~5%% activity_config for this many steps")
     parser.add_argument("--json", type=Path, help="write all results to this file")
     parser.add_argument("--options", nargs="*", default=[],
-                        choices=["stochastic", "eligibility"],
+                        choices=["stochastic", "eligibility", "triplet"],
                         help="learning options of the core (default none)")
     args = parser.parse_args(argv)
     os.environ.setdefault("COCOTB_LOG_LEVEL", "WARNING")

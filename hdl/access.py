@@ -26,6 +26,7 @@ from plasticore.core import (
     NEURON_STATE,
     RULE_PARAMS,
     SYNAPSE,
+    TRIPLET_STATE,
     CoreParams,
 )
 
@@ -56,6 +57,9 @@ class Region(enum.Enum, shape=4):
     #: ``addr = n``: the RULE_PARAMS word of neuron n (cores with a learning option; the
     #: fields of options the core lacks read as 0 and are not stored).
     RULE_PARAMS = 8
+    #: ``addr = n``: the TRIPLET_STATE word ``{x2, y2}`` of neuron n (option triplet; a core
+    #: without it ignores writes and answers 0).
+    TRIPLET_STATE = 9
 
 
 class Register(enum.Enum, shape=3):
@@ -112,6 +116,7 @@ REGION_LAYOUTS = {
     Region.LEARNING_PARAMS: LEARNING_PARAMS,
     Region.NEURON_STATE: NEURON_STATE,
     Region.RULE_PARAMS: RULE_PARAMS,
+    Region.TRIPLET_STATE: TRIPLET_STATE,
 }
 
 #: Width of ``data`` and of a response: the widest word (NEURON_PARAMS, 117 bits).

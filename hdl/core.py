@@ -21,6 +21,7 @@ from plasticore.core import (
     NEURON_STATE,
     RULE_PARAMS,
     SYNAPSE,
+    TRIPLET_STATE,
     CoreParams,
 )
 
@@ -39,7 +40,10 @@ from .core_memory import (
     gather,
     half,
     half_en,
+    par_early_layout,
     par_late_layout,
+    par_mid_layout,
+    slist_layout,
     unrounded_dep,
 )
 from .core_monitor import CollisionMonitor
@@ -52,9 +56,10 @@ from .core_sequencer import (
     SYNAPSE_DRAIN_CYC,
     Sequencer,
 )
-from .neuron import EARLY, LATE, NeuronUpdate
+from .neuron import EARLY, LATE, MID, NeuronUpdate
 from .rng import LaneHash, StepKey
-from .synapse import DEP, SynapseUpdate
+from .synapse import DEP, DEP_PROD, SynapseUpdate
+from .triplet import SlowTraceUpdate
 
 __all__ = ["Core", "Geometry", "IMPLEMENTED_OPTIONS", "NEURON_WORD", "PAR_MID", "PAR_LATE",
            "BOUNDS", "step_cycles",
@@ -63,7 +68,7 @@ __all__ = ["Core", "Geometry", "IMPLEMENTED_OPTIONS", "NEURON_WORD", "PAR_MID", 
 
 
 #: The learning options (:data:`plasticore.core.OPTIONS`) the gateware implements.
-IMPLEMENTED_OPTIONS = ("stochastic", "eligibility")
+IMPLEMENTED_OPTIONS = ("stochastic", "eligibility", "triplet")
 
 
 def step_cycles(n: int, spikes: int, learning: bool, modulated: bool = False) -> int:
@@ -124,6 +129,15 @@ class Core(wiring.Component):
     one cycle after its request), except SYNAPSE requests when N is not a power of two,
     which first divide their address by N (``req.ready`` is low for ``index_width + 1``
     cycles); requests stall while ``busy``.
+
+    Options
+    -------
+    ``CoreParams(stochastic, eligibility, triplet)`` (:data:`IMPLEMENTED_OPTIONS`;
+    ``docs/architecture.md``, "Learning options"): stochastic rounding, three-factor
+    learning (the modulation pass above), triplet STDP (the slow traces ``x2, y2`` updated
+    by :class:`.triplet.SlowTraceUpdate` beside the neuron pass, the general update on the
+    lanes).  Only the modulation pass adds cycles; a build without an option has the pair
+    rule's datapath.
 
     Limits
     ------
@@ -211,8 +225,11 @@ class Core(wiring.Component):
         params = self.core_params
         mem = CoreMemories(m, params)
         m.submodules.neuron = neuron = NeuronUpdate(params)
+        if params.triplet:
+            m.submodules.slow = SlowTraceUpdate()
         lanes = [SynapseUpdate(self.geometry.bank_addr_shape.width,
-                               stochastic=params.stochastic, eligibility=params.eligibility)
+                               stochastic=params.stochastic, eligibility=params.eligibility,
+                               triplet=params.triplet)
                  for _ in range(2)]
         m.submodules.lane0, m.submodules.lane1 = lanes
         m.submodules.seq = seq = Sequencer(params)
@@ -229,7 +246,7 @@ class Core(wiring.Component):
             seq.step_count_data.eq(self.req.payload.data),
             seq.spike.eq(neuron.o_valid & neuron.o_spike),
             seq.mid_index.eq(neuron.mid_index), seq.late_index.eq(neuron.late_index),
-            seq.entry.eq(mem.sl_r.data), seq.a_plus.eq(mem.plate.a_plus),
+            seq.entry.eq(mem.sl_r.data[:params.index_width]), seq.a_plus.eq(mem.plate.a_plus),
             seq.rounding.eq(mem.plate.rounding if params.stochastic else 0),
             seq.bounds_pair.eq(mem.bnd_r.data),
             seq.host_addr.eq(self.req.payload.addr), seq.host_bank_addr.eq(access.syn_addr),
@@ -246,7 +263,45 @@ class Core(wiring.Component):
             self._random_bits(m, mem, seq, access, lanes)
         if params.eligibility:
             self._eligibility(m, mem, seq, access, lanes)
+        if params.triplet:
+            self._triplet(m, mem, seq, access, neuron, lanes)
         return m
+
+    def _triplet(self, m, mem, seq, access, neuron, lanes):
+        """Triplet STDP: the slow traces (``trip``) updated beside the neuron pass, ``x2'`` into
+        the spike list (rows), ``a3_minus y'`` on lane 1's multiplier and ``a3_plus y2'`` into
+        ``dep``; the rows' and columns' multiplier operands; host access to TRIPLET_STATE."""
+        slow = m.submodules.slow
+        idle = seq.phase == Phase.IDLE
+        req = self.req.payload
+        late, mid = mem.plate, mem.pmid
+        m.d.comb += [
+            mem.trip_r.addr.eq(seq.neu_addr),
+            slow.state.eq(mem.trip_r.data), slow.clear.eq(seq.rd_clear),
+            slow.alpha_x2.eq(mem.early.alpha_x2), slow.alpha_y2.eq(mem.early.alpha_y2),
+            slow.a3_plus.eq(mid.a3_plus),
+            slow.spike.eq(neuron.o_spike), slow.x2_inc.eq(late.x2_inc),
+            slow.y2_inc.eq(late.y2_inc),
+            seq.entry_x2.eq(data.View(slist_layout(self.core_params), mem.sl_r.data).x2),
+            access.trip_word.eq(mem.trip_r.data),
+            mem.trip_w.addr.eq(Mux(idle, req.addr, neuron.o_index)),
+            mem.trip_w.data.eq(Mux(idle, req.data[:TRIPLET_STATE.size], slow.o_state)),
+            mem.trip_w.en.eq(Mux(idle, access.write & (req.region == Region.TRIPLET_STATE),
+                                 neuron.o_valid)),
+        ]
+        dep = dep_layout(self.core_params)
+        words = [data.View(dep, mem.dep_r.data[la * dep.size:][:dep.size]) for la in range(2)]
+        m.d.comb += seq.pot_pair.eq(Cat(words[0].pot, words[1].pot))
+        for la, lane in enumerate(lanes):
+            # rows: Q = prod 2^12 + prod3 x2'_j; columns: Q = x_j (a_plus 2^12 + pot)
+            trace = mem.x_r.data[la * F.TRACE.width:][:F.TRACE.width]
+            m.d.comb += [lane.amp.eq(Mux(seq.rd_row, words[la].prod3, seq.rd_amp)),
+                         lane.trace.eq(Mux(seq.rd_row, seq.rd_x2, trace))]
+        # The neuron pass borrows lane 1's multiplier for a3_minus y' as lane 0's for
+        # a_minus y' (restated: the assignments above override _lane_inputs').
+        with m.If(seq.phase == Phase.NEURON):
+            m.d.comb += [lanes[0].amp.eq(neuron.dep_amp), lanes[0].trace.eq(neuron.dep_trace),
+                         lanes[1].amp.eq(mid.a3_minus), lanes[1].trace.eq(neuron.dep_trace)]
 
     def _eligibility(self, m, mem, seq, access, lanes):
         """Three-factor learning: the ``rule`` pair memory (target, alpha_e) to the sequencer
@@ -306,7 +361,8 @@ class Core(wiring.Component):
         m.d.comb += [
             neuron.i_valid.eq(seq.rd_n), neuron.index.eq(seq.rd_index),
             neuron.clear.eq(seq.rd_clear),
-            neuron.early.eq(mem.early), neuron.w_shift.eq(neu.w_shift), neuron.mid.eq(mem.pmid),
+            neuron.early.eq(gather(m, EARLY, [mem.early])), neuron.w_shift.eq(neu.w_shift),
+            neuron.mid.eq(gather(m, MID, [mem.pmid])),
             neuron.late.eq(gather(m, LATE, [mem.plate])),
             neuron.state.v.eq(neu.v), neuron.state.i.eq(neu.i),
             neuron.state.ref.eq(neu.ref), neuron.state.y.eq(neu.y),
@@ -338,6 +394,7 @@ class Core(wiring.Component):
             ]
         # The neuron pass borrows lane 0's multiplier for the depression a_minus * y'; its
         # operands come one cycle before the neuron's write-back, the product with it.
+        # (Option triplet: _triplet overrides the lanes' operands of the passes.)
         with m.If(seq.phase == Phase.NEURON):
             m.d.comb += [lanes[0].amp.eq(neuron.dep_amp), lanes[0].trace.eq(neuron.dep_trace)]
 
@@ -352,9 +409,14 @@ class Core(wiring.Component):
         dep_max = (1 << DEP.width) - 1
         if unrounded_dep(self.core_params):
             # the unrounded depression and the neuron's rounding mode (its late parameters
-            # are on par_l's read port at the write-back)
+            # are on par_l's read port at the write-back); triplet: its two products
             stoch = mem.plate.rounding if self.core_params.stochastic else 0
-            dep_new = Cat(lanes[0].prod, stoch)
+            dep_new = Signal(dep_layout(self.core_params))
+            m.d.comb += [dep_new.prod.eq(lanes[0].prod[:DEP_PROD.width]),
+                         dep_new.stoch.eq(stoch)]
+            if self.core_params.triplet:
+                m.d.comb += [dep_new.prod3.eq(lanes[1].prod[:DEP_PROD.width]),
+                             dep_new.pot.eq(m.submodules.slow.o_pot)]
         else:
             dep_new = Mux(lanes[0].delta > dep_max, dep_max, lanes[0].delta[:DEP.width])
         with m.If(neuron.o_valid):
@@ -388,8 +450,16 @@ class Core(wiring.Component):
                                   Mux(acc_we, Cat(lanes[0].acc_data, lanes[1].acc_data), 0))),
             mem.dep_w.addr.eq(o_pair), mem.dep_w.data.eq(Cat(dep_new, dep_new)),
             mem.sl_w.addr.eq(Mux(idle, req.addr, seq.spike_count)),
-            mem.sl_w.data.eq(Mux(idle, req.data, neuron.o_index)),
+            mem.sl_w.data.eq(Mux(idle, req.data[:self.core_params.index_width],
+                                 self._spike_entry(m, neuron))),
         ]
+
+    def _spike_entry(self, m, neuron):
+        """The spike-list entry of the neuron at the write-back: its index, and with the
+        triplet option its ``x2'`` (:func:`.core_memory.slist_layout`)."""
+        if not self.core_params.triplet:
+            return neuron.o_index
+        return Cat(neuron.o_index, m.submodules.slow.o_x2_dec)
 
     def _host_writes(self, m, mem, access):
         """The memory map of host writes: which memory words (bits) a write to a region
@@ -401,8 +471,9 @@ class Core(wiring.Component):
         wbnd = gather(m, BOUNDS, [wlearn])
         m.d.comb += [mem.bnd_w.addr.eq(req.addr >> 1), mem.bnd_w.data.eq(Cat(wbnd, wbnd))]
         params = [wnpar, wlearn, wrules]
-        late = par_late_layout(self.core_params)
-        par_ports = ((mem.pa_w, EARLY), (mem.pm_w, PAR_MID), (mem.pl_w, late))
+        cp = self.core_params
+        par_ports = ((mem.pa_w, par_early_layout(cp)), (mem.pm_w, par_mid_layout(cp)),
+                     (mem.pl_w, par_late_layout(cp)))
         for port, layout in par_ports:
             m.d.comb += [port.addr.eq(req.addr), port.data.eq(gather(m, layout, params))]
         state_bits = field_mask(NEURON_WORD, ("v", "i", "ref", "y"))
@@ -475,12 +546,15 @@ class Core(wiring.Component):
         watched = {"neu": (issue_n | read, mem.neu_r, mem.neu_w),
                    "pend": (issue_n | row_s | read, mem.acc_r, mem.acc_w),
                    "xtr": (issue_n | col_s | read, mem.x_r, mem.x_w),
-                   "dep": (row_s, mem.dep_r, mem.dep_w),
+                   "dep": (row_s | (col_s if self.core_params.triplet else 0), mem.dep_r,
+                           mem.dep_w),
                    "bounds": (row_s | read, mem.bnd_r, mem.bnd_w),
                    "par_a": (issue_n | in_lines | read, mem.pa_r, mem.pa_w),
                    "par_m": (seq.busy | read, mem.pm_r, mem.pm_w),
                    "par_l": (seq.busy | read, mem.pl_r, mem.pl_w),
                    "slist": (in_lines | read, mem.sl_r, mem.sl_w)}
+        if self.core_params.triplet:
+            watched["trip"] = (issue_n | read, mem.trip_r, mem.trip_w)
         m.submodules.monitor = monitor = CollisionMonitor(
             {name: len(r.addr) for name, (_, r, _) in watched.items()}, conflicts=4)
         for name, (used, rport, wport) in watched.items():

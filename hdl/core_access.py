@@ -14,6 +14,8 @@ from plasticore.core import (
     NEURON_STATE,
     RULE_PARAMS,
     SYNAPSE,
+    TRIPLET_FIELDS,
+    TRIPLET_STATE,
     CoreParams,
 )
 from plasticore.protocol import contract_hash
@@ -22,14 +24,14 @@ from .access import COMMAND_WORD, DATA_WIDTH, Command, Region, Register, request
 from .core_memory import (
     BOUNDS,
     NEURON_WORD,
-    PAR_MID,
     RULE_WORD,
     Geometry,
     gather,
     half,
+    par_early_layout,
     par_late_layout,
+    par_mid_layout,
 )
-from .neuron import EARLY
 
 __all__ = ["AccessPort", "AddressDivider"]
 
@@ -142,6 +144,8 @@ class AccessPort(wiring.Component):
         The memories' read data (banks, ``par_a``, ``par_m``, ``par_l``, ``neu``, ``pend``,
         ``bounds``, ``xtr``, ``slist``), one cycle after ``read``.  (No member is named like
         a memory: the core's Verilog would rename the memory, which the peeks find by name.)
+    rule_pair, trip_word : In
+        The same of ``rule`` (option eligibility) and ``trip`` (option triplet).
     """
 
     def __init__(self, params: CoreParams):
@@ -158,8 +162,9 @@ class AccessPort(wiring.Component):
             "rule_pair": In(2 * RULE_WORD.size),
             "read": Out(1), "write": Out(1),
             "syn_bank": Out(2), "syn_addr": Out(geo.bank_addr_shape),
-            "syn_data": In(SYNAPSE).array(4), "early": In(EARLY), "mid": In(PAR_MID),
-            "late": In(par_late_layout(params)), "neu_word": In(NEURON_WORD),
+            "syn_data": In(SYNAPSE).array(4), "early": In(par_early_layout(params)),
+            "mid": In(par_mid_layout(params)), "late": In(par_late_layout(params)),
+            "trip_word": In(TRIPLET_STATE), "neu_word": In(NEURON_WORD),
             "acc_pair": In(2 * F.ACC.width),
             "bounds_pair": In(2 * BOUNDS.size), "x_pair": In(2 * F.TRACE.width),
             "entry": In(params.index_width),
@@ -257,6 +262,10 @@ class AccessPort(wiring.Component):
         if self.core_params.eligibility:
             rule = data.View(RULE_WORD, half(self.rule_pair, RULE_WORD.size, rsp_half))
             m.d.comb += [rules.target.eq(rule.target), rules.alpha_e.eq(rule.alpha_e)]
+        if self.core_params.triplet:
+            for name in TRIPLET_FIELDS:
+                view = next(v for v in views if name in v.shape().members)
+                m.d.comb += rules[name].eq(view[name])
         words = {
             Region.RULE_PARAMS: rules.as_value(),
             Region.NEURON_PARAMS: gather(m, NEURON_PARAMS, [*views, self.neu_word]).as_value(),
@@ -265,6 +274,8 @@ class AccessPort(wiring.Component):
             Region.SPIKES: self.neu_word.spk, Region.FORCED: self.neu_word.frc,
             Region.SPIKE_LIST: self.entry, Region.CONTROL: ctrl_data,
         }
+        if self.core_params.triplet:
+            words[Region.TRIPLET_STATE] = self.trip_word.as_value()
         # Out-of-range reads answer 0 (the Switch's default), folded into its selection.
         with m.If(rsp_in_range), m.Switch(rsp_region):
             with m.Case(Region.SYNAPSE), m.Switch(rsp_bank):

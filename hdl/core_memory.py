@@ -13,13 +13,14 @@ from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from plasticore import fixed as F
-from plasticore.core import SYNAPSE, CoreParams, Rounding, Target
+from plasticore.core import SYNAPSE, TRIPLET_STATE, CoreParams, Rounding, Target
 
 from .neuron import EARLY, LATE, MID
 from .synapse import DEP, DEP_PROD
 
 __all__ = ["NEURON_WORD", "PAR_MID", "PAR_LATE", "BOUNDS", "Geometry", "CoreMemories",
-           "par_late_layout", "dep_layout", "RULE_WORD", "unrounded_dep", "bank_layout",
+           "par_early_layout", "par_mid_layout", "par_late_layout", "dep_layout",
+           "slist_layout", "RULE_WORD", "unrounded_dep", "bank_layout",
            "field_mask", "gather", "half", "half_en"]
 
 #: The neuron memory (``neu``), one word per neuron: the NEURON_STATE fields only the neuron
@@ -39,28 +40,64 @@ PAR_LATE = data.StructLayout({**{name: field.shape for name, field in LATE},
 
 
 
+def _extended(layout, extra: dict):
+    if not extra:
+        return layout
+    return data.StructLayout({**{name: f.shape for name, f in layout}, **extra})
+
+
+def par_early_layout(params: CoreParams) -> data.StructLayout:
+    """``par_a`` of a core: :data:`.neuron.EARLY`, and with the triplet option the slow
+    traces' decay factors (the first stage of :class:`.triplet.SlowTraceUpdate`)."""
+    return _extended(EARLY, {"alpha_x2": F.DECAY, "alpha_y2": F.DECAY} if params.triplet
+                     else {})
+
+
+def par_mid_layout(params: CoreParams) -> data.StructLayout:
+    """``par_m`` of a core: :data:`PAR_MID`, and with the triplet option the triplet
+    amplitudes (their products with ``y'`` and ``y2'`` are formed two cycles into the
+    neuron pass, as the depression's ``a_minus y'``)."""
+    return _extended(PAR_MID, {"a3_minus": F.AMPLITUDE, "a3_plus": F.AMPLITUDE}
+                     if params.triplet else {})
+
+
 def par_late_layout(params: CoreParams) -> data.StructLayout:
     """``par_l`` of a core: :data:`PAR_LATE`, and with the stochastic option the rounding
     mode of the neuron's rule (read by the neuron pass for the depression word, by the
-    column pass for the column)."""
-    if not params.stochastic:
-        return PAR_LATE
-    return data.StructLayout({**{name: f.shape for name, f in PAR_LATE}, "rounding": Rounding})
+    column pass for the column), with the triplet option the slow traces' increments."""
+    extra: dict = {"rounding": Rounding} if params.stochastic else {}
+    if params.triplet:
+        extra.update({"x2_inc": F.TRACE_INC, "y2_inc": F.TRACE_INC})
+    return _extended(PAR_LATE, extra)
 
 
 def unrounded_dep(params: CoreParams) -> bool:
-    """The lanes round the depression themselves (options stochastic or eligibility: per
-    synapse random bits, or a shift that depends on the post neuron's target)."""
-    return params.stochastic or params.eligibility
+    """The lanes round the depression themselves (options stochastic, eligibility or
+    triplet: per synapse random bits, a shift that depends on the post neuron's target, or
+    the triplet term of the pre neuron)."""
+    return params.stochastic or params.eligibility or params.triplet
 
 
 def dep_layout(params: CoreParams):
     """A neuron's word in ``dep``: the rounded, saturated depression (:data:`.synapse.DEP`),
-    or with the stochastic or eligibility option the unrounded product and the neuron's
-    rounding mode."""
+    or with the stochastic, eligibility or triplet option the unrounded product and the
+    neuron's rounding mode; with the triplet option also ``prod3 = a3_minus y'`` (rows:
+    ``Q = prod 2^12 + prod3 x2'_j``) and ``pot = a3_plus y2'`` (its column's amplitude
+    ``a_plus 2^12 + pot``)."""
     if not unrounded_dep(params):
         return DEP
-    return data.StructLayout({"prod": DEP_PROD, "stoch": 1})
+    fields = {"prod": DEP_PROD, "stoch": 1}
+    if params.triplet:
+        fields.update({"prod3": DEP_PROD, "pot": DEP_PROD})
+    return data.StructLayout(fields)
+
+
+def slist_layout(params: CoreParams):
+    """A spike-list entry: the neuron's index, and with the triplet option its decayed
+    slow pre trace ``x2'`` (constant along its row in the row pass)."""
+    if not params.triplet:
+        return unsigned(params.index_width)
+    return data.StructLayout({"index": params.index_width, "x2": F.TRACE})
 
 
 def bank_layout(params: CoreParams) -> data.StructLayout:
@@ -168,8 +205,14 @@ class CoreMemories:
     ``dep``       depression of a neuron pair (DEP)       P             neuron
     ``bounds``    :data:`BOUNDS` of a neuron pair         P             neuron
     ``xtr``       ``x`` of a neuron pair                  P             neuron
-    ``slist``     spike list: neuron indices              N             word
+    ``slist``     spike list (:func:`slist_layout`)       N             word
+    ``rule``      :data:`RULE_WORD` of a neuron pair      P             neuron
+                  (option eligibility)
+    ``trip``      TRIPLET_STATE (option triplet)          N             word
     ============  ======================================  ============  ==================
+
+    The parameter memories' words grow with the options (:func:`par_early_layout`,
+    :func:`par_mid_layout`, :func:`par_late_layout`), as does ``dep`` (:func:`dep_layout`).
 
     Attributes: ``banks`` (a list of ``(read, write)`` port pairs), ``<name>_r`` /
     ``<name>_w`` for the others (``pa``, ``pm``, ``pl``, ``neu``, ``acc``, ``dep``, ``bnd``,
@@ -194,8 +237,9 @@ class CoreMemories:
 
         self.bank_width = bank_layout(params).size
         self.banks = [memory(f"syn{b}", self.bank_width, geo.bank_depth) for b in range(4)]
-        self.pa_r, self.pa_w = memory("par_a", EARLY.size, n, granularity=1)
-        self.pm_r, self.pm_w = memory("par_m", PAR_MID.size, n, granularity=1)
+        early, mid = par_early_layout(params), par_mid_layout(params)
+        self.pa_r, self.pa_w = memory("par_a", early.size, n, granularity=1)
+        self.pm_r, self.pm_w = memory("par_m", mid.size, n, granularity=1)
         late = par_late_layout(params)
         self.pl_r, self.pl_w = memory("par_l", late.size, n, granularity=1)
         self.neu_r, self.neu_w = memory("neu", NEURON_WORD.size, n, granularity=1)
@@ -209,7 +253,9 @@ class CoreMemories:
                                         granularity=BOUNDS.size)
         self.x_r, self.x_w = memory("xtr", 2 * F.TRACE.width, geo.pairs,
                                     granularity=F.TRACE.width)
-        self.sl_r, self.sl_w = memory("slist", unsigned(params.index_width), n)
+        sl = slist_layout(params)
+        self.sl_r, self.sl_w = memory("slist", unsigned(sl.size if params.triplet
+                                                        else params.index_width), n)
         self.read_ports = [self.pa_r, self.pm_r, self.pl_r, self.neu_r, self.acc_r,
                            self.dep_r, self.bnd_r, self.x_r, self.sl_r]
         self.rule_r = self.rule_w = None
@@ -217,8 +263,12 @@ class CoreMemories:
             self.rule_r, self.rule_w = memory("rule", 2 * RULE_WORD.size, geo.pairs,
                                               granularity=RULE_WORD.size)
             self.read_ports.append(self.rule_r)
+        self.trip_r = self.trip_w = None
+        if params.triplet:
+            self.trip_r, self.trip_w = memory("trip", TRIPLET_STATE.size, n)
+            self.read_ports.append(self.trip_r)
 
-        self.early = data.View(EARLY, self.pa_r.data)
-        self.pmid = data.View(PAR_MID, self.pm_r.data)
+        self.early = data.View(early, self.pa_r.data)
+        self.pmid = data.View(mid, self.pm_r.data)
         self.plate = data.View(late, self.pl_r.data)
         self.neu = data.View(NEURON_WORD, self.neu_r.data)

@@ -19,7 +19,7 @@ from plasticore.core import CoreParams
 from .access import Command, Phase, request_layout
 from .core_memory import BOUNDS, RULE_WORD, Geometry, half
 from .neuron import NeuronUpdate
-from .synapse import SynapseUpdate
+from .synapse import DEP_PROD, TRIPLET_AMP, SynapseUpdate
 
 __all__ = ["Sequencer", "MEM_READ_CYC", "NEURON_DRAIN_CYC", "ROW_PROLOGUE_CYC",
            "COL_PROLOGUE_CYC", "MOD_PROLOGUE_CYC", "SYNAPSE_DRAIN_CYC", "FINISH_CYC"]
@@ -115,6 +115,10 @@ class Sequencer(wiring.Component):
         the learning passes); the ``rule`` pair word as read and its read address; this
         cycle's issue (and the previous cycle's) belongs to the modulation pass; the
         column's target.
+    entry_x2, rd_x2, pot_pair : In, Out, In (option triplet)
+        The ``x2'`` field of the spike-list entry as read; the row's ``x2'`` beside the read
+        data; the ``pot`` fields of the ``dep`` pair word as read (the column pass reads
+        ``dep`` at the column's pair, and ``rd_amp`` is then ``a_plus 2^12 + pot``, 29 bits).
     """
 
     def __init__(self, params: CoreParams):
@@ -124,6 +128,7 @@ class Sequencer(wiring.Component):
         cnt = unsigned(params.n.bit_length())             # 0..N
         pair = geo.pair_shape
         baddr = geo.bank_addr_shape
+        amp = TRIPLET_AMP if params.triplet else F.AMPLITUDE
         super().__init__({
             "start": In(Command), "learning": In(1),
             "step_count_we": In(1), "step_count_data": In(32),
@@ -139,13 +144,14 @@ class Sequencer(wiring.Component):
             "lane_bank": Out(2).array(2), "lane_addr": Out(baddr).array(2),
             "rd_n": Out(1), "rd_clear": Out(1), "rd_s": Out(1), "rd_row": Out(1),
             "rd_index": Out(idx), "rd_bank": Out(2).array(2), "rd_addr": Out(baddr).array(2),
-            "rd_in": Out(1).array(2), "rd_amp": Out(F.AMPLITUDE), "rd_min": Out(F.WEIGHT),
+            "rd_in": Out(1).array(2), "rd_amp": Out(amp), "rd_min": Out(F.WEIGHT),
             "rd_max": Out(F.WEIGHT),
             "acc_we": Out(1), "acc_pair": Out(pair),
             "issue_line": Out(idx), "issue_q": Out(pair),
             "rounding": In(1), "rd_stoch": Out(1),
             "modulate": In(1), "rule_pair": In(2 * RULE_WORD.size), "rule_addr": Out(pair),
             "issue_mod": Out(1), "rd_mod": Out(1), "rd_target": Out(1),
+            "entry_x2": In(F.TRACE), "rd_x2": Out(F.TRACE), "pot_pair": In(2 * DEP_PROD.width),
         })
 
     def elaborate(self, platform):
@@ -165,7 +171,8 @@ class Sequencer(wiring.Component):
         self._cbase = Signal(geo.bank_addr_shape)
         self._pre = Signal(range(max(ROW_PROLOGUE_CYC, COL_PROLOGUE_CYC) + 1))
         self._drain = Signal(range(max(NEURON_DRAIN_CYC, SYNAPSE_DRAIN_CYC)))
-        self._col_amp = Signal(F.AMPLITUDE)
+        self._col_amp = Signal.like(self.rd_amp)
+        self._line_x2 = Signal(F.TRACE)
         self._col_min = Signal(F.WEIGHT)
         self._col_max = Signal(F.WEIGHT)
         self._col_stoch = Signal()
@@ -235,7 +242,7 @@ class Sequencer(wiring.Component):
             self.rd_index.eq(self._c), self.rd_amp.eq(self._col_amp),
             self.rd_min.eq(self._col_min), self.rd_max.eq(self._col_max),
             self.rd_stoch.eq(self._col_stoch), self.rd_mod.eq(self.issue_mod),
-            self.rd_target.eq(self._col_target),
+            self.rd_target.eq(self._col_target), self.rd_x2.eq(self._line_x2),
         ]
         m.d.comb += [self.issue_line.eq(self._line), self.issue_q.eq(self._q)]
         for la in range(2):
@@ -273,7 +280,12 @@ class Sequencer(wiring.Component):
         """Learning parameters of column ``entry``: a_plus from ``par_l``, the bounds from
         its half of the ``bounds`` pair word."""
         col_bounds = data.View(BOUNDS, half(self.bounds_pair, BOUNDS.size, self.entry[0]))
-        take = [self._col_amp.eq(self.a_plus), self._col_min.eq(col_bounds.w_min),
+        amp = self.a_plus
+        if self.core_params.triplet:
+            # the column's amplitude of docs/model.md 4.5: a_plus 2^12 + a3_plus y2' (< 2^29)
+            pot = half(self.pot_pair, DEP_PROD.width, self.entry[0])
+            amp = (self.a_plus << F.TRIPLET_SHIFT) + pot
+        take = [self._col_amp.eq(amp), self._col_min.eq(col_bounds.w_min),
                 self._col_max.eq(col_bounds.w_max)]
         if self.core_params.stochastic:
             take.append(self._col_stoch.eq(self.rounding))
@@ -312,8 +324,11 @@ class Sequencer(wiring.Component):
 
     def _column_reads(self):
         """Addresses of the learning parameters of column ``entry`` (the next column)."""
-        return [self.pl_addr.eq(self.entry), self.bnd_addr.eq(self.entry >> 1),
-                self.rule_addr.eq(self.entry >> 1)]
+        reads = [self.pl_addr.eq(self.entry), self.bnd_addr.eq(self.entry >> 1),
+                 self.rule_addr.eq(self.entry >> 1)]
+        if self.core_params.triplet:
+            reads.append(self.dep_addr.eq(self.entry >> 1))      # its ``pot``
+        return reads
 
     def _fsm(self, m):
         with m.FSM(name="seq"):
@@ -391,15 +406,17 @@ class Sequencer(wiring.Component):
                     self._enter_drain(m, drain, SYNAPSE_DRAIN_CYC)
 
     def _row_states(self, m):
+        # The row's x2' (option triplet) comes with its spike-list entry.
+        take_x2 = [self._line_x2.eq(self.entry_x2)] if self.core_params.triplet else []
         with self._prologue_state(m, "ROWS_PRE", Phase.ROWS, ROW_PROLOGUE_CYC):
-            m.d.sync += self._start_line(self.entry, 0)
+            m.d.sync += [*self._start_line(self.entry, 0), *take_x2]
             m.next = "ROWS"
 
         def row():
             m.d.comb += [self.issue_row.eq(1), self.acc_addr.eq(self._q),
                          self.dep_addr.eq(self._q), self.bnd_addr.eq(self._q),
                          self.rule_addr.eq(self._q)]
-            return []
+            return take_x2
         self._line_state(m, "ROWS", Phase.ROWS, "ROWS_DRAIN", row)
         with self._drain_state(m, "ROWS_DRAIN", Phase.ROWS):
             m.d.sync += [self._pre.eq(0), self._k.eq(0)]

@@ -41,6 +41,7 @@ from plasticore.core import (
     OPTION_FIELDS,
     RULE_PARAMS,
     SYNAPSE,
+    TRIPLET_STATE,
     CoreParams,
 )
 
@@ -76,7 +77,8 @@ assert (SYNAPSE["weight"].offset, SYNAPSE["plastic"].offset) == (0, 8)
 _WORD_LAYOUTS = {P.WireRegion.NEURON_PARAMS: (Region.NEURON_PARAMS, NEURON_PARAMS),
                  P.WireRegion.LEARNING_PARAMS: (Region.LEARNING_PARAMS, LEARNING_PARAMS),
                  P.WireRegion.NEURON_STATE: (Region.NEURON_STATE, NEURON_STATE),
-                 P.WireRegion.RULE_PARAMS: (Region.RULE_PARAMS, RULE_PARAMS)}
+                 P.WireRegion.RULE_PARAMS: (Region.RULE_PARAMS, RULE_PARAMS),
+                 P.WireRegion.TRIPLET_STATE: (Region.TRIPLET_STATE, TRIPLET_STATE)}
 
 
 class Answer(enum.Enum, shape=2):
@@ -436,7 +438,11 @@ class _Base:
         self.sbyte = Signal(8)                  # bits read one by one, the last at the top
         self.rword = Signal(DATA_WIDTH)         # the last core response
         self.learning = Signal()
-        self.region = Signal(3)                 # a WireRegion; SPIKES while a RUN runs
+        # A WireRegion; SPIKES while a RUN runs.  Only the regions the core has are held
+        # (the others are refused first): 3 bits, 4 with TRIPLET_STATE (8).
+        present = [r.value for r in P.WireRegion
+                   if P.region_present(r, disp.core_params.options)]
+        self.region = Signal(max(present).bit_length())
         self.writing = Signal()                 # the request is a WRITE
         self.running = Signal()                 # the request is a RUN
         self.rec_mod = Signal()                 # the RUN record is modulated (eligibility)
@@ -693,10 +699,12 @@ class _Walk(_Base):
     """What the walks over words and bits (READ, WRITE, RUN) derive from their registers."""
 
     def word_layouts(self):
-        """The parameter-word regions this core has: RULE_PARAMS only with an option (a core
-        without refuses the region; leaving it out keeps its checks out of the logic)."""
+        """The parameter-word regions this core has: RULE_PARAMS only with an option,
+        TRIPLET_STATE only with the triplet option (a core without refuses the region;
+        leaving it out keeps its checks out of the logic)."""
+        options = self.disp.core_params.options
         return {r: v for r, v in _WORD_LAYOUTS.items()
-                if r != P.WireRegion.RULE_PARAMS or self.disp.core_params.options}
+                if P.region_present(r, options)}
 
     def walk_signals(self):
         m, n, region, caddr, bit = self.m, self.n, self.region, self.caddr, self.bit

@@ -11,7 +11,7 @@ from plasticore.core import SYNAPSE
 
 from .arith import clip, saturate, stdp_round
 
-__all__ = ["SynapseUpdate", "DEP", "DEP_PROD"]
+__all__ = ["SynapseUpdate", "DEP", "DEP_PROD", "TRIPLET_AMP", "TRIPLET_PROD", "DELTA_MAX"]
 
 #: A depression precomputed by the neuron pass: ``min(stdp_delta(a_minus_i, y'_i), 255)``.
 #: Saturating at 255 is exact: ``W - 255 <= -128 <= w_min`` for every 8-bit weight, so the
@@ -20,6 +20,15 @@ DEP = unsigned(8)
 #: With stochastic rounding the depression is kept unrounded, ``a_minus_i * y'_i`` (UQ8.4 x
 #: UQ4.12), and rounded per synapse by the lane.
 DEP_PROD = unsigned(28)
+#: Option triplet: the multiplier operand that replaces the amplitude, ``a_plus_i 2^12 +
+#: a3_plus_i y2'_i`` (columns, < 2^29) or ``a3_minus_i y'_i`` (rows, < 2^28) ...
+TRIPLET_AMP = unsigned(29)
+#: ... and the unrounded update ``Q`` (docs/model.md 4.5), < 2^45.
+TRIPLET_PROD = unsigned(45)
+#: A rounded update magnitude saturates here, exactly: ``W -/+ 255`` is beyond every weight
+#: bound (and ``e -/+ 255`` beyond the eligibility's rails), so the clip (saturation) gives
+#: the same result for any larger magnitude.
+DELTA_MAX = 255
 
 
 class SynapseUpdate(wiring.Component):
@@ -71,18 +80,20 @@ class SynapseUpdate(wiring.Component):
     LATENCY = 2
 
     def __init__(self, addr_width: int, banks: int = 4, *, stochastic: bool = False,
-                 eligibility: bool = False):
+                 eligibility: bool = False, triplet: bool = False):
         self.stochastic = stochastic
         self.eligibility = eligibility
+        self.triplet = triplet
         #: The lane rounds the depression itself (from the unrounded DEP_PROD).
-        self.unrounded = stochastic or eligibility
+        self.unrounded = stochastic or eligibility or triplet
         ports = {
             "i_valid": In(1), "row": In(1), "learning": In(1), "bank": In(range(banks)),
             "addr": In(addr_width), "w": In(SYNAPSE), "acc": In(F.ACC),
             "dep": In(DEP_PROD if self.unrounded else DEP),
-            "amp": In(F.AMPLITUDE), "trace": In(F.TRACE),
+            "amp": In(TRIPLET_AMP if triplet else F.AMPLITUDE), "trace": In(F.TRACE),
             "w_min": In(F.WEIGHT), "w_max": In(F.WEIGHT),
-            "acc_data": Out(F.ACC), "delta": Out(12), "prod": Out(28),
+            "acc_data": Out(F.ACC), "delta": Out(12),
+            "prod": Out(TRIPLET_PROD if triplet else 28),
             "w_we": Out(1), "w_bank": Out(range(banks)), "w_addr": Out(addr_width),
             "w_data": Out(SYNAPSE),
         }
@@ -101,7 +112,7 @@ class SynapseUpdate(wiring.Component):
         p1_bank = Signal.like(self.bank)
         p1_addr = Signal.like(self.addr)
         p1_w = Signal(SYNAPSE)
-        p1_prod = Signal(28)                      # UQ8.4 x UQ4.12 amplitude * trace
+        p1_prod = Signal(len(self.prod))          # UQ8.4 x UQ4.12 amplitude * trace
         p1_acc = Signal(F.ACC)
         p1_dep = Signal(DEP_PROD if self.unrounded else DEP)
         p1_min = Signal(F.WEIGHT)
@@ -125,14 +136,21 @@ class SynapseUpdate(wiring.Component):
         if self.stochastic:
             m.d.sync += p1_stoch.eq(self.stoch)
             m.d.comb += u.eq(self.u)
-        if self.unrounded:
+        if self.triplet:
+            dep, de_row, de_col = self._triplet_rounding(m, p1_row, p1_prod, p1_dep, p1_stoch,
+                                                         u)
+        elif self.unrounded:
             # round_shift: nearest adds 2**15, stochastic the random bits 12-27 (16 bits).
             add_w = Mux(p1_stoch, u[12:28], 1 << (F.STDP_SHIFT - 1))
             dep_full = (p1_dep + add_w) >> F.STDP_SHIFT               # 0 .. 4096
             dep = Mux(dep_full > 255, 255, dep_full[:8])
             m.d.comb += self.delta.eq(((p1_prod + add_w) >> F.STDP_SHIFT)[:12])
+            add_e = Mux(p1_stoch, u[12:26], 1 << (F.STDP_SHIFT - F.ELIG_FRAC - 1))
+            shift_e = F.STDP_SHIFT - F.ELIG_FRAC
+            de_row = (p1_dep + add_e) >> shift_e                  # 0 .. 16384
+            de_col = (p1_prod + add_e) >> shift_e
         else:
-            dep = p1_dep
+            dep, de_row, de_col = p1_dep, None, None
             m.d.comb += self.delta.eq(stdp_round(p1_prod))
 
         moved = Mux(p1_row, p1_w.weight - dep, p1_w.weight + self.delta)   # 14-bit signed
@@ -140,7 +158,7 @@ class SynapseUpdate(wiring.Component):
         e_new = Signal(F.ELIGIBILITY)
         m.d.comb += [w_new.eq(clip(moved, p1_min, p1_max, F.WEIGHT)), e_new.eq(p1_w.elig)]
         if self.eligibility:
-            self._eligibility(m, p1_row, p1_w, p1_prod, p1_dep, p1_min, p1_max, p1_stoch, u,
+            self._eligibility(m, p1_row, p1_w, de_row, de_col, p1_min, p1_max, p1_stoch, u,
                               w_new, e_new)
         m.d.sync += [
             self.w_we.eq(p1_write), self.w_bank.eq(p1_bank), self.w_addr.eq(p1_addr),
@@ -150,7 +168,24 @@ class SynapseUpdate(wiring.Component):
             m.d.sync += self.w_data.elig.eq(e_new)
         return m
 
-    def _eligibility(self, m, p1_row, p1_w, p1_prod, p1_dep, p1_min, p1_max, p1_stoch, u,
+    def _triplet_rounding(self, m, p1_row, p1_prod, p1_dep, p1_stoch, u):
+        """Option triplet: ``Q`` of the synapse and its rounded magnitudes, saturated at
+        :data:`DELTA_MAX`: to the weight (the depression ``dep``, the potentiation on
+        ``delta``) and to the eligibility (rows, columns: the same)."""
+        q = Signal(TRIPLET_PROD)
+        m.d.comb += q.eq(Mux(p1_row, (p1_dep << F.TRIPLET_SHIFT) + p1_prod, p1_prod))
+        add_w = Mux(p1_stoch, u[:F.W_ROUND_SHIFT], 1 << (F.W_ROUND_SHIFT - 1))
+        add_e = Mux(p1_stoch, u[:F.E_ROUND_SHIFT], 1 << (F.E_ROUND_SHIFT - 1))
+        dw = (q + add_w) >> F.W_ROUND_SHIFT                   # < 2^17 + 1
+        de = (q + add_e) >> F.E_ROUND_SHIFT                   # < 2^19 + 1
+        dw_sat = Signal(8)
+        de_sat = Signal(8)
+        m.d.comb += [dw_sat.eq(Mux(dw > DELTA_MAX, DELTA_MAX, dw[:8])),
+                     de_sat.eq(Mux(de > DELTA_MAX, DELTA_MAX, de[:8])),
+                     self.delta.eq(dw_sat)]
+        return dw_sat, de_sat, de_sat
+
+    def _eligibility(self, m, p1_row, p1_w, de_row, de_col, p1_min, p1_max, p1_stoch, u,
                      w_new, e_new):
         """Option eligibility (docs/model.md 4.5, 4.6): for a post neuron with target
         ELIGIBILITY the STDP terms move ``e`` (rounded at shift 14: 2 fraction bits more)
@@ -162,10 +197,6 @@ class SynapseUpdate(wiring.Component):
         m.d.sync += [p1_target.eq(self.target), p1_mod.eq(self.mod),
                      p1_alpha.eq(self.alpha_e), p1_r.eq(self.r)]
         e, w = p1_w.elig, p1_w.weight
-        add_e = Mux(p1_stoch, u[12:26], 1 << (F.STDP_SHIFT - F.ELIG_FRAC - 1))
-        shift_e = F.STDP_SHIFT - F.ELIG_FRAC
-        de_row = (p1_dep + add_e) >> shift_e                  # 0 .. 16384
-        de_col = (p1_prod + add_e) >> shift_e
         e_stdp = saturate(Mux(p1_row, e - de_row, e + de_col), F.ELIGIBILITY)
         # modulation: r * e has 4 + 2 fraction bits; e * alpha_e 15
         pm = p1_r * e

@@ -31,7 +31,8 @@ def add_sim_commands(subparsers: argparse._SubParsersAction) -> None:
     link.add_argument("--port", type=int, default=0,
                       help="TCP port on 127.0.0.1 (default 0: any free port)")
     link.add_argument("--pty", action="store_true", help="serve a PTY instead of a socket")
-    p.add_argument("--options", nargs="*", default=[], choices=["stochastic", "eligibility"],
+    p.add_argument("--options", nargs="*", default=[],
+                   choices=["stochastic", "eligibility", "triplet"],
                    help="learning options of the core (default none)")
     p.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD,
                    help=f"UART bit rate (default {DEFAULT_BAUD})")

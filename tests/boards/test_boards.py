@@ -42,15 +42,13 @@ def test_elaborates(board, design, tmp_path):
 
 
 def test_elaborates_with_learning_options(tmp_path):
-    """A board top with the learning options the gateware implements (the build option
-    ``plasticore build --options``); triplet is refused with a clear message."""
-    top = BoardTop("ulx3s", 16, options=("stochastic", "eligibility"))
-    assert top.params.options == {"stochastic", "eligibility"}
+    """A board top with every learning option the gateware implements (the build option
+    ``plasticore build --options``)."""
+    top = BoardTop("ulx3s", 16, options=("stochastic", "eligibility", "triplet"))
+    assert top.params.options == {"stochastic", "eligibility", "triplet"}
     plan = top.board.platform().build(top, name="plasticore", build_dir=tmp_path,
                                       do_build=False)
     assert "build_plasticore.sh" in set(plan.files)
-    with pytest.raises(ValueError, match="does not implement the learning option.s. triplet"):
-        BoardTop("ulx3s", 16, options=("triplet",))
 
 
 def test_no_pll_at_the_oscillator(tmp_path):

@@ -26,7 +26,7 @@ import numpy as np
 from cocotb.triggers import Edge, FallingEdge
 from cocotb.utils import get_sim_time
 from support.coredriver import CoreTB
-from support.stimulus import corner_values, random_config, random_forced
+from support.stimulus import corner_values, random_config, random_forced, random_triplet
 
 from plasticore import fixed as F
 from plasticore.core import (
@@ -34,6 +34,7 @@ from plasticore.core import (
     NEURON_PARAMS,
     NEURON_STATE,
     RULE_PARAMS,
+    TRIPLET_STATE,
     ResetMode,
     Table,
 )
@@ -59,13 +60,7 @@ async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool, modul
     if int(tb.dut.collision.value):
         problems.append("a memory was read and written at the same address in one cycle "
                         "(Core.collision)")
-    spikes = tb.peek_spikes()
-    state = tb.peek_state()
-    if not np.array_equal(spikes, ref.spikes):
-        problems.append(_mismatch("spikes", spikes, ref.spikes))
-    for name in state.names:
-        if not np.array_equal(state[name], getattr(ref, name)):
-            problems.append(_mismatch(name, state[name], getattr(ref, name)))
+    problems += _state_problems(tb, ref)
     if weights and "eligibility" in OPTIONS:
         e = tb.peek_elig()
         if not np.array_equal(e, ref.elig):
@@ -91,6 +86,22 @@ async def check_step(tb: CoreTB, ref: Reference, what: str, weights: bool, modul
                              f"reference:\n  " + "\n  ".join(problems))
 
 
+def _state_problems(tb: CoreTB, ref: Reference):
+    """Spikes, every NEURON_STATE field and (option triplet) the slow traces."""
+    problems = []
+    spikes = tb.peek_spikes()
+    if not np.array_equal(spikes, ref.spikes):
+        problems.append(_mismatch("spikes", spikes, ref.spikes))
+    tables = [tb.peek_state()]
+    if "triplet" in OPTIONS:
+        tables.append(tb.peek_triplet())
+    for table in tables:
+        for name in table.names:
+            if not np.array_equal(table[name], getattr(ref, name)):
+                problems.append(_mismatch(name, table[name], getattr(ref, name)))
+    return problems
+
+
 def _mismatch(name, hw, ref, limit=6):
     hw, ref = np.asarray(hw), np.asarray(ref)
     idx = np.argwhere(hw != ref)
@@ -106,14 +117,17 @@ def _v(x):
 
 
 async def run_and_check(tb, cfg, forced, learning, what, weights_every=1, first_step=0,
-                        modulators=None):
-    """Load ``cfg``, reset, set the step counter to ``first_step``, run ``len(forced)``
-    steps with the learning schedule ``learning`` (bool, or a per-step sequence) and check
-    every step."""
+                        modulators=None, triplet=None):
+    """Load ``cfg``, reset, set the step counter to ``first_step`` (and the slow traces to
+    the TRIPLET_STATE table ``triplet``), run ``len(forced)`` steps with the learning
+    schedule ``learning`` (bool, or a per-step sequence) and check every step."""
     await tb.load(cfg)
     await tb.reset_state()
     schedule = [learning] * len(forced) if isinstance(learning, bool) else list(learning)
     ref = Reference(cfg, learning=schedule[0] if schedule else False)
+    if triplet is not None:
+        await tb.write(Region.TRIPLET_STATE, enumerate(triplet.pack()))
+        ref.triplet = triplet
     if first_step:
         await tb.write_register(Register.STEP_COUNT, first_step)
         ref.t = first_step
@@ -214,6 +228,44 @@ async def eligibility_network(dut, seed):
                   int((ref.weights != cfg.weights).sum()), int((ref.elig != cfg.elig).sum()))
 
 
+@cocotb.test()
+@cocotb.parametrize(seed=list(range(NETWORKS)))
+async def triplet_network(dut, seed):
+    """Option triplet: a random network with corner-biased triplet rules (a fifth of the
+    neurons keep the pair rule), slow traces starting anywhere in their range or at the
+    rail, forced activity from sparse to every neuron; with the core's other options also
+    random rounding modes, targets, eligibilities and modulators.  Learning toggled; spikes,
+    state, x2, y2 every step, weights and eligibilities every WEIGHTS_EVERY steps."""
+    rng = _network_seed(900 + seed)
+    cfg = random_config(N, rng, corner=float(rng.choice([0.1, 0.3])),
+                        plastic_p=float(rng.choice([0.5, 1.0])))
+    random_triplet(cfg, rng, corner=float(rng.choice([0.1, 0.4])), rails=seed % 5 == 4)
+    mods = None
+    if "stochastic" in OPTIONS:
+        cfg.rules["rounding"] = rng.integers(0, 2, N) * int(seed % 3 != 0)   # or all nearest
+        cfg.seed = int(rng.integers(0, 1 << 32))
+    if "eligibility" in OPTIONS and seed % 2:
+        cfg.rules["target"] = rng.integers(0, 2, N)
+        cfg.rules["alpha_e"] = corner_values(F.DECAY, N, rng, 0.4)
+        cfg.elig = corner_values(F.ELIGIBILITY, (N, N), rng, 0.4)
+        mods = [None if rng.random() < 0.3 else int(corner_values(F.MODULATOR, 1, rng, 0.5)[0])
+                for _ in range(STEPS)]
+    slow = Table(TRIPLET_STATE, N)
+    for name in slow.names:
+        slow[name] = corner_values(F.TRACE, N, rng, 0.5)
+    learning = [(k // 9) % 5 != 4 for k in range(STEPS)]
+    rate = float(rng.choice([0.05, 0.2, 0.5, 1.0]))
+    forced = random_forced(STEPS, N, rate, rng)
+    tb = CoreTB(dut, N, OPTIONS)
+    await tb.start()
+    ref = await run_and_check(tb, cfg, forced, learning, f"triplet network {seed} (forced "
+                              f"rate {rate})", weights_every=WEIGHTS_EVERY, modulators=mods,
+                              triplet=slow)
+    dut._log.info("triplet network %d: %d spikes, %d weights and %d eligibilities changed",
+                  seed, int(ref.spikes.sum()), int((ref.weights != cfg.weights).sum()),
+                  int((ref.elig != cfg.elig).sum()))
+
+
 # -- corner cases -----------------------------------------------------------------------------
 
 def _corner_config(case, rng):
@@ -284,11 +336,20 @@ def _corner_config(case, rng):
         forced = _deferred_corner(cfg, rng)
     else:
         raise ValueError(f"Unknown corner case {case!r}.")
+    _corner_rules(cfg, case, rng)
+    return cfg.validate(), forced, learning
+
+
+def _corner_rules(cfg, case, rng):
+    """The rules of the build's options in every corner case."""
     if "stochastic" in OPTIONS:
         # half the neurons round stochastically: at the rails too
-        cfg.rules["rounding"] = rng.integers(0, 2, n)
+        cfg.rules["rounding"] = rng.integers(0, 2, cfg.n)
         cfg.seed = int(rng.integers(0, 1 << 32))
-    return cfg.validate(), forced, learning
+    if "triplet" in OPTIONS:
+        # triplet rules in every case; at the rails in "rails" (saturated slow traces,
+        # the largest updates)
+        random_triplet(cfg, rng, corner=0.5, rails=case == "rails")
 
 
 def _deferred_corner(cfg, rng):
@@ -375,7 +436,10 @@ async def access_port(dut):
 
 async def _check_rule_words(tb: CoreTB, rng):
     """Options: SEED and the RULE_PARAMS fields of the core's options read back (the
-    fields of options it lacks are not written here: the dispatcher refuses them)."""
+    fields of options it lacks are not written here: the dispatcher refuses them), without
+    touching the other parameters (they share the parameter memories); TRIPLET_STATE reads
+    back."""
+    before = await tb.read_params()
     for seed in (0xFFFFFFFF, int(rng.integers(0, 1 << 32)), 0):
         await tb.write_register(Register.SEED, seed)
         want = seed if "stochastic" in OPTIONS else 0
@@ -386,11 +450,24 @@ async def _check_rule_words(tb: CoreTB, rng):
     if "eligibility" in OPTIONS:
         rules["target"] = rng.integers(0, 2, N)
         rules["alpha_e"] = corner_values(F.DECAY, N, rng, 0.5)
+    if "triplet" in OPTIONS:
+        for name, field in RULE_PARAMS:
+            if name in ("alpha_x2", "x2_inc", "alpha_y2", "y2_inc", "a3_plus", "a3_minus"):
+                rules[name] = corner_values(field.shape, N, rng, 0.5)
     await tb.write(Region.RULE_PARAMS, enumerate(rules.pack()))
     back = Table.unpack(RULE_PARAMS, await tb.read(Region.RULE_PARAMS, range(N)))
     assert back == rules, "RULE_PARAMS do not read back as written"
+    # the other parameter words are untouched by RULE_PARAMS writes
+    assert await tb.read_params() == before, "a RULE_PARAMS write changed other parameters"
     rules = Table(RULE_PARAMS, N)                   # for the steps that follow: nearest
     await tb.write(Region.RULE_PARAMS, enumerate(rules.pack()))
+    if "triplet" in OPTIONS:
+        slow = Table(TRIPLET_STATE, N)
+        for name, field in TRIPLET_STATE:
+            slow[name] = corner_values(field.shape, N, rng, 0.5)
+        await tb.write(Region.TRIPLET_STATE, enumerate(slow.pack()))
+        assert await tb.read_triplet() == slow, "TRIPLET_STATE does not read back"
+        assert tb.peek_triplet() == slow, "peeked slow traces differ from what was written"
 
 
 async def _check_registers(tb: CoreTB):
@@ -421,12 +498,22 @@ async def _check_out_of_range(tb: CoreTB, params, learn, state):
 async def _check_step_and_reset(tb: CoreTB, cfg, state, bits, params, learn):
     """A step uses the forced bits and clears them; RESET zeroes state, spikes, forced and
     the counters, and keeps weights, parameters and the learning bit.  Requests stall while
-    the core is busy."""
+    the core is busy.  Option triplet: the step starts from the slow traces written by
+    :func:`_check_rule_words`, with random triplet rules; RESET zeroes the slow traces."""
+    triplet = "triplet" in OPTIONS
+    if triplet:
+        random_triplet(cfg, np.random.default_rng([SEED, N, 78]), corner=0.5)
+        await tb.write(Region.RULE_PARAMS, enumerate(cfg.rules.pack()))
     ref = Reference(cfg, learning=True)
     ref.state = state
+    if triplet:
+        ref.triplet = tb.peek_triplet()
+        assert ref.triplet["x2"].any(), "the slow traces to start from are all zero"
     await tb.write_register(Register.STEP_COUNT, 0)
     cycles = await tb.step()
     ref.step(bits)
+    if triplet:
+        assert await tb.read_triplet() == ref.triplet, "slow traces differ after a step"
     assert np.array_equal(await tb.read(Region.FORCED, range(N)), [0] * N)
     assert await tb.read_state() == ref.state
     assert np.array_equal(await tb.read_spikes(), ref.spikes)
@@ -439,6 +526,8 @@ async def _check_step_and_reset(tb: CoreTB, cfg, state, bits, params, learn):
     cycles = await tb.reset_state()
     assert cycles == Core.reset_cyc(N) == tb.timed_cycles
     assert await tb.read_state() == Table(NEURON_STATE, N)
+    if triplet:
+        assert await tb.read_triplet() == Table(TRIPLET_STATE, N), "RESET left slow traces"
     assert not (await tb.read_spikes()).any()
     assert await tb.read(Region.FORCED, range(N)) == [0] * N
     assert await tb.read_register(Register.STEP_COUNT) == 0

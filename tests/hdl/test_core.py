@@ -6,7 +6,9 @@ asserts that its cocotb tests actually ran and none failed.
 
 Default tier (2-4 minutes on 2 cores, builds included): N = 8 and 32 with 20 random networks
 of 200 steps each, N = 13 (not a power of two), N = 256 with 5 networks, the corner cases, the
-access port, the cycle budget, and a shorter run on Icarus.  ``-m slow`` runs the slow tier
+access port, the cycle budget, and a shorter run on Icarus; the learning options' builds
+(stochastic + eligibility; triplet alone; all three) at N = 8 and 32 with their networks,
+corner cases and access port (about 10 more minutes).  ``-m slow`` runs the slow tier
 (about 15 minutes): N = 256 with 20 networks of 200 steps and its corner cases, and N = 1024.
 """
 
@@ -149,6 +151,39 @@ def test_option_corner_cases_and_access_port():
     run(8, "cycle_budget", options=BOTH)
 
 
+# Triplet STDP: a build with triplet alone (nearest rounding, to the weights: the general
+# rule's datapath without the other options) and one with every option (triplet with
+# stochastic rounding, eligibility targets and modulation together).
+TRIPLET = ("triplet",)
+ALL = ("eligibility", "stochastic", "triplet")
+
+
+@pytest.mark.parametrize("n", [8, 32])
+@pytest.mark.parametrize("options", [TRIPLET, ALL], ids=["triplet", "all"])
+def test_triplet_networks(n, options):
+    """Random triplet networks (a3 and the slow traces corner-biased, at the rails in every
+    fifth, a fifth of the neurons on the pair rule, activity up to every neuron firing,
+    learning toggled), with the build's other options mixed in; spikes, V, I, x, y, x2, y2
+    every step, weights and eligibilities every step."""
+    networks = 10 if n == 8 else 6
+    assert run(n, "triplet_network", options=options, networks=networks, steps=90,
+               weights_every=1) == networks
+
+
+@pytest.mark.parametrize("options", [TRIPLET, ALL], ids=["triplet", "all"])
+def test_triplet_corner_cases_and_access_port(options):
+    """The corner cases with triplet rules (at the rails in "rails", all and none firing),
+    the access port (RULE_PARAMS' triplet fields, TRIPLET_STATE, RESET clears x2, y2) and
+    the cycle budget (unchanged by the option)."""
+    run(8, "corner", options=options, corner_steps=80, weights_every=1)
+    run(8, "access_port", options=options)
+    run(8, "cycle_budget", options=options)
+
+
+def test_triplet_32_corner_cases():
+    run(32, "corner", options=ALL, corner_steps=60, weights_every=1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("options", [("stochastic",), ("eligibility",)])
 def test_single_option_builds(options):
@@ -157,6 +192,18 @@ def test_single_option_builds(options):
         assert run(n, name, options=options, networks=6, steps=80, weights_every=1) == 6
     run(8, "corner", options=options, corner_steps=80, weights_every=1)
     run(8, "access_port", options=options)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [TRIPLET, ALL], ids=["triplet", "all"])
+def test_triplet_odd_and_256_slow(options):
+    """Triplet builds at a size that is not a power of two (padded lanes, divided
+    addresses) and at N = 256."""
+    assert run(13, "triplet_network", options=options, networks=6, steps=80,
+               weights_every=1) == 6
+    run(13, "access_port", options=options)
+    assert run(256, "triplet_network", options=options, networks=2, steps=30,
+               weights_every=10) == 2
 
 
 # -- Icarus ----------------------------------------------------------------------------------
@@ -172,6 +219,14 @@ def test_icarus():
         weights_every=1)
     run(8, "eligibility_network", simulator="icarus", options=BOTH, networks=2, steps=30,
         weights_every=1)
+
+
+def test_icarus_triplet():
+    """Triplet (with every option) on Icarus: networks, corner cases, the access port."""
+    run(8, "triplet_network", simulator="icarus", options=ALL, networks=3, steps=30,
+        weights_every=1)
+    run(8, "corner", simulator="icarus", options=ALL, corner_steps=20, weights_every=1)
+    run(8, "access_port", simulator="icarus", options=ALL)
 
 
 # -- slow tier -------------------------------------------------------------------------------

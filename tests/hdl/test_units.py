@@ -257,3 +257,125 @@ def test_saturate_matches_the_format(fmt, shape):
     sim.run()
     want = [int(fmt.saturate(int(v))) for v in values]
     assert got == want
+
+
+def test_slow_trace_update():
+    """SlowTraceUpdate (option triplet) equals the reference's slow traces at one neuron
+    per cycle: ``state`` and decays in cycle k, ``a3_plus`` in k + 2, spike and increments
+    in k + 3 give ``x2'``, ``a3_plus y2'`` and the incremented traces in cycle k + 3 (its
+    LATENCY, NeuronUpdate's); cleared neurons give all zero."""
+    from plasticore.hdl.triplet import SlowTraceUpdate
+
+    count = 300
+    rng = np.random.default_rng(7)
+    x2, y2 = (corner_values(F.TRACE, count, rng, 0.5) for _ in range(2))
+    ax2, ay2 = (corner_values(F.DECAY, count, rng, 0.5) for _ in range(2))
+    a3p = corner_values(F.AMPLITUDE, count, rng, 0.5)
+    x2inc, y2inc = (corner_values(F.TRACE_INC, count, rng, 0.5) for _ in range(2))
+    spike = rng.random(count) < 0.5
+    clear = rng.random(count) < 0.1
+    lat = SlowTraceUpdate.LATENCY
+    assert lat == NeuronUpdate.LATENCY
+    dut = SlowTraceUpdate()
+    outputs = {"x2": dut.o_state.x2, "y2": dut.o_state.y2, "x2_dec": dut.o_x2_dec,
+               "pot": dut.o_pot}
+    seen = {}
+
+    async def bench(ctx):
+        for cycle in range(count + lat):
+            if cycle < count:
+                k = cycle
+                ctx.set(dut.state, {"x2": int(x2[k]), "y2": int(y2[k])})
+                ctx.set(dut.alpha_x2, int(ax2[k]))
+                ctx.set(dut.alpha_y2, int(ay2[k]))
+                ctx.set(dut.clear, int(clear[k]))
+            if 0 <= cycle - 2 < count:
+                ctx.set(dut.a3_plus, int(a3p[cycle - 2]))
+            if 0 <= cycle - lat < count:
+                k = cycle - lat
+                ctx.set(dut.spike, int(spike[k] and not clear[k]))
+                ctx.set(dut.x2_inc, int(x2inc[k]))
+                ctx.set(dut.y2_inc, int(y2inc[k]))
+                seen[k] = {name: int(ctx.get(v)) for name, v in outputs.items()}
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+    x2d = (x2 * ax2) >> F.DECAY_FRAC
+    y2d = (y2 * ay2) >> F.DECAY_FRAC
+    fired = spike & ~clear
+    want = {"x2_dec": x2d, "pot": a3p * y2d,
+            "x2": np.minimum(x2d + np.where(fired, x2inc, 0), F.TRACE.max),
+            "y2": np.minimum(y2d + np.where(fired, y2inc, 0), F.TRACE.max)}
+    assert (want["x2"] == F.TRACE.max).any() and (want["pot"] > 0).any()
+    for name, values in want.items():
+        values = np.where(clear, 0, values)
+        got = np.array([seen[k][name] for k in range(count)])
+        bad = np.flatnonzero(got != values)
+        assert not bad.size, (f"{name} of neuron {bad[0]}: unit {got[bad[0]]}, reference "
+                              f"{values[bad[0]]} ({bad.size} differ)")
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_synapse_update_triplet(seed):
+    """A SynapseUpdate lane with the triplet (and stochastic) option: the general update of
+    docs/model.md 4.5, ``round(Q, 28)`` to nearest or with the synapse's random bits (due
+    one cycle after the other inputs), saturated at 255 and clipped, equals the reference's
+    :func:`plasticore.fixed.stdp_product` and :func:`plasticore.fixed.round_shift`; rows
+    get ``Q = (dep << 12) + amp * trace`` from the neuron pass's products, columns
+    ``Q = amp * trace`` with the column's amplitude ``a_plus 2^12 + a3_plus y2'``."""
+    count = 400
+    rng = np.random.default_rng(200 + seed)
+    w = corner_values(F.WEIGHT, count, rng, 0.5)
+    a2 = corner_values(F.AMPLITUDE, count, rng, 0.5)
+    a3 = corner_values(F.AMPLITUDE, count, rng, 0.5)
+    fast = corner_values(F.TRACE, count, rng, 0.5)      # y' (rows) or x_j (columns)
+    slow = corner_values(F.TRACE, count, rng, 0.5)      # x2'_j (rows) or y2'_i (columns)
+    w_min = corner_values(F.WEIGHT, count, rng, 0.5)
+    w_max = corner_values(F.WEIGHT, count, rng, 0.5)
+    row = rng.random(count) < 0.5
+    stoch = rng.random(count) < 0.5
+    u = rng.integers(0, 1 << 32, count)
+    q = F.stdp_product(a2, a3, slow, fast)
+    dw = F.round_shift(q, F.W_ROUND_SHIFT, u, stoch)
+    assert (dw > 255).any() and (dw == 0).any()
+    dep = np.where(row, a2 * fast, 0)
+    amp = np.where(row, a3 * fast, (a2 << F.TRIPLET_SHIFT) + a3 * slow)
+    trace = np.where(row, slow, fast)
+    assert np.array_equal(np.where(row, (dep << F.TRIPLET_SHIFT) + amp * trace, amp * trace), q)
+
+    dut = SynapseUpdate(14, stochastic=True, triplet=True)
+    seen = {}
+
+    async def bench(ctx):
+        for cycle in range(count + SynapseUpdate.LATENCY):
+            if cycle < count:
+                k = cycle
+                for signal, value in [(dut.i_valid, 1), (dut.row, int(row[k])),
+                                      (dut.learning, 1), (dut.w, (int(w[k]) & 0xFF) | 1 << 8),
+                                      (dut.dep, int(dep[k])), (dut.amp, int(amp[k])),
+                                      (dut.trace, int(trace[k])), (dut.stoch, int(stoch[k])),
+                                      (dut.w_min, int(w_min[k])), (dut.w_max, int(w_max[k]))]:
+                    ctx.set(Value.cast(signal), value)
+            else:
+                ctx.set(dut.i_valid, 0)
+            if 0 <= cycle - 1 < count:
+                ctx.set(dut.u, int(u[cycle - 1]))
+            await ctx.tick()
+            if cycle + 1 >= SynapseUpdate.LATENCY:
+                seen[cycle + 1 - SynapseUpdate.LATENCY] = int(ctx.get(dut.w_data.weight))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+    new_w = np.minimum(np.maximum(np.where(row, w - dw, w + dw), w_min), w_max)
+    got = np.array([seen[k] for k in range(count)])
+    bad = np.flatnonzero(got != new_w)
+    assert not bad.size, (f"synapse {bad[0]}: unit {got[bad[0]]}, reference {new_w[bad[0]]} "
+                          f"(row {row[bad[0]]}, Q {q[bad[0]]}, stochastic {stoch[bad[0]]}; "
+                          f"{bad.size} differ)")

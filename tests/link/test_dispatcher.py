@@ -16,6 +16,7 @@ from plasticore.core import (
     NEURON_PARAMS,
     NEURON_STATE,
     RULE_PARAMS,
+    TRIPLET_STATE,
     CoreParams,
     Table,
 )
@@ -256,6 +257,54 @@ def test_eligibility_core_regions_and_modulated_runs(options):
         request(P.Opcode.STATUS, 17),
     ]
     compare(n, lines, params=CoreParams(n, **dict.fromkeys(options, True)))
+
+
+@pytest.mark.parametrize("options", [("triplet",), ("stochastic", "triplet")])
+def test_triplet_core_regions_and_runs(options):
+    """A core with the triplet option: RULE_PARAMS with the triplet fields (and a field of
+    an option the core lacks: refused), the TRIPLET_STATE region written and read back
+    (also out of range), learning runs that move weights and slow traces; every answer as
+    the virtual chip's."""
+    n = 8
+    rng = np.random.default_rng(23)
+    cfg = random_config(n, rng)
+    rules = Table(RULE_PARAMS, n, alpha_x2=rng.choice([0, 20000, 32768], n),
+                  alpha_y2=rng.choice([0, 30000, 32768], n),
+                  x2_inc=rng.choice([0, 4096, 65535], n), y2_inc=rng.choice([0, 4096, 65535], n),
+                  a3_plus=rng.choice([0, 64, 4095], n), a3_minus=rng.choice([0, 64, 4095], n),
+                  rounding=rng.integers(0, 2, n) if "stochastic" in options else 0)
+    bad = Table(RULE_PARAMS, 1, target=1)                   # option eligibility: absent
+    slow = Table(TRIPLET_STATE, n, x2=rng.integers(0, 1 << 16, n),
+                 y2=rng.integers(0, 1 << 16, n))
+    records = b"".join(P.encode_record(np.flatnonzero(rng.random(n) < p), n)
+                       for p in (0.5, 1.0, 0.0, 0.3, 0.8, 0.5))
+    lines = [
+        b"\0",
+        request(P.Opcode.WRITE, 1, access(P.WireRegion.WEIGHTS, 0, n * n)
+                + cfg.weights.astype(np.int8).tobytes()),
+        request(P.Opcode.WRITE, 2, access(P.WireRegion.PLASTIC, 0, n * n // 8)
+                + np.packbits(cfg.plastic.reshape(-1), bitorder="little").tobytes()),
+        request(P.Opcode.WRITE, 3, access(P.WireRegion.NEURON_PARAMS, 0, n)
+                + cfg.neurons.to_bytes()),
+        request(P.Opcode.WRITE, 4, access(P.WireRegion.LEARNING_PARAMS, 0, n)
+                + cfg.learning.to_bytes()),
+        request(P.Opcode.WRITE, 5, access(P.WireRegion.RULE_PARAMS, 0, n) + rules.to_bytes()),
+        request(P.Opcode.WRITE, 6, access(P.WireRegion.RULE_PARAMS, 2, 1) + bad.to_bytes()),
+        request(P.Opcode.READ, 7, access(P.WireRegion.RULE_PARAMS, 0, n)),
+        request(P.Opcode.WRITE, 8, access(P.WireRegion.TRIPLET_STATE, 0, n) + slow.to_bytes()),
+        request(P.Opcode.READ, 9, access(P.WireRegion.TRIPLET_STATE, 0, n)),
+        request(P.Opcode.READ, 10, access(P.WireRegion.TRIPLET_STATE, n - 1, 2)),
+        request(P.Opcode.CONTROL, 11, P.pack(P.CONTROL, {"learning": 1, "seed": 7})),
+        request(P.Opcode.RUN, 12, P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 6})
+                + records),
+        request(P.Opcode.READ, 13, access(P.WireRegion.TRIPLET_STATE, 0, n)),
+        request(P.Opcode.READ, 14, access(P.WireRegion.WEIGHTS, 0, n * n)),
+        request(P.Opcode.RESET, 15),
+        request(P.Opcode.READ, 16, access(P.WireRegion.TRIPLET_STATE, 0, n)),
+    ]
+    got = compare(n, lines, params=CoreParams(n, **dict.fromkeys(options, True)))
+    # the slow traces moved and RESET cleared them (the answers are the virtual chip's)
+    assert got[13] != got[9] and got[9] != got[16]
 
 
 def test_long_run_splits_answers_like_the_virtual_chip():

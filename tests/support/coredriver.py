@@ -26,6 +26,7 @@ from plasticore.core import (
     NEURON_PARAMS,
     NEURON_STATE,
     SYNAPSE,
+    TRIPLET_STATE,
     CoreConfig,
     CoreParams,
     Table,
@@ -205,6 +206,10 @@ class CoreTB:
         return (await self.read_table(Region.NEURON_PARAMS, NEURON_PARAMS),
                 await self.read_table(Region.LEARNING_PARAMS, LEARNING_PARAMS))
 
+    async def read_triplet(self) -> Table:
+        """The slow traces (option triplet) through the port."""
+        return await self.read_table(Region.TRIPLET_STATE, TRIPLET_STATE)
+
     async def read_spikes(self) -> np.ndarray:
         return np.array(await self.read(Region.SPIKES, range(self.n)), dtype=bool)
 
@@ -243,6 +248,10 @@ class CoreTB:
         mask = (1 << width) - 1
         return np.array([(words[k >> 1] >> (width * (k & 1))) & mask for k in range(self.n)],
                         np.int64)
+
+    def peek_triplet(self) -> Table:
+        """The slow traces ``x2``, ``y2`` (option triplet: memory ``trip``)."""
+        return Table.unpack(TRIPLET_STATE, self._peek("trip", self.n))
 
     def peek_state(self) -> Table:
         t = Table(NEURON_STATE, self.n)

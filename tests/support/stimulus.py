@@ -15,7 +15,7 @@ import numpy as np
 from plasticore import fixed as F
 from plasticore.core import CoreConfig, CoreParams
 
-__all__ = ["corner_values", "random_config", "random_forced"]
+__all__ = ["corner_values", "random_config", "random_forced", "random_triplet"]
 
 
 def corner_values(fmt: F.Format, size, rng: np.random.Generator, corner=0.3, lo=None, hi=None):
@@ -66,6 +66,28 @@ def random_config(n, rng: np.random.Generator, corner=0.2, plastic_p=0.7):
     lp["w_min"], lp["w_max"] = w_lo, w_hi
     cfg.weights = corner_values(F.WEIGHT, (n, n), rng, corner)
     cfg.plastic = rng.random((n, n)) < plastic_p
+    return cfg.validate()
+
+
+def random_triplet(cfg: CoreConfig, rng: np.random.Generator, corner=0.2, pair_p=0.2,
+                   rails=False) -> CoreConfig:
+    """Give ``cfg`` random triplet STDP rules (its RULE_PARAMS triplet fields), corner-biased;
+    a fraction ``pair_p`` of the neurons keeps ``a3 = 0`` (the pair rule).  ``rails``: decay
+    factors 1.0 and every increment and amplitude at its maximum, so the slow traces
+    saturate and the updates are the largest there are."""
+    n, r = cfg.n, cfg.rules
+    if rails:
+        r["alpha_x2"] = r["alpha_y2"] = F.DECAY_ONE
+        r["x2_inc"] = r["y2_inc"] = F.TRACE_INC.max
+        r["a3_plus"] = r["a3_minus"] = F.AMPLITUDE.max
+        return cfg.validate()
+    r["alpha_x2"] = corner_values(F.DECAY, n, rng, corner, lo=F.DECAY_ONE // 2)
+    r["alpha_y2"] = corner_values(F.DECAY, n, rng, corner, lo=F.DECAY_ONE // 2)
+    r["x2_inc"] = corner_values(F.TRACE_INC, n, rng, corner, hi=2 * F.TRACE_ONE)
+    r["y2_inc"] = corner_values(F.TRACE_INC, n, rng, corner, hi=2 * F.TRACE_ONE)
+    pair = rng.random(n) < pair_p
+    for name in ("a3_plus", "a3_minus"):
+        r[name] = np.where(pair, 0, corner_values(F.AMPLITUDE, n, rng, corner, hi=64))
     return cfg.validate()
 
 
