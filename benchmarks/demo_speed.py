@@ -7,8 +7,9 @@ machine:
 
 * ``baseline``: another checkout's ``plasticore`` (``--baseline PATH``, e.g. a clone of main
   with its own ``.venv/bin/plasticore``), target ``sim``: the demo as it was;
-* ``sim``: this checkout, the simulated board with its bit-level UART (the default);
-* ``sim-bytes``: this checkout, the simulated board's byte-level transport.
+* ``sim``: this checkout, the simulated board with its bit-level UART;
+* ``sim-bytes``: this checkout, the simulated board's byte-level transport paced at the line
+  rate (the demo's default).
 
 For each it prints the demo's timesteps/s (training and test, set-up excluded), whether every
 spike and the final weights equal the reference's, and the timesteps/s that an iCEBreaker
