@@ -132,7 +132,8 @@ class ByteLinkTop(wiring.Component):
 
     Everything between the two UART PHYs of :class:`LinkTop` is the same gateware (frame
     layer, dispatcher, core, encoder ring); only the bit timing of the line is gone, so a
-    byte can enter or leave every cycle instead of every ``10 * divisor`` cycles.  Stands for
+    byte can enter or leave every cycle instead of every ``10 * divisor`` cycles (the
+    simulated board still delivers the host's bytes at the line rate).  Stands for
     the :class:`LinkTop` of the same ``params``, ``divisor`` and ``clock_hz``: IDENTIFY
     reports the same build hash.
 

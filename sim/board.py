@@ -104,10 +104,10 @@ _INTERFACES = {
               "rx_error": (1, "in"), "tx_data": (8, "out"), "tx_valid": (1, "out"),
               "tx_ready": (1, "in")},
 }
-#: The transports of :func:`board_top`.  The default is the bit level: the byte-level link
-#: answers a host that overruns the receive buffers (more requests in flight than
-#: ``rx_buffers``, which the driver never sends) with BUSY where a board's line time would
-#: have let the first request finish (docs/simulated-board.md).
+#: The transports of :func:`board_top`.  The default is the bit level, the
+#: hardware-in-the-loop target of the tests; the byte-level link (the demo's default) delivers
+#: the host's bytes at the same line rate, so it answers as the UART does, overruns of the
+#: receive buffers included, but leaves out the UART PHY (docs/simulated-board.md).
 TRANSPORTS = ("bytes", "uart")
 DEFAULT_TRANSPORT = "uart"
 
@@ -195,8 +195,10 @@ def board_top(neurons: int, *, clock_hz: float = DEFAULT_CLOCK_HZ, baud: int = D
     :data:`plasticore.core.OPTIONS`), the command dispatcher and the UART PHY, exactly as a
     board runs them, and the harness drives its pins at bit level (``divisor`` cycles per
     bit).  With ``transport="bytes"`` it is :class:`plasticore.hdl.link.ByteLinkTop`: the
-    same gateware without the UART PHY, whose byte streams the harness drives directly (a
-    byte per cycle at most); it reports the same build as the ``LinkTop`` it stands for.
+    same gateware without the UART PHY, whose byte streams the harness drives directly (the
+    host's bytes paced at the line rate, one per ``10 * divisor`` cycles as on the UART; the
+    answers a byte per cycle at most); it reports the same build as the ``LinkTop`` it
+    stands for.
 
     Raises :class:`ValueError` if ``baud`` cannot be derived from ``clock_hz`` (see
     :func:`plasticore.hdl.uart.uart_divisor`) or ``transport`` is unknown.

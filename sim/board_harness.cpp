@@ -4,8 +4,10 @@
 // Built by plasticore.sim.board (see docs/simulated-board.md); the Verilated model is the
 // class Vboard (verilator --prefix Vboard) with ports clk, rst (if BOARD_HAS_RST), uart_rx,
 // uart_tx and busy (if BOARD_HAS_BUSY).  With BOARD_BYTE_LINK the link is byte-level
-// instead: the ports rx_data/rx_valid/rx_ready and tx_data/tx_valid/tx_ready carry the bytes
-// as streams (a byte per cycle at most; `divisor` then only labels the board it stands for).
+// instead: the ports rx_data/rx_valid/rx_ready/rx_error and tx_data/tx_valid/tx_ready carry
+// the bytes as streams; the host's bytes arrive at the UART's line rate (one per 10 x divisor
+// cycles, an overrun strobing rx_error as the UART receiver would), the answers a byte per
+// cycle at most.
 //
 // Usage: board_harness --divisor D (--port P | --pty) [--no-sleep] [--max-cycles N]
 //                      [--service-cycles K] [--idle-guard-cycles G]
