@@ -720,8 +720,9 @@ class Chip:
                     raise LinkError(f"{self.url} sent more spike records than steps")
                 spikes[starts[k] + done[k], idx] = True
                 done[k] += 1
-                if reqs[k].exchange is not None:
-                    reqs[k].exchange.spikes.append(len(idx))
+                exchange = reqs[k].exchange
+                if exchange is not None:
+                    exchange.spikes.append(len(idx))
 
         try:
             self._transact(reqs, on_more=take, on_final=take)
