@@ -22,9 +22,10 @@ def add_demo_commands(subparsers: argparse._SubParsersAction) -> None:
                     "off; check that the weights read back equal the reference model's bit "
                     "for bit; write plots to --out.  --small runs the old 16-neuron network "
                     "on the reference instead.")
-    p.add_argument("--target", default="sim",
-                   help="ref, virtual, sim (default: the simulated board) or a board's "
-                        "serial URL")
+    p.add_argument("--target", default="sim-bytes",
+                   help="ref, virtual, sim-bytes (default: the simulated board, its link "
+                        "driven byte by byte at the UART's line rate), sim (the same with "
+                        "the UART at bit level: slower) or a board's serial URL")
     p.add_argument("--epochs", type=positive_int, default=3,
                    help="passes over the training set (default 3)")
     p.add_argument("--train", type=positive_int, default=None, metavar="N",

@@ -691,6 +691,52 @@ class Chip:
         self._step = (first + steps) & 0xFFFFFFFF
         return Record(spikes, state)
 
+    def run_each(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Run each of ``inputs`` (bool arrays, steps x n, the forced neurons) from a reset:
+        the same as :meth:`reset` and then :meth:`run` for each in turn, and the same
+        answers, but sent as one stream of requests (a RESET and the RUNs of each, up to
+        ``rx_buffers`` in flight), so that the core never waits for a round trip between
+        two of them.  Returns the spikes of each (bool, steps x n).  Raises as :meth:`run`
+        (a lost RUN frame is not resent: :class:`LinkError`)."""
+        reqs: list[_Request] = []
+        counts: list[int] = []
+        for forced in inputs:
+            runs, run_counts = self._run_requests(self._input_records(len(forced), forced), 0)
+            reqs += [_Request(P.Opcode.RESET, b""), *runs]
+            counts += [0, *run_counts]
+        self._step = None
+        spikes = np.zeros((sum(counts), self.n), bool)
+        done = [0] * len(reqs)
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+
+        def take(k: int, body: bytes) -> None:
+            offset = 0
+            while offset < len(body):
+                try:
+                    idx, offset = P.decode_record(body, offset, self.n)
+                except ValueError as e:
+                    raise LinkError(f"malformed spike record from {self.url}: {e}") from None
+                if done[k] >= counts[k]:
+                    raise LinkError(f"{self.url} sent more spike records than steps")
+                spikes[starts[k] + done[k], idx] = True
+                done[k] += 1
+                exchange = reqs[k].exchange
+                if exchange is not None:
+                    exchange.spikes.append(len(idx))
+
+        try:
+            self._transact(reqs, on_more=take, on_final=take)
+        except RequestRejected as e:
+            if e.status == P.Status.OUT_OF_SEQUENCE:
+                raise LinkError(f"a RUN frame to {self.url} was lost") from None
+            raise
+        if done != counts:
+            raise LinkError(f"{self.url} answered {sum(done)} of {sum(counts)} steps")
+        if inputs:
+            self._step = len(inputs[-1]) & 0xFFFFFFFF
+        bounds = np.cumsum([0, *(len(forced) for forced in inputs)])
+        return [spikes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
     def _state_reads(self) -> list[_Request]:
         """The READs of the whole NEURON_STATE region, as :meth:`read_region` splits it."""
         region = P.WireRegion.NEURON_STATE

@@ -102,6 +102,16 @@ class Session:
         """Neuron state and traces to 0; weights and parameters are kept."""
         raise NotImplementedError
 
+    def run_each(self, forced: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each of ``forced`` (bool, steps x n) run from a reset, as :meth:`reset` then
+        :meth:`run` for each in turn; the spikes of each.  A target reached through the
+        protocol sends them as one pipelined stream (no round trip between them)."""
+        spikes = []
+        for f in forced:
+            self.reset()
+            spikes.append(self.run(len(f), f).spikes)
+        return spikes
+
     def read_weights(self) -> np.ndarray:
         """The weight matrix, int (n, n), row = pre."""
         raise NotImplementedError
@@ -230,6 +240,12 @@ class ChipSession(Session):
             if k % weights_every == 0:
                 rec.weights.append(self.chip.read_weights())
         return rec
+
+    def run_each(self, forced: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if not forced:
+            return []
+        self._reset_pending = False            # each one starts with its own RESET
+        return self.chip.run_each(forced)
 
     def reset(self) -> None:
         """Sent with the next run (pipelined with its RUNs) or before any other request of

@@ -132,16 +132,20 @@ class ByteLinkTop(wiring.Component):
 
     Everything between the two UART PHYs of :class:`LinkTop` is the same gateware (frame
     layer, dispatcher, core, encoder ring); only the bit timing of the line is gone, so a
-    byte can enter or leave every cycle instead of every ``10 * divisor`` cycles.  Stands for
+    byte can enter or leave every cycle instead of every ``10 * divisor`` cycles (the
+    simulated board still delivers the host's bytes at the line rate).  Stands for
     the :class:`LinkTop` of the same ``params``, ``divisor`` and ``clock_hz``: IDENTIFY
-    reports the same build hash.  The UART's error strobe is tied to 0 (the transport loses
-    no byte and has no framing).
+    reports the same build hash.
 
     Members
     -------
     rx_data : In(8), rx_valid : In(1), rx_ready : Out(1)
         The bytes of the host: one is taken in every cycle in which both valid and ready are
         high (``ready`` does not depend on ``valid``).
+    rx_error : In(1)
+        One-cycle strobe per host byte lost before the link took it (the UART receiver's
+        overrun; the simulated board's harness paces the bytes at the line rate and strobes
+        it where the UART would overrun).  Counted in STATUS as the UART's errors are.
     tx_data : Out(8), tx_valid : Out(1), tx_ready : In(1)
         The bytes of the answers, with the same handshake.
     busy : Out(1)
@@ -154,8 +158,8 @@ class ByteLinkTop(wiring.Component):
         self.clock_hz = clock_hz
         self.build = build_hash(self.core_params.n, clock_hz, divisor)
         super().__init__({"rx_data": In(8), "rx_valid": In(1), "rx_ready": Out(1),
-                          "tx_data": Out(8), "tx_valid": Out(1), "tx_ready": In(1),
-                          "busy": Out(1)})
+                          "rx_error": In(1), "tx_data": Out(8), "tx_valid": Out(1),
+                          "tx_ready": In(1), "busy": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -165,5 +169,6 @@ class ByteLinkTop(wiring.Component):
                      self.rx_ready.eq(link.sink.ready),
                      self.tx_data.eq(link.source.payload), self.tx_valid.eq(link.source.valid),
                      link.source.ready.eq(self.tx_ready),
-                     link.uart_error.eq(0), self.busy.eq(link.busy | link.source.valid)]
+                     link.uart_error.eq(self.rx_error),
+                     self.busy.eq(link.busy | link.source.valid)]
         return m

@@ -7,8 +7,8 @@ gateware, Verilated, UART at bit level), ``sim-bytes`` (the same with a byte-lev
 cell models, Verilated, UART bit level; minutes to build per N) or the URL of a board
 (``/dev/ttyUSB1``, ``socket://127.0.0.1:PORT``).  The default runs them on ``virtual`` and
 ``sim``; the same tests run unchanged on every target (``--target
-virtual,sim,sim-bytes`` adds the byte link, on which tests/driver/test_fuzz.py's deliberate
-overrun of the receive buffers can be answered BUSY: docs/simulated-board.md).
+virtual,sim,sim-bytes`` adds the byte link, paced at the UART's line rate:
+docs/simulated-board.md).
 tests/driver/test_transports.py compares the two transports in the default tier.
 """
 

@@ -122,6 +122,29 @@ def test_learning_toggle_and_reset(connect):
     assert not chip.read_spikes().any()
 
 
+def test_run_each_equals_reset_and_run_in_turn(connect):
+    """Chip.run_each (one pipelined stream: a RESET and the RUNs of each input) answers the
+    spikes of a reset and a run per input, with learning on, and leaves the same weights;
+    inputs of different lengths, one longer than a RUN frame's ramp, one empty of spikes."""
+    n = 16
+    rng = np.random.default_rng(21)
+    cfg = random_config(n, rng)
+    inputs = [random_forced(steps, n, 0.3, rng) for steps in (20, 3, 90, 1)]
+    inputs[1][:] = False
+    chip = connect(n)
+    chip.load(cfg)
+    chip.learning = True
+    got = chip.run_each(inputs)
+    ref = Reference(cfg, learning=True)
+    for forced, spikes in zip(inputs, got, strict=True):
+        ref.reset()
+        assert np.array_equal(spikes, ref.run(len(forced), forced).spikes)
+    assert np.array_equal(chip.read_weights(), ref.weights)
+    assert chip.status()["step"] == 1
+    assert chip.run(2).spikes.shape == (2, n)         # the step counter was kept right
+    assert chip.run_each([]) == []
+
+
 def test_driver_refuses_bad_arguments_before_sending(connect):
     chip = connect(8)
     with pytest.raises(ValueError, match="outside region WEIGHTS"):

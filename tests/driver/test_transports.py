@@ -4,6 +4,8 @@ for byte,
 to the same session, and both equal the reference.  (The driver suite also runs unchanged on
 both: tests/conftest.py's ``--target``.)"""
 
+import time
+
 import numpy as np
 import pytest
 from support.stimulus import random_config, random_forced
@@ -11,6 +13,7 @@ from support.stimulus import random_config, random_forced
 from plasticore import protocol as P
 from plasticore.driver import Chip
 from plasticore.sim import Reference
+from plasticore.sim.board import SimulatedBoard
 from plasticore.sim.projection import board_seconds, exchange_cycles
 
 N = 16
@@ -65,8 +68,12 @@ def test_byte_transport_answers_as_the_uart(boards, seed):
     forced[8] = False                    # and one with none
     results = {}
     for transport in ("bytes", "uart"):
-        board, build = boards(N, transport)
-        results[transport] = _recorded(board.url, build, cfg, forced)
+        # A fresh board of the shared build: a STATUS (the driver reads one in a session)
+        # answers the board's frame and step counters, which hold the history of the tests
+        # that used the shared board before (with --target sim-bytes, the whole driver suite).
+        shared, build = boards(N, transport)
+        with SimulatedBoard(build_result=shared.build_result, progress=False) as board:
+            results[transport] = _recorded(board.url, build, cfg, forced)
     (a, frames_a), (b, frames_b) = results["bytes"], results["uart"]
     # (a retry after a timeout on a loaded machine would add frames: say so if it happened)
     stats = f"driver statistics: bytes {a['stats']}, uart {b['stats']}"
@@ -91,6 +98,44 @@ def test_byte_transport_answers_as_the_uart(boards, seed):
     assert a["identity"] == b["identity"]
     assert [(e.opcode, e.request_bytes, e.answer_bytes, e.spikes) for e in a["traffic"]] == \
         [(e.opcode, e.request_bytes, e.answer_bytes, e.spikes) for e in b["traffic"]]
+
+
+def _burst(url, build, frames):
+    """Write ``frames`` (encoded requests) in one piece; the statuses of their answers."""
+    with Chip(url, neurons=N, build=build, timeout=30) as chip:
+        chip._write(b"".join(frames))
+        deadline = time.monotonic() + chip.timeout
+        answers = []
+        while len(answers) < len(frames):
+            answer = chip._next_response(deadline)
+            assert answer is not None, f"the burst was answered only by {answers}"
+            if answer[0] != P.Status.MORE:            # a RUN's partial answers
+                answers.append(answer[:2])
+    return answers
+
+
+def _frame(opcode, seq, payload=b""):
+    head = P.pack(P.REQUEST_HEADER, {"opcode": opcode, "seq": seq, "length": len(payload)})
+    return P.encode_frame(head + payload)
+
+
+def test_byte_transport_paces_an_overrun_as_the_uart(boards):
+    """More frames at once than the receive buffers hold (``rx_buffers`` = 2): the byte link
+    delivers the host's bytes at the UART's line rate, so the first request is answered
+    before the third frame is in, as on the UART: both answer OK to all three (unpaced, the
+    byte link answered the third BUSY).  A RESET and a long RUN in front keep the buffers
+    full on both: then both answer the last STATUS BUSY (first, as it is refused at once)."""
+    status = [_frame(P.Opcode.STATUS, k) for k in (1, 2, 3)]
+    run = P.pack(P.RUN_HEADER, {"first_step": 0, "steps": 60}) + P.encode_record([], N) * 60
+    long = [_frame(P.Opcode.RESET, 4), _frame(P.Opcode.RUN, 5, run),
+            _frame(P.Opcode.STATUS, 6), _frame(P.Opcode.STATUS, 7)]
+    got = {}
+    for transport in ("bytes", "uart"):
+        board, build = boards(N, transport)
+        got[transport] = (_burst(board.url, build, status), _burst(board.url, build, long))
+    assert got["bytes"] == got["uart"]
+    assert got["uart"][0] == [(P.Status.OK, k) for k in (1, 2, 3)]
+    assert (P.Status.BUSY, 7) in got["uart"][1]
 
 
 def test_projection_of_a_known_traffic():
