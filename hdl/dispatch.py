@@ -421,8 +421,9 @@ class Dispatcher(wiring.Component):
         self.core_params = params
         self.build = build
         self.clock_hz = clock_hz
-        # in the layout's order, as they travel
-        self.stream = tuple(P.record_names(P.record_mask(stream)))
+        # in the layout's order, as they travel; a field whose step record cannot fit a
+        # packet at this N is left out (N = 256: v's would be 802 bytes), and costs nothing
+        self.stream = P.streamable(params.n, stream)
         super().__init__({
             "sink": In(_stream.Signature(TOKEN)),
             "source": Out(_stream.Signature(TOKEN)),
@@ -973,14 +974,19 @@ class _Run(_Walk):
     """RUN.  First walk: check every spike record; then read the step counter; then fetch
     the RUN header again, and the second walk: per record, force, step, answer."""
 
-    def run_states(self):
-        m, n = self.m, self.n
+    def run_signals(self):
+        """The RUN's registers, and what follows from its ``record`` mask (outside the
+        FSM)."""
+        n = self.n
         self.rec_mask = Signal(len(P.RECORD_FIELDS))      # RUN_HEADER.record
         # per answer, as many records as fit; with streamed fields they are longer
         self.per_answer = self._by_mask(lambda k: P.MAX_PAYLOAD // P.step_record_bytes(n, k),
                                         P.MAX_PAYLOAD.bit_length())
-        rec_bytes = self._by_mask(lambda k: P.step_record_bytes(n, k), LENGTH_BITS)
+        self.rec_bytes = self._by_mask(lambda k: P.step_record_bytes(n, k), LENGTH_BITS)
         self.rec_left = Signal(range(P.MAX_PAYLOAD // P.record_bytes_max(n) + 1))
+
+    def run_states(self):
+        m = self.m
         self.fetch("RUN_F", P.RUN_HEADER_BYTES, "RUN")
         with m.State("RUN"):
             self._run_header()
@@ -993,7 +999,7 @@ class _Run(_Walk):
                 m.next = "RUN_STEPNO"
         self.core_read("RUN_STEPNO", Region.CONTROL, Register.STEP_COUNT, self._run_again)
         self.record_states()
-        self.answer_states(rec_bytes)
+        self.answer_states(self.rec_bytes)
         if self.disp.stream:
             self.stream_states()
 
@@ -1006,12 +1012,17 @@ class _Run(_Walk):
         """``fn(rec_mask)`` for the masks of fields this build streams (a constant per
         combination: no multiplier, no divider); masks refused by the header's check
         (:meth:`_mask_refusal`) give ``fn(0)``."""
+        m = self.m
         bits, _ = self._stream_bits()
-        out = Const(fn(0), width)
-        for combo in range(1, 1 << len(bits)):
-            mask = sum(1 << b for j, b in enumerate(bits) if combo >> j & 1)
-            if P.record_fits(self.n, mask):
-                out = Mux(Cat(self.rec_mask[b] for b in bits) == combo, fn(mask), out)
+        out = Signal(width, init=fn(0))
+        m.d.comb += out.eq(fn(0))
+        if bits:
+            with m.Switch(Cat(self.rec_mask[b] for b in bits)):
+                for combo in range(1, 1 << len(bits)):
+                    mask = sum(1 << b for j, b in enumerate(bits) if combo >> j & 1)
+                    if P.record_fits(self.n, mask):
+                        with m.Case(combo):
+                            m.d.comb += out.eq(fn(mask))
         return out
 
     def _mask_refusal(self, record):
@@ -1183,9 +1194,10 @@ class _Run(_Walk):
         with m.State("OBYTE_NEXT"):
             with m.If(~self.bitmap_end):
                 m.next = "OBIT"
-            with m.Elif(self.rec_mask.any() if self.disp.stream else Const(0)):
-                m.d.sync += self.caddr.eq(0)
-                m.next = "SF_RD"
+            if self.disp.stream:
+                with m.Elif(self.rec_mask.any()):
+                    m.d.sync += self.caddr.eq(0)
+                    m.next = "SF_RD"
             with m.Else():
                 self._step_answered()
 
@@ -1243,6 +1255,7 @@ class _Sequencer(_Checker, _Simple, _Access, _Run):
         self.m.d.comb += self.eng.header.eq(self.answer)
         self.m.d.comb += [self.eng.bits.eq(self.sbyte), self.eng.rword.eq(self.rword)]
         self.responses()
+        self.run_signals()
         with self.m.FSM(name="exec"):
             self.checker_states()
             self.simple_states()

@@ -49,7 +49,7 @@ __all__ = [
     "DENSE", "MODULATED", "COUNT_MASK", "encode_record", "decode_record", "decode_step",
     "record_bytes_max", "encode_dense", "region_present", "CONTROL_BYTES",
     "run_answer_split", "RECORD_FIELDS", "record_mask", "record_names", "field_bytes",
-    "state_bytes", "step_record_bytes", "record_fits", "encode_state", "decode_state",
+    "state_bytes", "step_record_bytes", "record_fits", "streamable", "encode_state", "decode_state",
 ]
 
 #: CRC of every frame; :func:`crc16` is the host implementation of the same function.
@@ -608,6 +608,14 @@ def record_fits(n: int, record: int) -> bool:
     """True if one step's answer record fits in one packet (a RUN streaming more is refused
     BAD_LENGTH; recording v, 3 bytes a neuron, fits up to N = 161)."""
     return step_record_bytes(n, record) <= MAX_PAYLOAD
+
+
+def streamable(n: int, names: Iterable[str]) -> tuple[str, ...]:
+    """Of the fields ``names``, those a core of ``n`` neurons can stream: whose record of
+    one step, with that field alone, fits a packet (what IDENTITY.record of a build that
+    was asked to stream ``names`` reports; v up to N = 161, ref up to N = 448)."""
+    return tuple(name for name in record_names(record_mask(names))
+                 if record_fits(n, record_mask([name])))
 
 
 def encode_state(state: Mapping[str, Any], n: int, record: int) -> bytes:
