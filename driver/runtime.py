@@ -201,8 +201,9 @@ class ChipSession(Session):
     def run(self, steps: int, forced: np.ndarray | None = None, *, record_v: bool = False,
             weights_every: int = 0, progress: Progress | None = None,
             modulators: Sequence[int | None] | None = None) -> Record:
-        """V is read back after every step if it is recorded (pipelined with the steps, see
-        :meth:`Chip.run <plasticore.driver.chip.Chip.run>`'s ``record``), the weights every
+        """V is recorded after every step if asked: streamed with the RUNs' answers where
+        the device can, else read back pipelined with the steps (see :meth:`Chip.run
+        <plasticore.driver.chip.Chip.run>`'s ``record``); the weights every
         ``weights_every`` steps (between runs of that many steps); ``modulators`` is one
         modulator (or None) per step."""
         if modulators is not None and len(modulators) != steps:

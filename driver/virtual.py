@@ -220,6 +220,8 @@ class VirtualChip:
     def _state_fields(self, mask: int) -> dict[str, np.ndarray]:
         """The fields of ``mask`` as the core holds them (through its NEURON_STATE words, so
         that a stuck bit shows in the stream as it does in a READ)."""
+        if not self.stuck:          # the same values, without packing N words a step
+            return {name: getattr(self.ref, name) for name in P.record_names(mask)}
         table = Table.from_bytes(NEURON_STATE, self.read_region(P.WireRegion.NEURON_STATE, 0,
                                                                 self.n))
         return {name: table[name] for name in P.record_names(mask)}
