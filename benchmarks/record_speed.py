@@ -94,10 +94,12 @@ def main(argv=None) -> int:
                   f"iCEBreaker projected {row['icebreaker_steps_per_s']:8,.1f}; "
                   f"{row['line_bytes_per_step']:,.0f} line bytes per step; "
                   f"equal to the reference: {'yes' if row['equal_to_reference'] else 'NO'}")
+        new = r["v_streamed"]
         for base in ("spikes_only", "v_read"):
+            old = r[base]
             print(f"{target}: v_streamed / {base}: "
-                  f"{r['v_streamed']['steps_per_s'] / r[base]['steps_per_s']:.2f}x measured, "
-                  f"{r['v_streamed']['icebreaker_steps_per_s'] / r[base]['icebreaker_steps_per_s']:.2f}x "
+                  f"{new['steps_per_s'] / old['steps_per_s']:.2f}x measured, "
+                  f"{new['icebreaker_steps_per_s'] / old['icebreaker_steps_per_s']:.2f}x "
                   f"projected")
     load = open("/proc/loadavg").read().split()[:3]
     print(f"load average at the end: {' '.join(load)} (2 shared cores)")

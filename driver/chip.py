@@ -744,16 +744,11 @@ class Chip:
                 return
             offset = 0
             while offset < len(body):
-                try:
-                    idx, offset = P.decode_record(body, offset, self.n)
-                except ValueError as e:
-                    raise LinkError(f"malformed spike record from {self.url}: {e}") from None
                 if got[k] >= counts[k]:
                     raise LinkError(f"{self.url} sent more spike records than steps")
+                idx, offset = self._take_step(body, offset, record, state or {},
+                                              starts[k] + got[k])
                 spikes[starts[k] + got[k], idx] = True
-                if record:
-                    offset = self._take_streamed(body, offset, record, state or {},
-                                                 starts[k] + got[k])
                 got[k] += 1
                 exchange = reqs[k].exchange
                 if exchange is not None:
@@ -780,10 +775,16 @@ class Chip:
                 raise LinkError(f"{self.url} answered {got[k]} of {counts[k]} steps of a RUN")
         return spikes
 
-    def _take_streamed(self, body: bytes, offset: int, record: int,
-                       state: dict[str, np.ndarray], row: int) -> int:
-        """The streamed fields at ``offset`` of an answer into ``state[...][row]``; the
-        offset after them."""
+    def _take_step(self, body: bytes, offset: int, record: int,
+                   state: dict[str, np.ndarray], row: int) -> tuple[list[int], int]:
+        """The step record at ``offset`` of a RUN's answer: ``(neurons that fired, offset
+        after it)``; its streamed fields (``record``) go into ``state[...][row]``."""
+        try:
+            idx, offset = P.decode_record(body, offset, self.n)
+        except ValueError as e:
+            raise LinkError(f"malformed spike record from {self.url}: {e}") from None
+        if not record:
+            return idx, offset
         try:
             fields, offset = P.decode_state(body, offset, self.n, record)
         except ValueError as e:
@@ -791,7 +792,7 @@ class Chip:
         for name, values in fields.items():
             if name in state:
                 state[name][row] = values
-        return offset
+        return idx, offset
 
     def _recording_requests(self, records: Sequence[bytes], first: int, reads: int,
                             reset: bool, record: int = 0) -> tuple[list[_Request], list[int]]:

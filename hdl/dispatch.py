@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib import stream as _stream   # where a parameter is named stream
+from amaranth.lib import stream as _stream  # where a parameter is named stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
