@@ -285,8 +285,9 @@ def run_program(program: Program, steps: int | None = None, target: str = "ref",
     """Run ``program`` for ``steps`` steps (default: the length of its input) on ``target``
     and return :class:`Results`.  ``progress(done, total)`` is called as steps complete.
 
-    The program is uploaded, run with V read back after every step (pipelined with the steps)
-    if it is recorded and the weights at the recording intervals; the results are identical
+    The program is uploaded, run with V recorded after every step if it is recorded
+    (streamed with the RUNs' answers where the device can, else read back pipelined with
+    the steps) and the weights at the recording intervals; the results are identical
     on every target.  Raises :class:`RunError` for an unknown target, a bad number of steps
     or a failing target (``"Running on '/dev/ttyUSB1' failed: ..."``).
     """
