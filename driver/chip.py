@@ -85,6 +85,8 @@ class Identity:
     clock_hz: int
     kind: int
     options: int = 0
+    #: The NEURON_STATE fields a RUN can stream with its answers (RECORD_FIELDS bits).
+    record: int = 0
 
     @property
     def option_names(self) -> frozenset[str]:
@@ -101,7 +103,8 @@ class Identity:
                 f"contract={self.contract:08x}, build={self.build:08x}, "
                 f"max_payload={self.max_payload}, rx_buffers={self.rx_buffers}, "
                 f"clock_hz={self.clock_hz}, kind={self.kind_name!r}, "
-                f"options={sorted(self.option_names)})")
+                f"options={sorted(self.option_names)}, "
+                f"record={P.record_names(self.record)})")
 
 
 #: Requests that change nothing when executed twice: retried after a timeout.
@@ -124,8 +127,8 @@ class Exchange:
     delimiter; a retried request counts every attempt); ``pipelined`` is True if the request
     went out while an earlier one was still unanswered; ``learning`` is the learning flag as
     last set or read (None if unknown); ``spikes`` holds, for a RUN, the number of neurons
-    that fired in each step.  :mod:`plasticore.sim.projection` turns these into the time a
-    board would take."""
+    that fired in each step, and ``record`` the state fields it streamed (RUN_HEADER.record).
+    :mod:`plasticore.sim.projection` turns these into the time a board would take."""
 
     opcode: P.Opcode
     request_bytes: int = 0
@@ -133,6 +136,7 @@ class Exchange:
     pipelined: bool = False
     learning: bool | None = None
     spikes: list[int] = field(default_factory=list)
+    record: int = 0
 
 
 @dataclass
@@ -199,6 +203,9 @@ class Chip:
         # that a RUN after a RESET or a RUN needs no STATUS round trip first.  A stale value
         # costs one refused RUN (OUT_OF_SEQUENCE, nothing executed) and a STATUS.
         self._step: int | None = None
+        #: Record state by streaming it with the RUNs where the device can (set False to
+        #: read it back after every step instead, e.g. to compare the two).
+        self.stream_state = True
 
     # -- session ----------------------------------------------------------------------------
 
@@ -389,6 +396,8 @@ class Chip:
         """Log ``req`` in :attr:`traffic` (if recording) before it is first sent."""
         if self.traffic is not None and req.exchange is None:
             req.exchange = Exchange(req.opcode, pipelined=pipelined, learning=self._learning)
+            if req.opcode == P.Opcode.RUN:
+                req.exchange.record = P.unpack(P.RUN_HEADER, req.payload)["record"]
             self.traffic.append(req.exchange)
 
     def _resend(self, requests: Sequence[_Request], pending: Iterable[int]) -> None:
@@ -660,10 +669,13 @@ class Chip:
         :meth:`plasticore.sim.Reference.step`).
 
         Steps go out in RUN frames as large as the payload allows, with up to ``rx_buffers``
-        frames in flight, so the line streams both ways without pause.  With ``record``,
-        each step is a RUN of one step followed by READs of the neuron state, all pipelined
-        the same way (the line never waits for a round trip; it carries the whole
-        NEURON_STATE words, 14 bytes per neuron and step).  With ``reset``, a RESET goes
+        frames in flight, so the line streams both ways without pause.  With ``record``, the
+        RUNs ask the device to stream those fields with each step's answer (RUN_HEADER.record:
+        3 bytes per neuron and step for v) when it can (:meth:`streams`: IDENTITY.record
+        names them, and one step's record fits a packet: v up to N = 161); otherwise each
+        step is a RUN of one step followed by READs of the neuron state, all pipelined the
+        same way (the line carries the whole NEURON_STATE words, 14 bytes per neuron and
+        step).  With ``reset``, a RESET goes
         first, pipelined with the RUNs: as :meth:`reset` then :meth:`run`, one round trip
         shorter.  ``progress(done, total)`` is called as answers arrive.
         """
@@ -672,6 +684,7 @@ class Chip:
         if unknown:
             raise ValueError(f"cannot record {', '.join(map(repr, unknown))}: the neuron state "
                              f"has {', '.join(NEURON_STATE.members)}")
+        mask = P.record_mask(names) if self.streams(names) else 0
         steps = int(steps)
         if steps < 0:
             raise ValueError(f"number of steps must be >= 0, not {steps}")
@@ -681,13 +694,13 @@ class Chip:
         state = {name: np.zeros((steps, self.n), np.int64) for name in names}
         try:
             spikes = self._run(records, first, progress, state, reset=reset,
-                               stale_ok=not reset)
+                               stale_ok=not reset, record=mask)
         except _StaleStep:
             # The step counter changed behind this session's back (a raw request): nothing
             # ran; read it and start again.
             first = self.status()["step"]
             self._step = None
-            spikes = self._run(records, first, progress, state, stale_ok=False)
+            spikes = self._run(records, first, progress, state, stale_ok=False, record=mask)
         self._step = (first + steps) & 0xFFFFFFFF
         return Record(spikes, state)
 
@@ -712,12 +725,9 @@ class Chip:
         def take(k: int, body: bytes) -> None:
             offset = 0
             while offset < len(body):
-                try:
-                    idx, offset = P.decode_record(body, offset, self.n)
-                except ValueError as e:
-                    raise LinkError(f"malformed spike record from {self.url}: {e}") from None
                 if done[k] >= counts[k]:
                     raise LinkError(f"{self.url} sent more spike records than steps")
+                idx, offset = self._take_step(body, offset, 0, {}, 0)
                 spikes[starts[k] + done[k], idx] = True
                 done[k] += 1
                 exchange = reqs[k].exchange
@@ -737,6 +747,13 @@ class Chip:
         bounds = np.cumsum([0, *(len(forced) for forced in inputs)])
         return [spikes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
+    def streams(self, names: Iterable[str]) -> bool:
+        """True if a RUN on this device can stream the NEURON_STATE fields ``names`` with its
+        answers (:meth:`run` then does), False if recording them takes READs."""
+        mask = P.record_mask(names)
+        return (self.stream_state and bool(mask) and not mask & ~self._opened.record
+                and P.record_fits(self.n, mask))
+
     def _state_reads(self) -> list[_Request]:
         """The READs of the whole NEURON_STATE region, as :meth:`read_region` splits it."""
         region = P.WireRegion.NEURON_STATE
@@ -748,14 +765,15 @@ class Chip:
     def _run(self, records: Sequence[bytes], first: int,
              progress: Callable[[int, int], object] | None,
              state: dict[str, np.ndarray] | None = None, reset: bool = False,
-             stale_ok: bool = True) -> np.ndarray:
+             stale_ok: bool = True, record: int = 0) -> np.ndarray:
         """The RUNs of ``records`` from step ``first`` on (after a RESET if ``reset``); the
-        spikes of every step, and the fields of ``state`` (filled in) after every step.
+        spikes of every step, and the fields of ``state`` (filled in) after every step:
+        streamed with the RUNs' answers if ``record`` (their mask) is set, else read.
         Raises :class:`_StaleStep` if ``stale_ok`` and the first RUN was refused as out of
         sequence (so none ran)."""
         steps = len(records)
-        reads = len(self._state_reads()) if state else 0
-        reqs, counts = self._recording_requests(records, first, reads, reset)
+        reads = len(self._state_reads()) if state and not record else 0
+        reqs, counts = self._recording_requests(records, first, reads, reset, record)
         take_state = _StateTaker(state or {}, reads, offset=int(reset))
         spikes = np.zeros((steps, self.n), bool)
         got = [0] * len(reqs)
@@ -769,12 +787,10 @@ class Chip:
                 return
             offset = 0
             while offset < len(body):
-                try:
-                    idx, offset = P.decode_record(body, offset, self.n)
-                except ValueError as e:
-                    raise LinkError(f"malformed spike record from {self.url}: {e}") from None
                 if got[k] >= counts[k]:
                     raise LinkError(f"{self.url} sent more spike records than steps")
+                idx, offset = self._take_step(body, offset, record, state or {},
+                                              starts[k] + got[k])
                 spikes[starts[k] + got[k], idx] = True
                 got[k] += 1
                 exchange = reqs[k].exchange
@@ -802,15 +818,34 @@ class Chip:
                 raise LinkError(f"{self.url} answered {got[k]} of {counts[k]} steps of a RUN")
         return spikes
 
+    def _take_step(self, body: bytes, offset: int, record: int,
+                   state: dict[str, np.ndarray], row: int) -> tuple[list[int], int]:
+        """The step record at ``offset`` of a RUN's answer: ``(neurons that fired, offset
+        after it)``; its streamed fields (``record``) go into ``state[...][row]``."""
+        try:
+            idx, offset = P.decode_record(body, offset, self.n)
+        except ValueError as e:
+            raise LinkError(f"malformed spike record from {self.url}: {e}") from None
+        if not record:
+            return idx, offset
+        try:
+            fields, offset = P.decode_state(body, offset, self.n, record)
+        except ValueError as e:
+            raise LinkError(f"malformed streamed state from {self.url}: {e}") from None
+        for name, values in fields.items():
+            if name in state:
+                state[name][row] = values
+        return idx, offset
+
     def _recording_requests(self, records: Sequence[bytes], first: int, reads: int,
-                            reset: bool) -> tuple[list[_Request], list[int]]:
-        """:meth:`_run_requests`, or with ``reads`` > 0 a RUN of one step followed by the
-        ``reads`` READs of the neuron state for every step (0 steps counted for a READ);
-        with ``reset``, a RESET first (0 steps)."""
+                            reset: bool, record: int = 0) -> tuple[list[_Request], list[int]]:
+        """:meth:`_run_requests` (streaming the fields of ``record``), or with ``reads`` > 0
+        a RUN of one step followed by the ``reads`` READs of the neuron state for every step
+        (0 steps counted for a READ); with ``reset``, a RESET first (0 steps)."""
         reqs: list[_Request] = [_Request(P.Opcode.RESET, b"")] if reset else []
         counts: list[int] = [0] if reset else []
         if not reads:
-            runs, run_counts = self._run_requests(records, first)
+            runs, run_counts = self._run_requests(records, first, record=record)
             return reqs + runs, counts + run_counts
         for k, rec in enumerate(records):
             reqs += self._run_requests([rec], (first + k) & 0xFFFFFFFF)[0] + self._state_reads()
@@ -818,7 +853,8 @@ class Chip:
         return reqs, counts
 
     def _run_requests(self, records: Sequence[bytes], first: int,
-                      ramp: Sequence[int] = (8, 64)) -> tuple[list[_Request], list[int]]:
+                      ramp: Sequence[int] = (8, 64),
+                      record: int = 0) -> tuple[list[_Request], list[int]]:
         """RUN requests carrying ``records`` from step ``first`` on, as large as the payload
         allows, and the number of steps in each: ``(requests, counts)``.
 
@@ -835,7 +871,7 @@ class Chip:
             most = ramp[len(reqs)] if len(reqs) < len(ramp) else None
             if rec is None or (chunk and (size + len(rec) > limit or len(chunk) == most)):
                 head = P.pack(P.RUN_HEADER, {"first_step": (first + sum(counts)) & 0xFFFFFFFF,
-                                             "steps": len(chunk)})
+                                             "steps": len(chunk), "record": record})
                 if chunk:
                     reqs.append(_Request(P.Opcode.RUN, head + b"".join(chunk)))
                     counts.append(len(chunk))

@@ -211,8 +211,9 @@ class ChipSession(Session):
     def run(self, steps: int, forced: np.ndarray | None = None, *, record_v: bool = False,
             weights_every: int = 0, progress: Progress | None = None,
             modulators: Sequence[int | None] | None = None) -> Record:
-        """V is read back after every step if it is recorded (pipelined with the steps, see
-        :meth:`Chip.run <plasticore.driver.chip.Chip.run>`'s ``record``), the weights every
+        """V is recorded after every step if asked: streamed with the RUNs' answers where
+        the device can, else read back pipelined with the steps (see :meth:`Chip.run
+        <plasticore.driver.chip.Chip.run>`'s ``record``); the weights every
         ``weights_every`` steps (between runs of that many steps); ``modulators`` is one
         modulator (or None) per step."""
         if modulators is not None and len(modulators) != steps:
@@ -300,8 +301,9 @@ def run_program(program: Program, steps: int | None = None, target: str = "ref",
     """Run ``program`` for ``steps`` steps (default: the length of its input) on ``target``
     and return :class:`Results`.  ``progress(done, total)`` is called as steps complete.
 
-    The program is uploaded, run with V read back after every step (pipelined with the steps)
-    if it is recorded and the weights at the recording intervals; the results are identical
+    The program is uploaded, run with V recorded after every step if it is recorded
+    (streamed with the RUNs' answers where the device can, else read back pipelined with
+    the steps) and the weights at the recording intervals; the results are identical
     on every target.  Raises :class:`RunError` for an unknown target, a bad number of steps
     or a failing target (``"Running on '/dev/ttyUSB1' failed: ..."``).
     """

@@ -57,14 +57,21 @@ class VirtualChip:
     value)`` makes that bit of that word always read ``value`` (writes to it are lost), as a
     stuck-at fault in a RAM would.  ``bit`` counts from the least significant bit of the
     word's wire bytes.
+
+    ``stream`` names the NEURON_STATE fields a RUN may stream with its answers (default all
+    of them, :data:`~plasticore.protocol.RECORD_FIELDS`; those whose record of one step
+    cannot fit a packet at this N are left out, :func:`~plasticore.protocol.streamable`); a
+    RUN asking for another is refused BAD_VALUE, as by a gateware build that streams fewer.
     """
 
     def __init__(self, neurons: int = 256, params: CoreParams | None = None,
-                 stuck: list[tuple[P.WireRegion, int, int, int]] | None = None) -> None:
+                 stuck: list[tuple[P.WireRegion, int, int, int]] | None = None,
+                 stream: tuple[str, ...] = P.RECORD_FIELDS) -> None:
         self.stuck = [(P.WireRegion(r), int(w), int(b), int(v) & 1)
                       for r, w, b, v in (stuck or [])]
         self.params = CoreParams.full(neurons) if params is None else params
         self.n = self.params.n
+        self.stream_mask = P.record_mask(P.streamable(self.n, stream))
         self.ref = Reference(CoreConfig(self.params))
         self.forced = np.zeros(self.n, bool)
         self._decoder = P.FrameDecoder(max_frame=2 * (P.MAX_PAYLOAD + 16))
@@ -117,7 +124,8 @@ class VirtualChip:
         yield P.Status.OK, P.pack(P.IDENTITY, {
             "protocol": P.PROTOCOL_VERSION, "neurons": self.n, "contract": P.contract_hash(),
             "build": 0, "max_payload": P.MAX_PAYLOAD, "rx_buffers": P.RX_BUFFERS,
-            "clock_hz": 0, "kind": 1, "options": self.params.options_mask})
+            "clock_hz": 0, "kind": 1, "record": self.stream_mask,
+            "options": self.params.options_mask})
 
     def _do_reset(self, payload: bytes) -> Iterator[tuple[P.Status, bytes]]:
         self._expect(payload, 0)
@@ -176,6 +184,12 @@ class VirtualChip:
         if len(payload) < P.RUN_HEADER_BYTES:
             raise RequestError(P.Status.BAD_LENGTH)
         head = P.unpack(P.RUN_HEADER, payload)
+        mask = head["record"]
+        # checked before the records, in the gateware's order
+        if mask & ~self.stream_mask:
+            raise RequestError(P.Status.BAD_VALUE)
+        if not P.record_fits(self.n, mask):
+            raise RequestError(P.Status.BAD_LENGTH)
         records, offset = [], P.RUN_HEADER_BYTES
         try:
             for _ in range(head["steps"]):
@@ -190,7 +204,7 @@ class VirtualChip:
         if head["first_step"] != self.ref.t & 0xFFFFFFFF:
             raise RequestError(P.Status.OUT_OF_SEQUENCE)
         k = 0
-        split = P.run_answer_split(len(records), self.n)
+        split = P.run_answer_split(len(records), self.n, mask)
         for j, count in enumerate(split):
             body = bytearray()
             for idx, modulator in records[k:k + count]:
@@ -198,8 +212,19 @@ class VirtualChip:
                 spikes = self.ref.step(self.forced, modulator)
                 self.forced[:] = False
                 body += P.encode_dense(np.flatnonzero(spikes), self.n)
+                if mask:
+                    body += P.encode_state(self._state_fields(mask), self.n, mask)
             k += count
             yield (P.Status.MORE if j < len(split) - 1 else P.Status.OK), bytes(body)
+
+    def _state_fields(self, mask: int) -> dict[str, np.ndarray]:
+        """The fields of ``mask`` as the core holds them (through its NEURON_STATE words, so
+        that a stuck bit shows in the stream as it does in a READ)."""
+        if not self.stuck:          # the same values, without packing N words a step
+            return {name: getattr(self.ref, name) for name in P.record_names(mask)}
+        table = Table.from_bytes(NEURON_STATE, self.read_region(P.WireRegion.NEURON_STATE, 0,
+                                                                self.n))
+        return {name: table[name] for name in P.record_names(mask)}
 
     # -- regions as bytes -------------------------------------------------------------------
 

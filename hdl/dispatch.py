@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import stream as _stream  # where a parameter is named stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -48,7 +49,29 @@ from plasticore.core import (
 from .access import COMMAND_WORD, DATA_WIDTH, Command, Region, Register, request_layout
 from .framing import TOKEN
 
-__all__ = ["BUFFER_BYTES", "WORD_BYTES", "Answer", "RxBuffers", "ByteEngine", "Dispatcher"]
+__all__ = ["BUFFER_BYTES", "WORD_BYTES", "STREAM_DEFAULT", "Answer", "RxBuffers", "ByteEngine",
+           "Dispatcher", "stream_cycles"]
+
+#: The NEURON_STATE fields a RUN streams by default (``Dispatcher(stream=...)``): the
+#: membrane potential, what a recording run asks for most.  v sits in the low 24 bits of
+#: the state word, so it streams straight from the word read with no field multiplexer.
+STREAM_DEFAULT: tuple[str, ...] = ("v",)
+
+#: Bits of the register that a streamed field is moved into (the widest field, 24 bits).
+_FIELD_BITS = 8 * max(P.field_bytes(name) for name in P.RECORD_FIELDS)
+
+
+def stream_cycles(n: int, record: int, stream: tuple[str, ...] = STREAM_DEFAULT) -> int:
+    """Dispatcher cycles that streaming the fields of ``record`` adds to a step of a core of
+    ``n`` neurons built with ``stream``, when the line takes every byte at once: per neuron,
+    the state word's read (2 cycles when the core is idle: request, response), a state per
+    field the build streams (1 each; a selected field is moved into the answer word there),
+    a byte per cycle, and 1 to go to the next neuron.  At 1 Mbaud on a 12 MHz clock the line
+    takes a byte per 120 cycles, so the line, not these cycles, sets the pace (N = 96, v:
+    672 cycles of dispatcher against 34,560 cycles of line per step)."""
+    if not record:
+        return 0
+    return n * (2 + len(stream) + P.state_bytes(record) + 1)
 
 #: Bytes of one receive buffer: header + largest payload + CRC.
 BUFFER_BYTES = P.HEADER_BYTES + P.MAX_PAYLOAD + 2
@@ -370,7 +393,14 @@ class Dispatcher(wiring.Component):
     word, a READ 3 cycles per word before its answer starts (the first walk), then about 5
     per weight byte and 2 per parameter byte, about 30 per byte of PLASTIC or SPIKES bits;
     a RUN costs, per step, the core's step plus about 2N cycles of forced-bit writes and
-    spike reads.
+    spike reads, plus :func:`stream_cycles` when it streams state fields.
+
+    ``stream``: the NEURON_STATE fields a RUN may stream with its answers (an elaboration
+    option: each field costs a state and, but for v, a move into the low bits of the
+    answer word; none at all removes the streaming states).  IDENTIFY reports them
+    (IDENTITY.record); a RUN asking for another field is refused BAD_VALUE, and one whose
+    step record does not fit a packet BAD_LENGTH.  A streaming RUN reads each neuron's
+    NEURON_STATE word once per step, after the step, through the core's access port.
 
     Members
     -------
@@ -387,15 +417,19 @@ class Dispatcher(wiring.Component):
         A request is buffered or executing.
     """
 
-    def __init__(self, params: CoreParams, *, build=0, clock_hz=0):
+    def __init__(self, params: CoreParams, *, build=0, clock_hz=0,
+                 stream: tuple[str, ...] = STREAM_DEFAULT):
         self.core_params = params
         self.build = build
         self.clock_hz = clock_hz
+        # in the layout's order, as they travel; a field whose step record cannot fit a
+        # packet at this N is left out (N = 256: v's would be 802 bytes), and costs nothing
+        self.stream = P.streamable(params.n, stream)
         super().__init__({
-            "sink": In(stream.Signature(TOKEN)),
-            "source": Out(stream.Signature(TOKEN)),
-            "req": Out(stream.Signature(request_layout(params))),
-            "rsp": In(stream.Signature(DATA_WIDTH)),
+            "sink": In(_stream.Signature(TOKEN)),
+            "source": Out(_stream.Signature(TOKEN)),
+            "req": Out(_stream.Signature(request_layout(params))),
+            "rsp": In(_stream.Signature(DATA_WIDTH)),
             "core_done": In(1),
             "uart_error": In(1),
             "busy": Out(1),
@@ -407,7 +441,7 @@ class Dispatcher(wiring.Component):
             "protocol": P.PROTOCOL_VERSION, "neurons": self.core_params.n,
             "contract": P.contract_hash(), "build": self.build,
             "max_payload": P.MAX_PAYLOAD, "rx_buffers": P.RX_BUFFERS,
-            "clock_hz": self.clock_hz, "kind": 0,
+            "clock_hz": self.clock_hz, "kind": 0, "record": P.record_mask(self.stream),
             "options": self.core_params.options_mask})
 
     def elaborate(self, platform):
@@ -947,11 +981,19 @@ class _Run(_Walk):
     """RUN.  First walk: check every spike record; then read the step counter; then fetch
     the RUN header again, and the second walk: per record, force, step, answer."""
 
+    def run_signals(self):
+        """The RUN's registers, and what follows from its ``record`` mask (outside the
+        FSM)."""
+        n = self.n
+        self.rec_mask = Signal(len(P.RECORD_FIELDS))      # RUN_HEADER.record
+        # per answer, as many records as fit; with streamed fields they are longer
+        self.per_answer = self._by_mask(lambda k: P.MAX_PAYLOAD // P.step_record_bytes(n, k),
+                                        P.MAX_PAYLOAD.bit_length())
+        self.rec_bytes = self._by_mask(lambda k: P.step_record_bytes(n, k), LENGTH_BITS)
+        self.rec_left = Signal(range(P.MAX_PAYLOAD // P.record_bytes_max(n) + 1))
+
     def run_states(self):
-        m, n = self.m, self.n
-        rec_bytes = P.record_bytes_max(n)
-        self.per_answer = per_answer = P.MAX_PAYLOAD // rec_bytes
-        self.rec_left = Signal(range(per_answer + 1))   # records left in the current answer
+        m = self.m
         self.fetch("RUN_F", P.RUN_HEADER_BYTES, "RUN")
         with m.State("RUN"):
             self._run_header()
@@ -964,14 +1006,56 @@ class _Run(_Walk):
                 m.next = "RUN_STEPNO"
         self.core_read("RUN_STEPNO", Region.CONTROL, Register.STEP_COUNT, self._run_again)
         self.record_states()
-        self.answer_states(rec_bytes)
+        self.answer_states(self.rec_bytes)
+        if self.disp.stream:
+            self.stream_states()
+
+    def _stream_bits(self):
+        """``(bits of rec_mask the build streams, their mask)``."""
+        mask = P.record_mask(self.disp.stream)
+        return [k for k in range(len(P.RECORD_FIELDS)) if mask >> k & 1], mask
+
+    def _by_mask(self, fn, width):
+        """``fn(rec_mask)`` for the masks of fields this build streams (a constant per
+        combination: no multiplier, no divider); masks refused by the header's check
+        (:meth:`_mask_refusal`) give ``fn(0)``."""
+        m = self.m
+        bits, _ = self._stream_bits()
+        out = Signal(width, init=fn(0))
+        m.d.comb += out.eq(fn(0))
+        if bits:
+            with m.Switch(Cat(self.rec_mask[b] for b in bits)):
+                for combo in range(1, 1 << len(bits)):
+                    mask = sum(1 << b for j, b in enumerate(bits) if combo >> j & 1)
+                    if P.record_fits(self.n, mask):
+                        with m.Case(combo):
+                            m.d.comb += out.eq(fn(mask))
+        return out
+
+    def _mask_refusal(self, record):
+        """``(unsupported, too_long)`` of a RUN_HEADER.record: a field this build does not
+        stream (BAD_VALUE), a step record longer than a packet (BAD_LENGTH)."""
+        bits, mask = self._stream_bits()
+        unsupported = (record & (~mask & ((1 << len(record)) - 1))) != 0
+        too_long = [combo for combo in range(1 << len(bits))
+                    if not P.record_fits(self.n, sum(1 << b for j, b in enumerate(bits)
+                                                     if combo >> j & 1))]
+        long_ = (Cat(record[b] for b in bits).matches(*too_long) if too_long and bits
+                 else Const(0))
+        return unsupported, long_
 
     def _run_header(self):
         m = self.m
         run = data.View(P.RUN_HEADER, self.fetched(P.RUN_HEADER_BYTES))
         m.d.comb += self.eng.clear.eq(1)
-        m.d.sync += [self.left.eq(run.steps), self.region.eq(P.WireRegion.SPIKES.value)]
-        with m.If(~self.pass2):
+        m.d.sync += [self.left.eq(run.steps), self.region.eq(P.WireRegion.SPIKES.value),
+                     self.rec_mask.eq(run.record)]
+        unsupported, too_long = self._mask_refusal(run.record)
+        with m.If(~self.pass2 & unsupported):
+            self.fail(P.Status.BAD_VALUE)
+        with m.Elif(~self.pass2 & too_long):
+            self.fail(P.Status.BAD_LENGTH)
+        with m.Elif(~self.pass2):
             m.next = "RV_NEXT"
         with m.Elif(self.rx.abort):                         # queued behind an ABORT
             self.fail(P.Status.ABORTED)
@@ -1117,9 +1201,44 @@ class _Run(_Walk):
         with m.State("OBYTE_NEXT"):
             with m.If(~self.bitmap_end):
                 m.next = "OBIT"
+            if self.disp.stream:
+                with m.Elif(self.rec_mask.any()):
+                    m.d.sync += self.caddr.eq(0)
+                    m.next = "SF_RD"
             with m.Else():
-                m.d.sync += [left.eq(left - 1), rec_left.eq(rec_left - 1)]
-                m.next = "RS_NEXT"
+                self._step_answered()
+
+    def _step_answered(self):
+        m = self.m
+        m.d.sync += [self.left.eq(self.left - 1), self.rec_left.eq(self.rec_left - 1)]
+        m.next = "RS_NEXT"
+
+    def stream_states(self):
+        """After a step's spike record: per neuron, its NEURON_STATE word read into
+        ``rword``, then each streamed field the RUN selects moved into the low bits of
+        ``rword`` (v is there already) and emitted, :func:`stream_cycles` in all."""
+        m, caddr = self.m, self.caddr
+        fields = list(self.disp.stream)
+        states = [f"SF_{name.upper()}" for name in fields] + ["SF_NEXT"]
+        self.core_read("SF_RD", Region.NEURON_STATE, caddr[:self.aw], states[0])
+        for k, name in enumerate(fields):
+            bit = P.RECORD_FIELDS.index(name)
+            field = NEURON_STATE[name]
+            with m.State(states[k]):
+                with m.If(self.rec_mask[bit]):
+                    if field.offset:
+                        m.d.sync += self.rword[:_FIELD_BITS].eq(
+                            self.rword[field.offset:field.offset + field.width])
+                    m.next = states[k] + "_E"
+                with m.Else():
+                    m.next = states[k + 1]
+            self.emit(states[k] + "_E", P.field_bytes(name), states[k + 1])
+        with m.State("SF_NEXT"):
+            with m.If(caddr == self.n - 1):
+                self._step_answered()
+            with m.Else():
+                m.d.sync += caddr.eq(caddr + 1)
+                m.next = "SF_RD"
 
     def _answer_sent(self):
         m = self.m
@@ -1143,6 +1262,7 @@ class _Sequencer(_Checker, _Simple, _Access, _Run):
         self.m.d.comb += self.eng.header.eq(self.answer)
         self.m.d.comb += [self.eng.bits.eq(self.sbyte), self.eng.rword.eq(self.rword)]
         self.responses()
+        self.run_signals()
         with self.m.FSM(name="exec"):
             self.checker_states()
             self.simple_states()

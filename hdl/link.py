@@ -14,14 +14,15 @@ answers for the same request stream; ``tests/link/test_dispatcher.py`` checks th
 from __future__ import annotations
 
 from amaranth.hdl import Module
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream as stream_
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from plasticore import protocol as P
 from plasticore.core import CoreParams
 
 from .core import Core
-from .dispatch import Dispatcher
+from .dispatch import STREAM_DEFAULT, Dispatcher
 from .framing import TOKEN, COBSDecoder, COBSEncoder, CRCAppender, CRCChecker, StreamRegister
 from .uart import UARTRx, UARTTx
 
@@ -51,11 +52,13 @@ class Link(wiring.Component):
         A request is buffered or executing, the core is busy, or an answer is on its way.
     """
 
-    def __init__(self, params: CoreParams | int, *, build: int = 0, clock_hz: int = 0):
+    def __init__(self, params: CoreParams | int, *, build: int = 0, clock_hz: int = 0,
+                 stream: tuple[str, ...] = STREAM_DEFAULT):
         self.core_params = params if isinstance(params, CoreParams) else CoreParams(params)
         self.build = build
         self.clock_hz = clock_hz
-        super().__init__({"sink": In(stream.Signature(8)), "source": Out(stream.Signature(8)),
+        self.stream = tuple(stream)
+        super().__init__({"sink": In(stream_.Signature(8)), "source": Out(stream_.Signature(8)),
                           "uart_error": In(1), "busy": Out(1)})
 
     def elaborate(self, platform):
@@ -63,7 +66,7 @@ class Link(wiring.Component):
         m.submodules.dec = dec = COBSDecoder()
         m.submodules.chk = chk = CRCChecker()
         m.submodules.disp = disp = Dispatcher(self.core_params, build=self.build,
-                                              clock_hz=self.clock_hz)
+                                              clock_hz=self.clock_hz, stream=self.stream)
         m.submodules.core = core = Core(self.core_params)
         m.submodules.app = app = CRCAppender()
         m.submodules.answer_reg = answer_reg = StreamRegister(TOKEN)
@@ -102,10 +105,12 @@ class LinkTop(wiring.Component):
         The link or the core has work in progress (the simulated board sleeps otherwise).
     """
 
-    def __init__(self, params: CoreParams | int, *, divisor: int, clock_hz: int = 0):
+    def __init__(self, params: CoreParams | int, *, divisor: int, clock_hz: int = 0,
+                 stream: tuple[str, ...] = STREAM_DEFAULT):
         self.core_params = params if isinstance(params, CoreParams) else CoreParams(params)
         self.divisor = divisor
         self.clock_hz = clock_hz
+        self.stream = tuple(stream)
         self.build = build_hash(self.core_params.n, clock_hz, divisor)
         super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
                           "busy": Out(1)})
@@ -114,7 +119,7 @@ class LinkTop(wiring.Component):
         m = Module()
         m.submodules.rx = rx = UARTRx(self.divisor)
         m.submodules.link = link = Link(self.core_params, build=self.build,
-                                        clock_hz=self.clock_hz)
+                                        clock_hz=self.clock_hz, stream=self.stream)
         # The encoder's ring queues up to 512 bytes, so the dispatcher computes the next steps
         # while the line sends the last ones.
         m.submodules.tx = tx = UARTTx(self.divisor)
@@ -152,10 +157,12 @@ class ByteLinkTop(wiring.Component):
         The link or the core has work in progress, or an answer byte waits.
     """
 
-    def __init__(self, params: CoreParams | int, *, divisor: int, clock_hz: int = 0):
+    def __init__(self, params: CoreParams | int, *, divisor: int, clock_hz: int = 0,
+                 stream: tuple[str, ...] = STREAM_DEFAULT):
         self.core_params = params if isinstance(params, CoreParams) else CoreParams(params)
         self.divisor = divisor
         self.clock_hz = clock_hz
+        self.stream = tuple(stream)
         self.build = build_hash(self.core_params.n, clock_hz, divisor)
         super().__init__({"rx_data": In(8), "rx_valid": In(1), "rx_ready": Out(1),
                           "rx_error": In(1), "tx_data": Out(8), "tx_valid": Out(1),
@@ -164,7 +171,7 @@ class ByteLinkTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.link = link = Link(self.core_params, build=self.build,
-                                        clock_hz=self.clock_hz)
+                                        clock_hz=self.clock_hz, stream=self.stream)
         m.d.comb += [link.sink.payload.eq(self.rx_data), link.sink.valid.eq(self.rx_valid),
                      self.rx_ready.eq(link.sink.ready),
                      self.tx_data.eq(link.source.payload), self.tx_valid.eq(link.source.valid),

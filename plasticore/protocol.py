@@ -48,7 +48,8 @@ __all__ = [
     "IDENTITY", "IDENTITY_BYTES", "STATUS_WORD", "STATUS_BYTES", "pack", "unpack",
     "DENSE", "MODULATED", "COUNT_MASK", "encode_record", "decode_record", "decode_step",
     "record_bytes_max", "encode_dense", "region_present", "CONTROL_BYTES",
-    "run_answer_split",
+    "run_answer_split", "RECORD_FIELDS", "record_mask", "record_names", "field_bytes",
+    "state_bytes", "step_record_bytes", "record_fits", "streamable", "encode_state", "decode_state",
 ]
 
 #: CRC of every frame; :func:`crc16` is the host implementation of the same function.
@@ -235,7 +236,9 @@ class Opcode(enum.Enum, shape=8):
     CONTROL = 0x05
     #: RUN_HEADER, then ``steps`` spike records (the forced neurons of each step; a record
     #: with the MODULATED bit is followed by one MODULATOR byte ``r`` for its step).  -> one
-    #: dense spike record per step (the neurons that fired), :func:`run_answer_split`.
+    #: dense spike record per step (the neurons that fired), followed by the NEURON_STATE
+    #: fields that RUN_HEADER.record selects, of every neuron after that step
+    #: (:func:`encode_state`); :func:`run_answer_split`.
     RUN = 0x06
     #: -> STATUS.
     STATUS = 0x07
@@ -331,9 +334,16 @@ HEADER_BYTES = 4
 #: Payload of READ and WRITE (followed by the words for WRITE).
 ACCESS = data.StructLayout({"region": WireRegion, "count": 16, "start": 32})
 ACCESS_BYTES = 7
+#: The NEURON_STATE fields a RUN can stream with its answers: bit k of RUN_HEADER.record
+#: (and of IDENTITY.record) is field k, in the layout's order.
+RECORD_FIELDS: tuple[str, ...] = tuple(core.NEURON_STATE.members)
 #: Start of a RUN payload.  ``first_step`` must equal the core's step counter, so that a RUN
 #: queued behind a lost one is refused (OUT_OF_SEQUENCE) instead of running out of order.
-RUN_HEADER = data.StructLayout({"first_step": 32, "steps": 16})
+#: ``steps`` has 10 bits (a payload holds at most 250 records of 2 bytes); ``record``
+#: (the 6 bits above it, 0 in the RUNs of protocol version 1 as they were) selects the
+#: NEURON_STATE fields streamed after each step's spike record (:func:`encode_state`).
+RUN_HEADER = data.StructLayout({"first_step": 32, "steps": 10,
+                                "record": len(RECORD_FIELDS)})
 RUN_HEADER_BYTES = 6
 #: Payload of CONTROL: the learning switch and the SEED of stochastic rounding (a core
 #: without the stochastic option keeps the seed too: it is just not used).
@@ -348,7 +358,8 @@ IDENTITY = data.StructLayout({
     "max_payload": 16,        # MAX_PAYLOAD
     "rx_buffers": 8,          # RX_BUFFERS
     "clock_hz": 32,           # core clock (0 if not a clocked device)
-    "kind": 8,                # 0: gateware (board or simulated board), 1: virtual chip
+    "kind": 2,                # 0: gateware (board or simulated board), 1: virtual chip
+    "record": 6,              # the NEURON_STATE fields a RUN can stream (RECORD_FIELDS bits)
     "options": 8,             # CoreParams.options_mask: the learning options of the core
 })
 IDENTITY_BYTES = IDENTITY.size // 8
@@ -532,13 +543,118 @@ def encode_dense(indices: Iterable[int], n: int) -> bytes:
     return (DENSE | len(idx)).to_bytes(2, "little") + bits.to_bytes((n + 7) // 8, "little")
 
 
-def run_answer_split(steps: int, n: int) -> list[int]:
-    """Records in each answer to a RUN of ``steps`` steps: as many as fit in MAX_PAYLOAD
-    per MORE answer, the rest (possibly none) in the final OK answer.  Every answer's length
-    is known before its first step runs, so the gateware needs no transmit buffer."""
-    per = MAX_PAYLOAD // record_bytes_max(n)
+def run_answer_split(steps: int, n: int, record: int = 0) -> list[int]:
+    """Records in each answer to a RUN of ``steps`` steps that streams the fields of the
+    ``record`` mask (:func:`step_record_bytes`): as many as fit in MAX_PAYLOAD per MORE
+    answer, the rest (possibly none) in the final OK answer.  Every answer's length is known
+    before its first step runs, so the gateware needs no transmit buffer.  ValueError if one
+    step's record does not fit a packet (:func:`record_fits`)."""
+    if not record_fits(n, record):
+        raise ValueError(f"a step's record of {step_record_bytes(n, record)} bytes (N = {n}, "
+                         f"recording {', '.join(record_names(record))}) does not fit in a "
+                         f"packet of {MAX_PAYLOAD} bytes")
+    per = MAX_PAYLOAD // step_record_bytes(n, record)
     split = []
     while steps > per:
         split.append(per)
         steps -= per
     return [*split, steps]
+
+
+# -- state streamed with a RUN ---------------------------------------------------------------
+#
+# A RUN whose header sets ``record`` (a mask of RECORD_FIELDS) answers, after the dense spike
+# record of each step, the selected NEURON_STATE fields of every neuron after that step:
+# neuron 0 first, and for each neuron its selected fields in the layout's order (v, i, acc,
+# ref, x, y), each in its own width rounded up to whole bytes, little-endian, the bits above
+# the field 0 (a signed field is not sign-extended: the receiver reads its low bits).  So a
+# step costs ``N * state_bytes(record)`` more bytes, and the core reads each neuron's state
+# word once per step.
+
+
+def record_mask(names: Iterable[str]) -> int:
+    """The RUN_HEADER.record mask of the NEURON_STATE field ``names``; ValueError naming an
+    unknown one."""
+    mask = 0
+    for name in names:
+        if name not in RECORD_FIELDS:
+            raise ValueError(f"cannot record {name!r}: the neuron state has "
+                             f"{', '.join(RECORD_FIELDS)}")
+        mask |= 1 << RECORD_FIELDS.index(name)
+    return mask
+
+
+def record_names(mask: int) -> list[str]:
+    """The field names of a ``record`` mask, in the order they travel."""
+    return [name for k, name in enumerate(RECORD_FIELDS) if mask >> k & 1]
+
+
+def field_bytes(name: str) -> int:
+    """Bytes of the NEURON_STATE field ``name`` when streamed: its width rounded up."""
+    return (core.NEURON_STATE[name].width + 7) // 8
+
+
+def state_bytes(record: int) -> int:
+    """Bytes per neuron and step that a RUN streaming the ``record`` mask adds."""
+    return sum(field_bytes(name) for name in record_names(record))
+
+
+def step_record_bytes(n: int, record: int = 0) -> int:
+    """Bytes of one step of a RUN's answer: the dense spike record and the streamed state."""
+    return record_bytes_max(n) + n * state_bytes(record)
+
+
+def record_fits(n: int, record: int) -> bool:
+    """True if one step's answer record fits in one packet (a RUN streaming more is refused
+    BAD_LENGTH; recording v, 3 bytes a neuron, fits up to N = 161)."""
+    return step_record_bytes(n, record) <= MAX_PAYLOAD
+
+
+def streamable(n: int, names: Iterable[str]) -> tuple[str, ...]:
+    """Of the fields ``names``, those a core of ``n`` neurons can stream: whose record of
+    one step, with that field alone, fits a packet (what IDENTITY.record of a build that
+    was asked to stream ``names`` reports; v up to N = 161, ref up to N = 448)."""
+    return tuple(name for name in record_names(record_mask(names))
+                 if record_fits(n, record_mask([name])))
+
+
+def encode_state(state: Mapping[str, Any], n: int, record: int) -> bytes:
+    """The streamed state of one step: ``state[name]`` (n ints, in the field's format) for
+    every field of ``record``, interleaved per neuron (see above)."""
+    import numpy as np
+
+    names = record_names(record)
+    if not names:
+        return b""
+    cols = []
+    for name in names:
+        width = core.NEURON_STATE[name].width
+        values = np.asarray(state[name], dtype=np.int64).reshape(n) & ((1 << width) - 1)
+        cols += [((values >> (8 * b)) & 0xFF).astype(np.uint8) for b in range(field_bytes(name))]
+    return np.stack(cols, axis=1).tobytes()
+
+
+def decode_state(raw: bytes, offset: int, n: int, record: int) -> tuple[dict[str, Any], int]:
+    """``(fields, next_offset)``: the streamed state at ``offset`` as ``{name: int64 array of
+    n values}`` (signed fields sign-extended); ValueError if ``raw`` is too short."""
+    import numpy as np
+
+    size = n * state_bytes(record)
+    if offset + size > len(raw):
+        raise ValueError(f"streamed state truncated: {len(raw) - offset} of {size} bytes")
+    table = np.frombuffer(raw, np.uint8, size, offset).reshape(n, -1).astype(np.int64)
+    out: dict[str, Any] = {}
+    col = 0
+    for name in record_names(record):
+        fmt = core.NEURON_STATE[name].shape
+        width = core.NEURON_STATE[name].width
+        value = np.zeros(n, np.int64)
+        for b in range(field_bytes(name)):
+            value |= table[:, col + b] << (8 * b)
+        col += field_bytes(name)
+        if value.max(initial=0) >> width:
+            raise ValueError(f"streamed {name} has bits set above its {width}-bit field")
+        if getattr(fmt, "signed", False):
+            value = np.where(value >> (width - 1) & 1, value - (1 << width), value)
+        out[name] = value
+    return out, offset + size

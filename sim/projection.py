@@ -11,8 +11,11 @@ with clock ``clock_hz`` and a UART of ``baud`` (8N1: 10 bit times per byte):
   is free and one of the ``rx_buffers`` receive buffers is (answered);
 * the device executes requests one at a time, in order, once the whole frame is in (the CRC
   is checked first): a RUN takes :func:`plasticore.hdl.core.step_cycles` per step (``S`` =
-  the neurons that fired, learning as last set), a RESET ``Core.reset_cyc(n)``, anything else
-  no core cycles (the dispatcher's own cycles are left out);
+  the neurons that fired, learning as last set), plus, if it streams state fields,
+  :func:`plasticore.hdl.dispatch.stream_cycles` per step (the state words read and their
+  bytes handed on; the bytes themselves are in ``answer_bytes``), a RESET
+  ``Core.reset_cyc(n)``, anything else no core cycles (the dispatcher's other cycles are
+  left out);
 * the answer streams while the request executes (the encoder's ring), so it ends at
   ``max(end of execution, start + 10 * answer_bytes / baud)``, and never before the previous
   answer has left the line.
@@ -38,10 +41,11 @@ BITS_PER_BYTE = 10
 def exchange_cycles(ex: Exchange, n: int) -> int:
     """Core clock cycles that ``ex`` keeps a core of ``n`` neurons busy (see the module)."""
     from plasticore.hdl.core import Core, step_cycles
+    from plasticore.hdl.dispatch import stream_cycles
 
     if ex.opcode == P.Opcode.RUN:
         learning = bool(ex.learning)
-        return sum(step_cycles(n, s, learning) for s in ex.spikes)
+        return sum(step_cycles(n, s, learning) + stream_cycles(n, ex.record) for s in ex.spikes)
     if ex.opcode == P.Opcode.RESET:
         return Core.reset_cyc(n)
     return 0

@@ -259,6 +259,46 @@ def test_a_run_records_the_neuron_state_of_every_step(connect):
         chip.run(1, record=("volts",))
 
 
+@pytest.mark.parametrize("n", [8, 32])
+def test_recorded_v_streams_with_the_run(connect, n):
+    """``record=("v",)`` on a device that streams v: the RUNs carry v with their answers (no
+    READ goes out), equal to the reference every step, and cost fewer line bytes than the
+    READs they replace (``stream_state = False``), which give the same values.  Corners: v
+    written at its rails, steps forcing every neuron and none, answers over several packets
+    (N = 8: 18 steps a packet; N = 32: 4)."""
+    rng = np.random.default_rng(40 + n)
+    cfg = random_config(n, rng, corner=0.4)
+    chip = connect(n)
+    chip.load(cfg)
+    chip.learning = True
+    assert chip.streams(("v",)) and not chip.streams(())
+    state = Table(NEURON_STATE, n)
+    state["v"] = np.where(np.arange(n) % 2, F.V.max, F.V.min)
+    chip.write_state(state)
+    ref = Reference(cfg, learning=True)
+    ref.state = state
+    steps = 40
+    forced = random_forced(steps, n, 0.2, rng)
+    forced[1], forced[2] = True, False
+    got = {}
+    for stream in (True, False):
+        chip.stream_state = stream
+        chip.traffic = []
+        rec = chip.run(steps, forced, record=("v",))
+        expect = ref.run(steps, forced=forced, record=("spikes", "v"))
+        assert np.array_equal(rec.spikes, expect.spikes)
+        assert np.array_equal(rec.state["v"], expect.state["v"])
+        opcodes = {e.opcode for e in chip.traffic}
+        assert (P.Opcode.READ in opcodes) != stream
+        got[stream] = sum(e.request_bytes + e.answer_bytes for e in chip.traffic)
+        if stream:
+            assert np.isin(rec.state["v"], [F.V.min, F.V.max]).any()   # the rails streamed
+            runs = [e for e in chip.traffic if e.opcode == P.Opcode.RUN]
+            assert all(e.record == P.record_mask(["v"]) for e in runs)
+    assert got[True] < got[False] / 2
+    assert np.array_equal(chip.read_weights(), ref.weights)
+
+
 def test_a_run_finds_a_step_counter_changed_behind_its_back(connect, raw):
     """The session remembers the step counter to save a STATUS before each run; a RUN sent
     past it (here by hand) makes the next run refused once, read the counter and go on."""
