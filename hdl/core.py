@@ -299,9 +299,13 @@ class Core(wiring.Component):
                          lane.trace.eq(Mux(seq.rd_row, seq.rd_x2, trace))]
         # The neuron pass borrows lane 1's multiplier for a3_minus y' as lane 0's for
         # a_minus y' (restated: the assignments above override _lane_inputs').
+        # ``mid`` arrives NeuronUpdate.MID_CYC = 1 cycle after the neuron's state, the depression
+        # operands (dep_amp, dep_trace) one cycle later: a3_minus is registered to meet them.
+        a3_minus = Signal.like(mid.a3_minus)
+        m.d.sync += a3_minus.eq(mid.a3_minus)
         with m.If(seq.phase == Phase.NEURON):
             m.d.comb += [lanes[0].amp.eq(neuron.dep_amp), lanes[0].trace.eq(neuron.dep_trace),
-                         lanes[1].amp.eq(mid.a3_minus), lanes[1].trace.eq(neuron.dep_trace)]
+                         lanes[1].amp.eq(a3_minus), lanes[1].trace.eq(neuron.dep_trace)]
 
     def _eligibility(self, m, mem, seq, access, lanes):
         """Three-factor learning: the ``rule`` pair memory (target, alpha_e) to the sequencer

@@ -43,8 +43,8 @@ class SlowTraceUpdate(wiring.Component):
     ----------------------
     One neuron per cycle, no stalls.  ``state``, ``alpha_x2``, ``alpha_y2`` and ``clear``
     presented in cycle ``t`` (with :class:`.NeuronUpdate`'s ``i_valid``), ``a3_plus`` in
-    cycle ``t + 2`` (with its ``mid``), ``spike``, ``x2_inc`` and ``y2_inc`` in cycle
-    ``t + 3`` (its ``o_spike`` and ``late``) give the outputs in cycle ``t + 3``
+    cycle ``t + 1`` (with its ``mid``: ``NeuronUpdate.MID_CYC``), ``spike``, ``x2_inc`` and
+    ``y2_inc`` in cycle ``t + 3`` (its ``o_spike`` and ``late``) give the outputs in cycle ``t + 3``
     (:attr:`LATENCY` = :attr:`.NeuronUpdate.LATENCY`; combinational from registers and those
     inputs).  Three multipliers, all registered: the two decays (16 x 16 bits) in the first
     stage, ``a3_plus * y2'`` (12 x 16) in the third.
@@ -56,7 +56,7 @@ class SlowTraceUpdate(wiring.Component):
     alpha_x2, alpha_y2, clear : In
         Its slow decay factors; clear its outputs.
     a3_plus : In(AMPLITUDE)
-        Its triplet potentiation amplitude, two cycles later.
+        Its triplet potentiation amplitude, one cycle later.
     spike, x2_inc, y2_inc : In
         Whether it fired and its slow-trace increments, three cycles later.
     o_state, o_x2_dec, o_pot : Out
@@ -87,10 +87,13 @@ class SlowTraceUpdate(wiring.Component):
         p2_clear = Signal()
         m.d.sync += [p2_x2.eq(p1_px2 >> F.DECAY_FRAC), p2_y2.eq(p1_py2 >> F.DECAY_FRAC),
                      p2_clear.eq(p1_clear)]
+        # a3_plus arrives in cycle t + MID_CYC = t + 1 (with the neuron's mid): held a cycle
+        p2_a3 = Signal(F.AMPLITUDE)
+        m.d.sync += p2_a3.eq(self.a3_plus)
         # stage 3: the triplet amplitude's product; a cleared neuron leaves it all zero
         p3_x2, p3_y2 = Signal(F.TRACE), Signal(F.TRACE)
         p3_pot = Signal(DEP_PROD)
-        m.d.sync += [p3_x2.eq(p2_x2), p3_y2.eq(p2_y2), p3_pot.eq(self.a3_plus * p2_y2)]
+        m.d.sync += [p3_x2.eq(p2_x2), p3_y2.eq(p2_y2), p3_pot.eq(p2_a3 * p2_y2)]
         with m.If(p2_clear):
             m.d.sync += [p3_x2.eq(0), p3_y2.eq(0), p3_pot.eq(0)]
         # outputs: the increments of a spike

@@ -261,8 +261,8 @@ def test_saturate_matches_the_format(fmt, shape):
 
 def test_slow_trace_update():
     """SlowTraceUpdate (option triplet) equals the reference's slow traces at one neuron
-    per cycle: ``state`` and decays in cycle k, ``a3_plus`` in k + 2, spike and increments
-    in k + 3 give ``x2'``, ``a3_plus y2'`` and the incremented traces in cycle k + 3 (its
+    per cycle: ``state`` and decays in cycle k, ``a3_plus`` in k + 1 (``MID_CYC``), spike and
+    increments in k + 3 give ``x2'``, ``a3_plus y2'`` and the incremented traces in cycle k + 3 (its
     LATENCY, NeuronUpdate's); cleared neurons give all zero."""
     from plasticore.hdl.triplet import SlowTraceUpdate
 
@@ -289,8 +289,8 @@ def test_slow_trace_update():
                 ctx.set(dut.alpha_x2, int(ax2[k]))
                 ctx.set(dut.alpha_y2, int(ay2[k]))
                 ctx.set(dut.clear, int(clear[k]))
-            if 0 <= cycle - 2 < count:
-                ctx.set(dut.a3_plus, int(a3p[cycle - 2]))
+            if 0 <= cycle - NeuronUpdate.MID_CYC < count:
+                ctx.set(dut.a3_plus, int(a3p[cycle - NeuronUpdate.MID_CYC]))
             if 0 <= cycle - lat < count:
                 k = cycle - lat
                 ctx.set(dut.spike, int(spike[k] and not clear[k]))
