@@ -198,7 +198,7 @@ def test_cli_sim(needs_board):
             assert chip.identity.kind == 0 and chip.identity.clock_hz > 0
             rec = chip.run(5, [[0, 1, 2]] * 5)
             assert rec.spikes[:, :3].all()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         # Stopping waits for the harness's statistics (SIGINT, then SIGTERM after 5 s); on a
         # loaded 2-core machine that has taken over 20 s.
         out, err = proc.communicate(timeout=180)

@@ -156,7 +156,7 @@ def test_sim_cli_serves_the_netlist(netlist_boards):
         with Chip(url, neurons=N, timeout=30) as chip:
             assert chip.identify().neurons == N
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
             # Stopping waits for the harness's statistics (SIGINT, then SIGTERM after 5 s);
             # on a loaded 2-core machine that has taken over a minute.
