@@ -116,8 +116,9 @@ def xilinx_row(n: int) -> dict:
     return r
 
 
-#: The option sets of ``--largest`` (triplet: not in the gateware yet).
-OPTION_SETS = ((), ("stochastic",), ("eligibility",), ("stochastic", "eligibility"))
+#: The option sets of ``--largest``.
+OPTION_SETS = ((), ("stochastic",), ("eligibility",), ("stochastic", "eligibility"),
+               ("triplet",), ("stochastic", "eligibility", "triplet"))
 
 
 def largest_rows(rows: list[dict], synth: bool = False) -> list[dict]:
@@ -178,14 +179,14 @@ def synth_counts(board, n: int, options) -> dict:
 
 
 def largest_table(rows: list[dict]) -> str:
-    head = (f"{'board':<11} {'options':<22} {'largest N':>9} {'pred. BRAM':>10} "
+    head = (f"{'board':<11} {'options':<30} {'largest N':>9} {'pred. BRAM':>10} "
             f"{'LUT/LC':>13} {'BRAM':>8} {'SPRAM':>5} {'DSP':>7} {'clock':>6} {'fmax':>6} "
             f"{'met':>4} {'steps/s':>8} {'reward/step':>11}")
     lines = [head, "-" * len(head)]
     for r in rows:
         opts = "+".join(r["options"]) or "(none)"
         if r["largest_n"] is None:
-            lines.append(f"{r['board']:<11} {opts:<22} {'none':>9}   no N fits the block RAM")
+            lines.append(f"{r['board']:<11} {opts:<30} {'none':>9}   no N fits the block RAM")
             continue
         pred = f"{r['pred_bram']}" + (f"+{r['pred_spram']}S" if r["pred_spram"] else "")
         b = r.get("build")
@@ -193,16 +194,16 @@ def largest_table(rows: list[dict]) -> str:
             y = r["synth"]
             use = ", ".join(f"{k} {u:,}/{a:,}" for k, (u, a) in y.items() if k != "fits")
             verdict = "fits" if y["fits"] else "does NOT fit"
-            lines.append(f"{r['board']:<11} {opts:<22} {r['largest_n']:>9} {pred:>10}   "
+            lines.append(f"{r['board']:<11} {opts:<30} {r['largest_n']:>9} {pred:>10}   "
                          f"Yosys: {use}: {verdict} (not built)")
             continue
         if b is None:
-            lines.append(f"{r['board']:<11} {opts:<22} {r['largest_n']:>9} {pred:>10}   "
+            lines.append(f"{r['board']:<11} {opts:<30} {r['largest_n']:>9} {pred:>10}   "
                          "(not built; --synth for Yosys's counts)")
             continue
         met = {True: "yes", False: "NO", None: "-"}[b.get("timing_met")]
         lines.append(
-            f"{r['board']:<11} {opts:<22} {r['largest_n']:>9} {pred:>10} "
+            f"{r['board']:<11} {opts:<30} {r['largest_n']:>9} {pred:>10} "
             f"{_cell(b, 'lut'):>13} {_cell(b, 'bram'):>8} {_cell(b, 'spram'):>5} "
             f"{_cell(b, 'dsp'):>7} {b['clock_mhz']:>6.1f} {b['fmax_mhz']:>6.1f} {met:>4} "
             f"{b['steps_per_s']:>8,.0f} "

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from plasticore.core import OPTIONS
+
 HERE = Path(__file__).resolve().parent
 #: The test tree: ``core_cycles_tb`` uses its verification helpers (``support``).
 TESTS = HERE.parent / "tests"
@@ -102,7 +104,7 @@ def main(argv=None):
                         help="also run the self-driven ~5%% activity_config for this many steps")
     parser.add_argument("--json", type=Path, help="write all results to this file")
     parser.add_argument("--options", nargs="*", default=[],
-                        choices=["stochastic", "eligibility", "triplet"],
+                        choices=OPTIONS,
                         help="learning options of the core (default none)")
     args = parser.parse_args(argv)
     os.environ.setdefault("COCOTB_LOG_LEVEL", "WARNING")

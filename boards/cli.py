@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from plasticore.core import OPTIONS
 from plasticore.protocol import DEFAULT_BAUD
 
 __all__ = ["add_board_commands"]
@@ -136,7 +137,7 @@ def add_board_commands(sub):
     p.add_argument("--design", choices=("core", "echo"), default="core",
                    help="core (default) or echo: a UART loopback bring-up image")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
-    p.add_argument("--options", nargs="*", default=[], choices=["stochastic", "eligibility"],
+    p.add_argument("--options", nargs="*", default=[], choices=OPTIONS,
                    help="learning options of the core (default none; docs/architecture.md)")
     p.add_argument("--json", action="store_true",
                    help="print a machine-readable summary on the last line")

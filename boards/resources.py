@@ -70,14 +70,19 @@ def _write_groups(params: CoreParams, name: str, width: int, enables: int) -> tu
     bits of its fields in every memory that holds some; fields of no region, the spike and
     forced bits, are written alone)."""
     from plasticore.core import LEARNING_PARAMS, NEURON_PARAMS, NEURON_STATE, RULE_PARAMS
-    from plasticore.hdl.core_memory import NEURON_WORD, PAR_MID, par_late_layout
-    from plasticore.hdl.neuron import EARLY
+    from plasticore.hdl.core_memory import (
+        NEURON_WORD,
+        par_early_layout,
+        par_late_layout,
+        par_mid_layout,
+    )
 
     if enables == 1:
         return (width,)
     if enables < width:
         return (width // enables,) * enables
-    layouts = {"par_a": EARLY, "par_m": PAR_MID, "par_l": par_late_layout(params),
+    layouts = {"par_a": par_early_layout(params), "par_m": par_mid_layout(params),
+               "par_l": par_late_layout(params),
                "neu": NEURON_WORD}
     layout = layouts.get(name.rsplit(".", 1)[-1])
     if layout is None or layout.size != width:

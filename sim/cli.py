@@ -11,6 +11,7 @@ import sys
 import time
 
 from plasticore.argtypes import positive_int
+from plasticore.core import OPTIONS
 from plasticore.protocol import DEFAULT_BAUD
 
 __all__ = ["add_sim_commands"]
@@ -32,7 +33,7 @@ def add_sim_commands(subparsers: argparse._SubParsersAction) -> None:
                       help="TCP port on 127.0.0.1 (default 0: any free port)")
     link.add_argument("--pty", action="store_true", help="serve a PTY instead of a socket")
     p.add_argument("--options", nargs="*", default=[],
-                   choices=["stochastic", "eligibility", "triplet"],
+                   choices=OPTIONS,
                    help="learning options of the core (default none)")
     p.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD,
                    help=f"UART bit rate (default {DEFAULT_BAUD})")
