@@ -46,7 +46,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from plasticore import fixed as F
-from plasticore.core import N_DEFAULT, CoreConfig, CoreParams, ResetMode, Rounding, Target
+from plasticore.core import (
+    N_DEFAULT,
+    RULE_PARAMS,
+    CoreConfig,
+    CoreParams,
+    ResetMode,
+    Rounding,
+    Target,
+)
 
 from .network import (
     STDP,
@@ -278,6 +286,7 @@ def compile_network(network: Network, n: int = N_DEFAULT, *, strict: bool = Fals
         _lower_pre_trace(pre_name, proj.stdp, alloc[pre_name], network.dt, image, report)  # type: ignore[arg-type]
     three = any(isinstance(p.stdp, ThreeFactor) for p in rule_of_post.values())
     reward = _lower_rewards(network, in_steps, three, report)
+    _lower_reward_neurons(network, alloc, three, image, report)
     if strict:
         _check_strict(report, network.name, tolerance)
     return _program(network, image.config(core), alloc, rasters, in_steps, image, report,
@@ -291,8 +300,7 @@ class _Image:
     NEURON = ("threshold", "v_reset", "bias", "alpha_v", "alpha_i", "refractory", "w_shift",
               "reset_mode")
     LEARNING = ("alpha_x", "x_inc", "alpha_y", "y_inc", "a_plus", "a_minus", "w_min", "w_max")
-    RULES = ("rounding", "target", "alpha_e", "alpha_x2", "x2_inc", "alpha_y2", "y2_inc",
-             "a3_plus", "a3_minus")
+    RULES = tuple(name for name, _ in RULE_PARAMS)
 
     def __init__(self, n: int) -> None:
         self.neuron = {name: np.zeros(n, np.int64) for name in self.NEURON}
@@ -625,6 +633,36 @@ def _lower_rewards(network: Network, steps: int, three: bool,
         report.add("reward", "reward", "1", per_step[given], raw[given] / (1 << F.MOD_FRAC),
                    raw[given])
     return raw
+
+
+def _lower_reward_neurons(network: Network, alloc: dict[str, tuple[int, int]], three: bool,
+                          image: _Image, report: QuantizationReport) -> None:
+    """The ``mod_weight`` of the modulator populations (:meth:`Network.reward_from`): each
+    weight rounded to 1/16 as a MODULATOR."""
+    if network.reward_neurons and not three:
+        raise CompileError(f"Network {network.name!r} has modulator populations "
+                           f"({', '.join(network.reward_neurons)}) but no ThreeFactor rule "
+                           f"that could use their reward.")
+    for name, weight in network.reward_neurons.items():
+        raw = _rint(weight * (1 << F.MOD_FRAC))
+        if not F.MODULATOR.contains(raw):
+            k = int(np.argmax((raw < F.MODULATOR.min) | (raw > F.MODULATOR.max)))
+            raise CompileError(f"Reward weight {weight[k]} of {name!r} neuron {k} is outside "
+                               f"the modulator's range [{F.MODULATOR.min / 16}, "
+                               f"{F.MODULATOR.max / 16}].")
+        lo, hi = alloc[name]
+        image.rules["mod_weight"][lo:hi] = raw
+        report.add(f"reward from {name!r}", "reward weight", "1", weight,
+                   raw / (1 << F.MOD_FRAC), raw)
+        if (weight != 0).any() and not raw[weight != 0].all():
+            report.warnings.append(f"reward from {name!r}: a reward weight below 1/32 is "
+                                   f"rounded to 0 (that neuron modulates nothing).")
+    mw = image.rules["mod_weight"]
+    up, down = mw[mw > 0].sum() / 16, mw[mw < 0].sum() / 16
+    if up > F.MODULATOR.max / 16 or down < F.MODULATOR.min / 16:
+        report.warnings.append(
+            f"modulator populations firing together add {down:g} .. {up:g} to a step's "
+            f"reward, which saturates at [{F.MODULATOR.min / 16}, {F.MODULATOR.max / 16}].")
 
 
 def _check_strict(report: QuantizationReport, name: str, tolerance: float) -> None:

@@ -770,6 +770,9 @@ class Network:
         self.notes: list[str] = []
         #: The reward schedule: (times in s, values), see :meth:`reward`.
         self.rewards: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+        #: Modulator populations: population name -> reward per spike of each neuron, see
+        #: :meth:`reward_from`.
+        self.reward_neurons: dict[str, np.ndarray] = {}
 
     def reward(self, times: ArrayLike, values: ArrayLike) -> Self:
         """The modulator of three-factor learning: reward ``values[k]`` (in [-8, 8), 1/16
@@ -784,6 +787,25 @@ class Network:
         if t.size and t.min() < 0:
             raise CompileError(f"Reward times must be >= 0, not {t.min()}.")
         self.rewards = (t.astype(np.float64), v.astype(np.float64))
+        return self
+
+    def reward_from(self, population: Population | str, weight: ArrayLike) -> Self:
+        """Make ``population`` a modulator population (dopamine neurons, a reward input): a
+        spike of its neuron ``k`` adds ``weight[k]`` (a scalar for all, in [-8, 8) with
+        1/16 resolution) to the reward of the step it fires in, on top of the schedule of
+        :meth:`reward`; the step's total saturates at [-8, 7.9375].  Computed by the core
+        itself (no host round trip): the reward acts in the step of the spike.  Replaces an
+        earlier call for the same population; ``weight`` 0 removes it."""
+        pop = self._lookup(population, "modulator population")
+        w = _finite(weight, f"Reward weight of {pop.name!r}")
+        if w.ndim > 1 or (w.ndim == 1 and w.size != pop.size):
+            raise CompileError(f"Reward weight of {pop.name!r} must be a scalar or "
+                               f"{pop.size} values (one per neuron), not shape {w.shape}.")
+        w = np.broadcast_to(w, (pop.size,)).astype(np.float64)
+        if w.any():
+            self.reward_neurons[pop.name] = w
+        else:
+            self.reward_neurons.pop(pop.name, None)
         return self
 
     def _add(self, pop: _PopT) -> _PopT:

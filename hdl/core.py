@@ -10,7 +10,7 @@ the wiring of the memory ports: who drives each address, data and enable, in whi
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,6 +26,7 @@ from plasticore.core import (
 )
 
 from .access import DATA_WIDTH, Phase, Region, request_layout
+from .arith import saturate
 from .core_access import AccessPort
 from .core_memory import (
     BOUNDS,
@@ -311,18 +312,43 @@ class Core(wiring.Component):
         """Three-factor learning: the ``rule`` pair memory (target, alpha_e) to the sequencer
         (columns) and the lanes (rows and the modulation pass: their own post neuron's;
         columns: the column's), the step's modulator, and the host's RULE_PARAMS writes."""
-        m.d.comb += [seq.modulate.eq(access.modulate), seq.rule_pair.eq(mem.rule_r.data),
+        modulate, r = self._modulator(m, mem, seq, access)
+        m.d.comb += [seq.modulate.eq(modulate), seq.rule_pair.eq(mem.rule_r.data),
                      mem.rule_r.addr.eq(seq.rule_addr)]
         for la, lane in enumerate(lanes):
             rule = data.View(RULE_WORD, mem.rule_r.data[la * RULE_WORD.size:][:RULE_WORD.size])
             m.d.comb += [lane.target.eq(Mux(seq.rd_row, rule.target, seq.rd_target)),
                          lane.alpha_e.eq(rule.alpha_e), lane.mod.eq(seq.rd_mod),
-                         lane.r.eq(access.modulator)]
+                         lane.r.eq(r)]
         req = self.req.payload
         wrule = gather(m, RULE_WORD, [data.View(RULE_PARAMS, req.data[:RULE_PARAMS.size])])
         m.d.comb += [mem.rule_w.addr.eq(req.addr >> 1), mem.rule_w.data.eq(Cat(wrule, wrule))]
         with m.If(access.write & (req.region == Region.RULE_PARAMS)):
             m.d.comb += half_en(mem.rule_w, req.addr[0])
+
+    def _modulator(self, m, mem, seq, access):
+        """The step's modulator (docs/model.md 4.6): ``(modulate, r)``, the step is modulated
+        (the host's modulator, or a modulator neuron fired) and ``r = sat(host r + the
+        mod_weight of every neuron that fired)``.  The sum runs over the neuron pass, one
+        neuron per cycle at its write-back (its late parameters are then on par_l's read
+        port), in 8 + log2(N) + 1 bits: no overflow before the one saturation.  The
+        sequencer decides on the modulation pass after the learning passes, or at the end of
+        a neuron pass without spikes (no modulator neuron fired): ``modulate`` is complete
+        by then.  ``r`` is registered, valid two cycles after the neuron pass, before the
+        modulation pass's first issue (MOD_PROLOGUE_CYC = 1, then the bank read)."""
+        neuron = m.submodules.neuron
+        mw = mem.plate.mod_weight
+        fires = (seq.phase == Phase.NEURON) & neuron.o_valid & neuron.o_spike
+        total = Signal(signed(F.MODULATOR.width + self.core_params.index_width + 1))
+        fired = Signal()                    # a modulator neuron fired this step
+        with m.If(seq.phase == Phase.IDLE):
+            m.d.sync += [total.eq(0), fired.eq(0)]
+        with m.Elif(fires):
+            m.d.sync += [total.eq(total + mw), fired.eq(fired | (mw != 0))]
+        host = Mux(access.modulate, access.modulator, 0)
+        r = Signal(F.MODULATOR)
+        m.d.sync += r.eq(saturate(host + total, F.MODULATOR))
+        return access.modulate | fired, r
 
     def _random_bits(self, m, mem, seq, access, lanes):
         """Stochastic rounding: the per-step key, each lane's random bits (of the synapse it

@@ -261,7 +261,8 @@ class AccessPort(wiring.Component):
             m.d.comb += rules.rounding.eq(self.late.rounding)
         if self.core_params.eligibility:
             rule = data.View(RULE_WORD, half(self.rule_pair, RULE_WORD.size, rsp_half))
-            m.d.comb += [rules.target.eq(rule.target), rules.alpha_e.eq(rule.alpha_e)]
+            m.d.comb += [rules.target.eq(rule.target), rules.alpha_e.eq(rule.alpha_e),
+                         rules.mod_weight.eq(self.late.mod_weight)]
         if self.core_params.triplet:
             for name in TRIPLET_FIELDS:
                 view = next(v for v in views if name in v.shape().members)

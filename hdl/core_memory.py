@@ -64,8 +64,12 @@ def par_mid_layout(params: CoreParams) -> data.StructLayout:
 def par_late_layout(params: CoreParams) -> data.StructLayout:
     """``par_l`` of a core: :data:`PAR_LATE`, and with the stochastic option the rounding
     mode of the neuron's rule (read by the neuron pass for the depression word, by the
-    column pass for the column), with the triplet option the slow traces' increments."""
+    column pass for the column), with the eligibility option the modulator a spike of the
+    neuron adds to the step's (read at its write-back in the neuron pass), with the triplet
+    option the slow traces' increments."""
     extra: dict = {"rounding": Rounding} if params.stochastic else {}
+    if params.eligibility:
+        extra["mod_weight"] = F.MODULATOR
     if params.triplet:
         extra.update({"x2_inc": F.TRACE_INC, "y2_inc": F.TRACE_INC})
     return _extended(PAR_LATE, extra)

@@ -169,9 +169,9 @@ LEARNING_PARAMS = data.StructLayout({
 #: The learning word of the options (:data:`OPTIONS`): the rounding mode and the target of
 #: the rule of the synapses into this neuron, its eligibility decay, and triplet STDP
 #: (Pfister & Gerstner 2006): the slow traces of this neuron and the triplet amplitudes of
-#: the synapses into it.  A word of its own (region RULE_PARAMS) so that a build without
-#: options keeps today's parameter words; all zero is the pair rule to the weight with
-#: nearest rounding.
+#: the synapses into it; the modulator a spike of this neuron adds (three-factor).  A word of
+#: its own (region RULE_PARAMS) so that a build without options keeps today's parameter
+#: words; all zero is the pair rule to the weight with nearest rounding.
 RULE_PARAMS = data.StructLayout({
     "rounding": Rounding,
     "target": Target,
@@ -182,10 +182,13 @@ RULE_PARAMS = data.StructLayout({
     "y2_inc": F.TRACE_INC,
     "a3_plus": F.AMPLITUDE,
     "a3_minus": F.AMPLITUDE,
+    # Three-factor learning: what a spike of this neuron adds to its step's modulator r
+    # (non-zero: a modulator neuron, e.g. a reward or dopamine population).
+    "mod_weight": F.MODULATOR,
 })
 
 #: The RULE_PARAMS fields of each option: a core without the option holds them at zero.
-OPTION_FIELDS = {"stochastic": ("rounding",), "eligibility": ("target", "alpha_e"),
+OPTION_FIELDS = {"stochastic": ("rounding",), "eligibility": ("target", "alpha_e", "mod_weight"),
                  "triplet": ("alpha_x2", "x2_inc", "alpha_y2", "y2_inc", "a3_plus",
                              "a3_minus")}
 TRIPLET_FIELDS = OPTION_FIELDS["triplet"]
@@ -396,13 +399,13 @@ class CoreConfig:
     def needs(self) -> frozenset[str]:
         """The :data:`OPTIONS` a core must have to run this program: ``stochastic`` if a
         neuron's rule rounds stochastically, ``eligibility`` if a rule targets the
-        eligibility or an eligibility is not zero, ``triplet`` if a triplet parameter is
-        not zero."""
+        eligibility, an eligibility is not zero or a neuron is a modulator neuron
+        (``mod_weight``), ``triplet`` if a triplet parameter is not zero."""
         rp = self.rules
         out = set()
         if (rp["rounding"] == Rounding.STOCHASTIC.value).any():
             out.add("stochastic")
-        if rp["target"].any() or rp["alpha_e"].any() or self.elig.any():
+        if any(rp[name].any() for name in OPTION_FIELDS["eligibility"]) or self.elig.any():
             out.add("eligibility")
         if any(rp[name].any() for name in TRIPLET_FIELDS):
             out.add("triplet")

@@ -130,10 +130,10 @@ class FastReference(Reference):
     numba's cache next to this file)."""
 
     def step(self, forced=None, modulator=None):
-        if self._general or (modulator is not None and self._to_e.any()):
-            # Triplet, eligibility and stochastic rounding: the NumPy model's step.
+        if self._general or self._any_mw or (modulator is not None and self._to_e.any()):
+            # Triplet, eligibility, stochastic rounding, modulator neurons: the NumPy model.
             return super().step(forced, modulator)
-        self._check_modulator(modulator)
+        self.modulated = self._check_modulator(modulator) is not None
         force = self._forced_mask(forced)
         (self.v, self.i, self.acc, self.ref, self.x, self.y, spike) = _step(
             self.v, self.i, self.acc, self.ref, self.x, self.y, force, self.learning,

@@ -49,9 +49,12 @@ is exactly the pair rule above, bit for bit)::
     target ELIGIBILITY:  e[j,i] <- sat(e[j,i] -/+ round(Q, 26))
 
 with ``round`` nearest or stochastic (:func:`plasticore.fixed.round_shift`, random bits
-:func:`plasticore.fixed.random_bits` of (seed, t, j, i, kind)).  A modulated step (a
-modulator ``r`` given to :meth:`Reference.step`, learning on) then applies, to every plastic
-synapse whose post neuron targets ELIGIBILITY::
+:func:`plasticore.fixed.random_bits` of (seed, t, j, i, kind)).  A step is modulated if
+the host gives it a modulator ``r_host`` (:meth:`Reference.step`) or a modulator neuron
+(``mod_weight != 0``) fires in it; its modulator is then ``r = sat(r_host + sum of
+mod_weight_k over the neurons k that fired this step)`` (``r_host`` 0 if none was given).
+With learning on it applies, to every plastic synapse whose post neuron targets
+ELIGIBILITY::
 
     W[j,i] <- clip(W[j,i] + round(r * e[j,i], 6), w_min_i, w_max_i)
     e[j,i] <- decay_e(e[j,i], alpha_e_i)
@@ -201,6 +204,8 @@ class Reference:
         self._ay2, self._y2inc = tp["alpha_y2"], tp["y2_inc"]
         self._a3p, self._a3m = tp["a3_plus"], tp["a3_minus"]
         self._ae = tp["alpha_e"]
+        self._mw = tp["mod_weight"]
+        self._any_mw = bool(self._mw.any())
         self._to_e = tp["target"] == Target.ELIGIBILITY.value
         self._stoch = tp["rounding"] == Rounding.STOCHASTIC.value
         self.seed = self.config.seed
@@ -219,6 +224,8 @@ class Reference:
         Weights and parameters are kept."""
         n = self.n
         self.t = 0
+        #: Whether the last step was modulated (a host modulator or a modulator neuron's spike).
+        self.modulated = False
         self.spikes = np.zeros(n, bool)
         self.v, self.i, self.acc = (np.zeros(n, np.int64) for _ in range(3))
         self.ref, self.x, self.y = (np.zeros(n, np.int64) for _ in range(3))
@@ -279,6 +286,15 @@ class Reference:
             return None
         return int(F.MODULATOR.check(modulator, "modulator r"))
 
+    def _modulator(self, host: int | None, fired: np.ndarray) -> int | None:
+        """The step's modulator: None (not modulated) if the host gave none and no modulator
+        neuron fired, else ``sat(host + sum of mod_weight over the neurons that fired)``."""
+        if self._any_mw and fired.size:
+            mw = self._mw[fired]
+            if mw.any():
+                return F.MODULATOR.saturate((host or 0) + int(mw.sum()))
+        return host
+
     def step(self, forced: npt.ArrayLike | None = None,
              modulator: int | None = None) -> np.ndarray:
         """Run one timestep.  ``forced``: neuron indices (or an n-entry bool mask) that fire
@@ -313,7 +329,8 @@ class Reference:
         y_dec = (self.y * self._ay) >> F.DECAY_FRAC
         x2_dec = (self.x2 * self._ax2) >> F.DECAY_FRAC
         y2_dec = (self.y2 * self._ay2) >> F.DECAY_FRAC
-        modulator = self._check_modulator(modulator)
+        modulator = self._modulator(self._check_modulator(modulator), fired)
+        self.modulated = modulator is not None
         if fired.size:
             if self._any_sub or self._any_deferred:
                 vf = v[fired]

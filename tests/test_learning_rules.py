@@ -159,6 +159,10 @@ class Scalar:
                 for j in range(self.n):
                     q = x[j] * ((lp["a_plus"][i] << 12) + tp["a3_plus"][i] * y2[i])
                     self.update(j, i, q, +1, F.mix32(key ^ (j | i << 10 | 1 << 20)))
+            fired_mw = [int(tp["mod_weight"][k]) for k in np.flatnonzero(spikes)
+                        if tp["mod_weight"][k]]
+            if fired_mw:            # modulator neurons add theirs, then one saturation
+                r = min(max((r or 0) + sum(fired_mw), -128), 127)
             if r is not None:
                 self.modulate(key, r)
         inc = lambda v, k, d: min(v + (d[k] if spikes[k] else 0), 65535)  # noqa: E731
@@ -207,7 +211,8 @@ def random_program(n, rng, *, rails=False):
                     target=rng.integers(0, 2, n), rounding=rng.integers(0, 2, n),
                     alpha_x2=rng.integers(20000, 32768, n), x2_inc=rng.integers(0, 8000, n),
                     alpha_y2=rng.integers(20000, 32768, n), y2_inc=rng.integers(0, 8000, n),
-                    a3_plus=rng.integers(0, 100, n), a3_minus=rng.integers(0, 100, n))
+                    a3_plus=rng.integers(0, 100, n), a3_minus=rng.integers(0, 100, n),
+                    mod_weight=np.where(rng.random(n) < 0.3, _corner(rng, F.MODULATOR, n), 0))
     if rails:
         learning["a_plus"] = _corner(rng, F.AMPLITUDE, n, 0.2)
         learning["a_minus"] = _corner(rng, F.AMPLITUDE, n, 0.2)
@@ -281,6 +286,27 @@ def test_modulation_only_with_learning_and_eligibility_target():
     moved = cfg.plastic & (e != 0)
     assert (ref.weights != w)[moved].any()
     assert np.array_equal(ref.weights[~cfg.plastic], w[~cfg.plastic])
+
+
+def test_modulator_neurons_add_to_the_hosts_modulator_and_saturate():
+    """A step in which modulator neurons fire is the step with ``r = sat(host r + their
+    weights)`` given by the host and no modulator neurons; without host modulator nor a
+    modulator neuron's spike the step is not modulated (the eligibility does not decay)."""
+    rng = np.random.default_rng(11)
+    cfg = random_program(8, rng)
+    cfg.rules["target"] = Target.ELIGIBILITY.value
+    cfg.rules["alpha_e"] = F.DECAY_ONE // 2
+    cfg.rules["mod_weight"] = [100, 100, -128, 0, 0, 0, 0, 5]
+    plain = cfg.copy()
+    plain.rules["mod_weight"] = 0
+    cases = [([0, 1], None, 127), ([0, 1], -128, 72), ([2], -128, -128), ([2, 7], 3, -120),
+             ([0, 2], None, -28), ([3], None, None), ([3, 4], 17, 17), ([], None, None)]
+    for fired, host, r in cases:
+        a, b = Reference(cfg, learning=True), Reference(plain, learning=True)
+        a.step(fired, host)
+        b.step(fired, r)
+        assert a.modulated == (r is not None) and b.modulated == (r is not None)
+        assert a.snapshot() == b.snapshot(), (fired, host, r)
 
 
 def test_modulator_range_is_checked():

@@ -17,6 +17,7 @@ from plasticore.compiler import (
     Network,
     Poisson,
     Program,
+    SpikeTimes,
     ThreeFactor,
     TripletSTDP,
     compile,
@@ -97,6 +98,53 @@ def test_three_factor_runs_the_same_on_reference_and_virtual_chip():
     assert np.array_equal(w_ref, w_virt)
     assert not np.array_equal(w_ref, prog.config.weights[:16, 16:20])   # it learned
     assert ref.spike_counts() == virt.spike_counts() and sum(ref.spike_counts()["out"]) > 0
+
+
+def _reward_net(rule, dopamine=True):
+    net = _net(rule, reward=([0.05], [1.0]))
+    dopa = net.inputs("dopa", 2, SpikeTimes([np.arange(0.02, 0.3, 0.04), [0.1, 0.2]]))
+    if dopamine:
+        net.reward_from(dopa, [0.5, -2.0])
+    return net
+
+
+def test_reward_from_a_population_is_lowered_and_runs_on_the_targets():
+    """Modulator neurons: their reward weight in RULE_PARAMS, in the report; they change
+    what is learned, identically on the reference and the virtual chip."""
+    rule = ThreeFactor(STDP(w_max=0.3, rounding="stochastic"), 0.1)
+    prog = compile(_reward_net(rule), n=32)
+    rp, dopa = prog.config.rules, prog.population_indices("dopa")
+    assert list(rp["mod_weight"][dopa]) == [8, -32]
+    assert np.count_nonzero(rp["mod_weight"]) == 2
+    assert ("reward from 'dopa'", "reward weight") in {(e["where"], e["parameter"])
+                                                       for e in prog.report.entries}
+    assert prog.config.needs() == {"eligibility", "stochastic"}
+    runs = [run_program(prog, target=t) for t in ("ref", "virtual")]
+    (w_ref,), (w_virt,) = runs[0].weights_raw.values(), runs[1].weights_raw.values()
+    assert np.array_equal(w_ref, w_virt)
+    assert runs[0].spike_counts() == runs[1].spike_counts()
+    without = run_program(compile(_reward_net(rule, dopamine=False), n=32), target="ref")
+    assert not np.array_equal(w_ref, next(iter(without.weights_raw.values())))
+
+
+def test_reward_from_errors_and_warnings():
+    with pytest.raises(CompileError, match="modulator populations \\(dopa\\) but no "
+                                           "ThreeFactor"):
+        compile(_reward_net(STDP(w_max=0.3)).reward([], []), n=32)
+    net = _reward_net(ThreeFactor(STDP(w_max=0.3)), dopamine=False)
+    with pytest.raises(CompileError, match="must be a scalar or 2 values"):
+        net.reward_from("dopa", [1.0, 2.0, 3.0])
+    with pytest.raises(CompileError, match="Unknown population 'nope'"):
+        net.reward_from("nope", 1.0)
+    with pytest.raises(CompileError, match="outside the modulator's range"):
+        compile(net.reward_from("dopa", [1.0, 8.0]), n=32)
+    prog = compile(net.reward_from("dopa", [7.0, 0.01]), n=32)
+    assert any("rounded to 0" in w for w in prog.report.warnings)
+    assert not any("saturates" in w for w in prog.report.warnings)
+    prog = compile(net.reward_from("dopa", [7.0, 1.0]), n=32)
+    assert any("add 0 .. 8 to a step's reward, which saturates" in w
+               for w in prog.report.warnings)
+    assert "dopa" not in net.reward_from("dopa", 0.0).reward_neurons
 
 
 @pytest.mark.parametrize("make,match", [

@@ -12,7 +12,7 @@ import pytest
 
 from plasticore import fixed as F
 from plasticore import protocol as P
-from plasticore.core import CoreConfig, CoreParams, Rounding, Target
+from plasticore.core import OPTION_FIELDS, CoreConfig, CoreParams, Rounding, Target
 from plasticore.driver import Chip
 from plasticore.driver.chip import MissingOption, RequestRejected
 from plasticore.sim.reference import Reference
@@ -218,7 +218,8 @@ def test_triplet_program_on_the_simulated_board(options):
     cfg.rules["a3_minus"] = np.where(rng.random(n) < 0.2, F.AMPLITUDE.max,
                                      cfg.rules["a3_minus"])
     if "eligibility" not in options:
-        cfg.rules["rounding"] = cfg.rules["target"] = cfg.rules["alpha_e"] = 0
+        for name in OPTION_FIELDS["stochastic"] + OPTION_FIELDS["eligibility"]:
+            cfg.rules[name] = 0
         cfg.elig[:] = 0
     assert cfg.needs() == set(options)
     ref = Reference(cfg, learning=True)

@@ -142,7 +142,7 @@ async def run_and_check(tb, cfg, forced, learning, what, weights_every=1, first_
         ref.step(f, r)
         last = k == len(forced) - 1
         await check_step(tb, ref, what, weights=last or (k + 1) % weights_every == 0,
-                         modulated=r is not None)
+                         modulated=ref.modulated)
     return ref
 
 
@@ -199,7 +199,8 @@ async def stochastic_network(dut, seed):
 async def eligibility_network(dut, seed):
     """Option eligibility: a random network whose neurons learn into the eligibility or
     the weights (at random), eligibilities and modulators at their rails, a modulator every
-    step, never, or sometimes, learning toggled; weights and eligibilities every step."""
+    step, never, or sometimes, modulator neurons among them (some, all or none), learning
+    toggled; weights and eligibilities every step."""
     rng = _network_seed(700 + seed)
     cfg = random_config(N, rng, corner=float(rng.choice([0.1, 0.3])),
                         plastic_p=float(rng.choice([0.5, 1.0])))
@@ -211,6 +212,11 @@ async def eligibility_network(dut, seed):
         cfg.seed = int(rng.integers(0, 1 << 32))
     cfg.elig = corner_values(F.ELIGIBILITY, (N, N), rng, 0.4)
     mode = ["every", "never", "some"][seed % 3]
+    # Modulator neurons: none, some or all of them, weights anywhere or at the rails (so that
+    # the sums of a step saturate); with host modulators "never" only they modulate.
+    share = [0.3, 1.0, 0.0][seed % 3]
+    cfg.rules["mod_weight"] = np.where(rng.random(N) < share,
+                                       corner_values(F.MODULATOR, N, rng, 0.5), 0)
     rails = [F.MODULATOR.min, F.MODULATOR.max, 0, 1, -1]
     mods = []
     for _ in range(STEPS):
@@ -248,6 +254,8 @@ async def triplet_network(dut, seed):
         cfg.rules["target"] = rng.integers(0, 2, N)
         cfg.rules["alpha_e"] = corner_values(F.DECAY, N, rng, 0.4)
         cfg.elig = corner_values(F.ELIGIBILITY, (N, N), rng, 0.4)
+        cfg.rules["mod_weight"] = np.where(rng.random(N) < 0.3,
+                                           corner_values(F.MODULATOR, N, rng, 0.5), 0)
         mods = [None if rng.random() < 0.3 else int(corner_values(F.MODULATOR, 1, rng, 0.5)[0])
                 for _ in range(STEPS)]
     slow = Table(TRIPLET_STATE, N)
