@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from plasticore import fixed as F
 from plasticore.boards import BOARDS
 from plasticore.boards import resources as R
 from plasticore.core import CoreParams
@@ -49,7 +50,8 @@ def test_memories_follow_the_options():
     assert plain["syn0"].single_port and not plain["par_m"].single_port
     assert plain["syn0"].depth == 64 * 16                 # N * ceil(N / 4) per bank
     assert "rule" not in plain and both["rule"].depth == 32
-    assert both["par_l"].width == plain["par_l"].width + 1          # the rounding mode
+    # the rounding mode and the modulator weight (a spike of a modulator neuron)
+    assert both["par_l"].width == plain["par_l"].width + 1 + F.MODULATOR.width
     assert plain["dep"].width == 16 and both["dep"].width == 58
     # MID: bias and threshold (one host region), a_minus (another), reset_mode (the first
     # again): three separately written parts

@@ -87,23 +87,33 @@ def compare(n, lines, skip_identity=False, params=None, stream=STREAM_DEFAULT):
     return got
 
 
+
+def _load_requests(cfg, seq):
+    """WRITE requests ``seq`` .. ``seq + 3`` that load ``cfg``'s weights, plasticity bits,
+    neuron and learning parameters."""
+    n = cfg.n
+    plastic = np.packbits(cfg.plastic.reshape(-1), bitorder="little").tobytes()
+    return [
+        request(P.Opcode.WRITE, seq, access(P.WireRegion.WEIGHTS, 0, n * n)
+                + cfg.weights.astype(np.int8).tobytes()),
+        request(P.Opcode.WRITE, seq + 1, access(P.WireRegion.PLASTIC, 0, n * n // 8) + plastic),
+        request(P.Opcode.WRITE, seq + 2, access(P.WireRegion.NEURON_PARAMS, 0, n)
+                + cfg.neurons.to_bytes()),
+        request(P.Opcode.WRITE, seq + 3, access(P.WireRegion.LEARNING_PARAMS, 0, n)
+                + cfg.learning.to_bytes()),
+    ]
+
 def test_load_read_back_and_learn():
     n = 8
     rng = np.random.default_rng(3)
     cfg = random_config(n, rng)
-    w = cfg.weights.astype(np.int8).tobytes()
-    plastic = np.packbits(cfg.plastic.reshape(-1), bitorder="little").tobytes()
+    plastic_bytes = n * n // 8
     state = Table(NEURON_STATE, n)
     for name in state.names:
         state[name] = rng.integers(0, 50, n)
     lines = [
         b"\0",
-        request(P.Opcode.WRITE, 1, access(P.WireRegion.WEIGHTS, 0, n * n) + w),
-        request(P.Opcode.WRITE, 2, access(P.WireRegion.PLASTIC, 0, len(plastic)) + plastic),
-        request(P.Opcode.WRITE, 3, access(P.WireRegion.NEURON_PARAMS, 0, n)
-                + cfg.neurons.to_bytes()),
-        request(P.Opcode.WRITE, 4, access(P.WireRegion.LEARNING_PARAMS, 0, n)
-                + cfg.learning.to_bytes()),
+        *_load_requests(cfg, 1),
         request(P.Opcode.WRITE, 5, access(P.WireRegion.NEURON_STATE, 2, 3)
                 + _sub(state, 2, 5).to_bytes()),
         request(P.Opcode.CONTROL, 6, P.pack(P.CONTROL, {"learning": 1, "seed": 0x12345678})),
@@ -113,7 +123,7 @@ def test_load_read_back_and_learn():
         request(P.Opcode.RUN, 8, P.pack(P.RUN_HEADER, {"first_step": 6, "steps": 2})
                 + P.encode_record(range(n), n) + P.encode_record([], n)),
         request(P.Opcode.READ, 9, access(P.WireRegion.WEIGHTS, 0, n * n)),
-        request(P.Opcode.READ, 10, access(P.WireRegion.PLASTIC, 0, len(plastic))),
+        request(P.Opcode.READ, 10, access(P.WireRegion.PLASTIC, 0, plastic_bytes)),
         request(P.Opcode.READ, 11, access(P.WireRegion.NEURON_PARAMS, 0, n)),
         request(P.Opcode.READ, 12, access(P.WireRegion.LEARNING_PARAMS, 0, n)),
         request(P.Opcode.READ, 13, access(P.WireRegion.NEURON_STATE, 0, n)),
@@ -197,14 +207,7 @@ def test_stochastic_core_seed_rules_and_learning():
     lines = [
         b"\0",
         request(P.Opcode.STATUS, 1),
-        request(P.Opcode.WRITE, 2, access(P.WireRegion.WEIGHTS, 0, n * n)
-                + cfg.weights.astype(np.int8).tobytes()),
-        request(P.Opcode.WRITE, 3, access(P.WireRegion.PLASTIC, 0, n * n // 8)
-                + np.packbits(cfg.plastic.reshape(-1), bitorder="little").tobytes()),
-        request(P.Opcode.WRITE, 4, access(P.WireRegion.NEURON_PARAMS, 0, n)
-                + cfg.neurons.to_bytes()),
-        request(P.Opcode.WRITE, 5, access(P.WireRegion.LEARNING_PARAMS, 0, n)
-                + cfg.learning.to_bytes()),
+        *_load_requests(cfg, 2),
         request(P.Opcode.WRITE, 6, access(P.WireRegion.RULE_PARAMS, 0, n) + rules.to_bytes()),
         request(P.Opcode.WRITE, 7, access(P.WireRegion.RULE_PARAMS, 0, n) + bad.to_bytes()),
         request(P.Opcode.READ, 8, access(P.WireRegion.RULE_PARAMS, 0, n)),
@@ -220,15 +223,17 @@ def test_stochastic_core_seed_rules_and_learning():
 
 @pytest.mark.parametrize("options", [("eligibility",), ("eligibility", "stochastic")])
 def test_eligibility_core_regions_and_modulated_runs(options):
-    """A core with the eligibility option: RULE_PARAMS (target, alpha_e), the ELIGIBILITY
-    region (written, read back, kept through weight writes), modulated RUN records (sparse
-    and dense, modulators at the rails), refusals; every answer as the virtual chip's."""
+    """A core with the eligibility option: RULE_PARAMS (target, alpha_e, mod_weight), the
+    ELIGIBILITY region (written, read back, kept through weight writes), modulated RUN
+    records (sparse and dense, modulators at the rails) beside modulator neurons, refusals;
+    every answer as the virtual chip's."""
     n = 8
     rng = np.random.default_rng(17)
     cfg = random_config(n, rng)
     rules = Table(RULE_PARAMS, n, target=rng.integers(0, 2, n),
                   alpha_e=rng.choice([0, 16384, 32767, 32768], n),
-                  rounding=rng.integers(0, 2, n) if "stochastic" in options else 0)
+                  rounding=rng.integers(0, 2, n) if "stochastic" in options else 0,
+                  mod_weight=[0, 127, -128, 0, 40, 0, -3, 0])       # modulator neurons
     elig = rng.integers(-64, 64, n * n).astype(np.int8).tobytes()
     records = b"".join(
         P.encode_record(np.flatnonzero(rng.random(n) < p), n, r)
@@ -283,14 +288,7 @@ def test_triplet_core_regions_and_runs(options):
                        for p in (0.5, 1.0, 0.0, 0.3, 0.8, 0.5))
     lines = [
         b"\0",
-        request(P.Opcode.WRITE, 1, access(P.WireRegion.WEIGHTS, 0, n * n)
-                + cfg.weights.astype(np.int8).tobytes()),
-        request(P.Opcode.WRITE, 2, access(P.WireRegion.PLASTIC, 0, n * n // 8)
-                + np.packbits(cfg.plastic.reshape(-1), bitorder="little").tobytes()),
-        request(P.Opcode.WRITE, 3, access(P.WireRegion.NEURON_PARAMS, 0, n)
-                + cfg.neurons.to_bytes()),
-        request(P.Opcode.WRITE, 4, access(P.WireRegion.LEARNING_PARAMS, 0, n)
-                + cfg.learning.to_bytes()),
+        *_load_requests(cfg, 1),
         request(P.Opcode.WRITE, 5, access(P.WireRegion.RULE_PARAMS, 0, n) + rules.to_bytes()),
         request(P.Opcode.WRITE, 6, access(P.WireRegion.RULE_PARAMS, 2, 1) + bad.to_bytes()),
         request(P.Opcode.READ, 7, access(P.WireRegion.RULE_PARAMS, 0, n)),
