@@ -22,13 +22,16 @@ MEASURED = [
     ("ice40", 256, (), 30, 4),                               # the iCEBreaker default build
     ("ice40", 128, (), 66, 0),    # synapse banks of 4K x 9: 9 block RAMs each, not an SPRAM
     ("ice40", 224, (), 146, 0),   # 12,544 x 9: 25 blocks of 512 x 8 + 4 of 4K x 1 each
-    ("ice40", 8, ("stochastic", "eligibility"), 25, 0),     # the pair memories in logic
+    ("ice40", 8, ("stochastic", "eligibility"), 26, 0),     # the pair memories in logic
     ("ice40", 8, ("stochastic",), 25, 0),
-    ("ice40", 8, ("eligibility",), 25, 0),
+    ("ice40", 8, ("eligibility",), 26, 0),   # par_l: 87 bits with mod_weight, 6 x 16 bits
     ("ecp5", 436, ("eligibility",), 212, 0),   # 47,524 x 16 banks: 48 blocks of 2K x 9 each
     ("ecp5", 440, ("eligibility",), 212, 0),
     ("ecp5", 604, ("stochastic",), 208, 0),                  # the largest N that fits
     ("ecp5", 512, ("stochastic", "eligibility"), 276, 0),
+    ("ecp5", 432, ("eligibility",), 204, 0),                 # the largest N that fits
+    ("ecp5", 584, ("triplet",), 207, 0),                     # the largest N that fits
+    ("ecp5", 424, ("stochastic", "eligibility", "triplet"), 202, 0),   # the largest N
     ("ecp5", 604, (), 207, 0),                               # the largest N that fits
     ("ecp5", 608, (), 211, 0),                               # one more quad: 4 more blocks
 ]
