@@ -141,9 +141,12 @@ def largest_rows(rows: list[dict], synth: bool = False) -> list[dict]:
                 built = [b for b in rows if b["board"] == name and b["neurons"] == n
                          and tuple(sorted(b["options"])) == tuple(sorted(options))]
                 if built:
-                    r["build"] = built[-1]
+                    # the build that met timing at the highest clock (else the fastest)
+                    best = max(built, key=lambda b: (bool(b.get("timing_met")),
+                                                     b["clock_mhz"]))
+                    r["build"] = best
                     if "eligibility" in options:
-                        r["steps_per_s_mod"] = modulated(n, built[-1]["clock_mhz"] * 1e6)
+                        r["steps_per_s_mod"] = modulated(n, best["clock_mhz"] * 1e6)
                 elif synth:
                     r["synth"] = synth_counts(board, n, options)
             out.append(r)
