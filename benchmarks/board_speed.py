@@ -25,7 +25,7 @@ With ``--top compare`` it measures the two transports of the simulated board sid
 one run, at each ``--sizes`` N: ``uart`` (the bit-level UART, the board as it was) and
 ``bytes`` (the byte-level transport, the default), both serving the same driver session as
 ``--top link``.  It checks that both answer the same spikes, prints their timesteps/s, and
-beside them the timesteps/s that an iCEBreaker (12 MHz, 1 Mbaud) would reach on the same
+beside them the timesteps/s that an iCEBreaker (18 MHz, 1 Mbaud) would reach on the same
 requests (:mod:`plasticore.sim.projection`: the core's cycle formula and the line rate), and
 the CPU an idle board takes (a client connected, nothing sent, 3 s).
 
@@ -142,7 +142,7 @@ def session_on(transport: str, neurons: int, clock_hz: float, baud: int, steps: 
 
 
 def main_compare(args):
-    from plasticore.sim.projection import board_steps_per_s
+    from plasticore.sim.projection import board_steps_per_s, projected_clock_hz
 
     print(f"simulated board, old (uart: bit-level UART) and new (bytes: byte-level transport) "
           f"side by side; {args.clock_hz / 1e6:g} MHz, {args.baud:,} baud; {args.steps} steps "
@@ -152,7 +152,7 @@ def main_compare(args):
         got = {t: session_on(t, n, args.clock_hz, args.baud, args.steps, args.idle_seconds)
                for t in ("uart", "bytes")}
         same = bool(np.array_equal(got["uart"]["spikes"], got["bytes"]["spikes"]))
-        board = board_steps_per_s(got["uart"]["traffic"], n, clock_hz=args.clock_hz,
+        board = board_steps_per_s(got["uart"]["traffic"], n, clock_hz=projected_clock_hz(),
                                   baud=args.baud)
         rate = {t: args.steps / g["run_s"] for t, g in got.items()}
         row = {"neurons": n, "uart_steps_per_s": round(rate["uart"], 1),

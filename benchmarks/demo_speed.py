@@ -13,7 +13,7 @@ machine:
 
 For each it prints the demo's timesteps/s (training and test, set-up excluded), whether every
 spike and the final weights equal the reference's, and the timesteps/s that an iCEBreaker
-(12 MHz, 1 Mbaud) would reach on the same requests (:mod:`plasticore.sim.projection`), then
+(18 MHz, 1 Mbaud) would reach on the same requests (:mod:`plasticore.sim.projection`), then
 the ratios to the first run.  The builds are made (or found in the cache) by a first short
 run of each; a second short run gives the set-up's CPU: the timesteps per CPU second (of the demo
 and the harness together, set-up excluded) are the figure that the machine's load does not

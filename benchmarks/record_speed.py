@@ -14,7 +14,7 @@ session, through :class:`plasticore.driver.Chip`:
 * ``v_streamed``: ``--steps`` steps with ``record=("v",)``: the RUNs stream v (3 bytes a
   neuron and step) with their answers (``docs/protocol.md``, RUN).
 
-Beside each it prints the timesteps/s that an iCEBreaker (12 MHz, 1 Mbaud) would reach on
+Beside each it prints the timesteps/s that an iCEBreaker (18 MHz, 1 Mbaud) would reach on
 the same requests (:mod:`plasticore.sim.projection`), the line bytes per step, and whether
 the spikes and v equal the reference's (every step, exactly).
 
@@ -35,8 +35,7 @@ import numpy as np
 
 from plasticore.driver.targets import open_chip
 from plasticore.protocol import DEFAULT_BAUD
-from plasticore.sim.board import DEFAULT_CLOCK_HZ
-from plasticore.sim.projection import board_steps_per_s
+from plasticore.sim.projection import board_steps_per_s, projected_clock_hz
 from plasticore.sim.reference import Reference
 from plasticore.sim.workload import activity_config
 
@@ -65,7 +64,7 @@ def measure(target: str, n: int, steps: int, read_steps: int) -> dict:
             first += count
             ok = np.array_equal(rec.spikes, expect.spikes[rows]) and (
                 not record_v or np.array_equal(rec.state["v"], expect.state["v"][rows]))
-            board = board_steps_per_s(chip.traffic, n, clock_hz=DEFAULT_CLOCK_HZ,
+            board = board_steps_per_s(chip.traffic, n, clock_hz=projected_clock_hz(),
                                       baud=DEFAULT_BAUD)
             out[name] = {
                 "steps": count, "streamed": bool(record_v and chip.streams(("v",))),

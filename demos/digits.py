@@ -354,15 +354,13 @@ def run_demo(target: str = "sim-bytes", epochs: int = EPOCHS, n_train: int | Non
 
 
 def _projection(traffic, n) -> dict[str, Any]:
-    """The speed an iCEBreaker (its 12 MHz clock, 1 Mbaud) would reach on the same requests:
+    """The speed an iCEBreaker (its default clock, 1 Mbaud) would reach on the same requests:
     :mod:`plasticore.sim.projection` (the core's cycle formula and the line rate)."""
     from plasticore.protocol import DEFAULT_BAUD
-    from plasticore.sim.board import DEFAULT_CLOCK_HZ
-    from plasticore.sim.projection import board_steps_per_s
+    from plasticore.sim.projection import board_steps_per_s, projected_clock_hz, projected_label
 
-    rate = board_steps_per_s(traffic, n, clock_hz=DEFAULT_CLOCK_HZ, baud=DEFAULT_BAUD)
-    return {"board_steps_per_s": round(rate, 1),
-            "board": f"iCEBreaker ({DEFAULT_CLOCK_HZ / 1e6:g} MHz, {DEFAULT_BAUD:,} baud)"}
+    rate = board_steps_per_s(traffic, n, clock_hz=projected_clock_hz(), baud=DEFAULT_BAUD)
+    return {"board_steps_per_s": round(rate, 1), "board": projected_label()}
 
 
 def _summary(target, device, task, r, w0, seed, out, total_wall):

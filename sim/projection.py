@@ -32,10 +32,29 @@ from collections.abc import Sequence
 from plasticore import protocol as P
 from plasticore.driver.chip import Exchange
 
-__all__ = ["BITS_PER_BYTE", "exchange_cycles", "board_seconds", "board_steps_per_s"]
+__all__ = ["BITS_PER_BYTE", "PROJECTED_BOARD", "projected_clock_hz", "projected_label",
+           "exchange_cycles", "board_seconds", "board_steps_per_s"]
 
 #: 8N1: a start bit, 8 data bits and a stop bit per byte.
 BITS_PER_BYTE = 10
+#: The board whose figure is projected beside the simulated board's: the iCEBreaker, at its
+#: default clock (:data:`plasticore.boards.top.BOARDS`: 18 MHz, the PLL's from its 12 MHz
+#: crystal) and :data:`~plasticore.protocol.DEFAULT_BAUD`.  The simulated board runs its
+#: design at 12 MHz unless told otherwise; only line time in cycles depends on that.
+PROJECTED_BOARD = "icebreaker"
+
+
+def projected_clock_hz(board: str = PROJECTED_BOARD) -> float:
+    """The default core clock of ``board`` (a name of :data:`plasticore.boards.top.BOARDS`)."""
+    from plasticore.boards.top import get_board
+    return float(get_board(board).clock_hz)
+
+
+def projected_label(board: str = PROJECTED_BOARD, baud: int = P.DEFAULT_BAUD) -> str:
+    """``"iCEBreaker (18 MHz, 1,000,000 baud)"``: what a projected figure stands for."""
+    from plasticore.boards.top import get_board
+    name = get_board(board).title.split(" (")[0]
+    return f"{name} ({projected_clock_hz(board) / 1e6:g} MHz, {baud:,} baud)"
 
 
 def exchange_cycles(ex: Exchange, n: int) -> int:

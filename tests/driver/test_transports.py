@@ -161,3 +161,15 @@ def test_projection_of_a_known_traffic():
     assert board_seconds([run, piped], 80, clock_hz=clock, baud=baud) == pytest.approx(
         t + 1e-5 * 20)
     assert board_seconds([], 80, clock_hz=clock, baud=baud) == 0
+
+
+def test_the_projected_board_is_the_icebreaker_at_its_default_clock():
+    """Projected figures stand for the iCEBreaker as built (its PLL's 18 MHz), not for the
+    simulated board's 12 MHz design clock."""
+    from plasticore.boards.top import BOARDS
+    from plasticore.sim.board import DEFAULT_CLOCK_HZ
+    from plasticore.sim.projection import projected_clock_hz, projected_label
+
+    assert projected_clock_hz() == BOARDS["icebreaker"].clock_hz == 18e6 != DEFAULT_CLOCK_HZ
+    assert projected_label() == "iCEBreaker (18 MHz, 1,000,000 baud)"
+    assert projected_clock_hz("ulx3s") == 40e6
