@@ -163,3 +163,31 @@ def test_stochastic_demo_is_bit_exact_through_the_protocol():
             "--rounding", "stochastic", "--out", "", "--json", "-q")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[-1])["rounding"] == "stochastic"
+
+
+def test_a_target_whose_spikes_differ_is_caught(tmp_path):
+    """The demo's lock-step check (the reference in its own thread) names the first step
+    at which a target's spikes differ from the reference's; equal spikes pass."""
+    from plasticore.driver.runtime import open_session
+
+    program = demo.compile_network()
+    config, d = program.config, demo.load_data(4, 1)
+    inputs, outputs = program.population_indices("pixels"), program.population_indices("digits")
+    rasters = [demo.train_raster(demo.Encoder(seed=1), img, label, program.n, inputs, outputs)
+               for img, label in zip(d.x_train, d.y_train, strict=True)]
+    with open_session("virtual", config, learning=True) as session:
+        runner = demo._Runner(session, config)
+        runner.set_learning(True)
+        first = runner.run_images(rasters[:2])
+        assert runner.spikes_match and runner.mismatch is None and len(first) == 2
+
+        def tampered(rasters, _run=session.run_each):
+            out = [s.copy() for s in _run(rasters)]
+            out[1][5, 70] ^= True                          # one spike of image 2, step 5
+            return out
+
+        session.run_each = tampered
+        runner.run_images(rasters[2:])
+    assert not runner.spikes_match
+    assert runner.mismatch == ("the spikes of virtual and the reference differ at step 5 "
+                               "of an image")
