@@ -5,9 +5,10 @@ A benchmark script, not a test: it prints figures.  For each checkout it runs th
 test command (``make test``: the default tier; here on ``TEST_JOBS`` pytest-xdist workers,
 in one process in checkouts from before the suite was spread) with its ``.venv`` already
 set up, and prints the wall time, the CPU seconds of the run and its children, and pytest's
-count of passed/failed/skipped tests.  Simulated boards come from the shared cache
-(``~/.cache/plasticore``); run each checkout's ``make test`` once before to measure warm
-runs, or set ``PLASTICORE_CACHE`` to an empty folder for cold ones.
+count of passed/failed/skipped tests; then, for the same coverage, this checkout's suite
+limited to the tests (node ids) that the baseline has too.  Simulated boards come from the
+shared cache (``~/.cache/plasticore``); run each checkout's ``make test`` once before to
+measure warm runs, or set ``PLASTICORE_CACHE`` to an empty folder for cold ones.
 
 Run::
 
@@ -50,6 +51,14 @@ def run_suite(checkout: Path, make_args: list[str], log: Path) -> dict:
             "counts": counts, "summary": summary, "failed": failed, "log": str(log)}
 
 
+def collect(checkout: Path) -> list[str]:
+    """The node ids of ``checkout``'s default tier."""
+    r = subprocess.run([str(checkout / ".venv" / "bin" / "python"), "-m", "pytest",
+                        "--collect-only", "-q", "-p", "no:cacheprovider"], cwd=checkout,
+                       capture_output=True, text=True)
+    return [line for line in r.stdout.splitlines() if "::" in line]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", required=True, type=Path,
@@ -64,10 +73,19 @@ def main(argv=None) -> int:
     for name, checkout in (("baseline", args.baseline.resolve()), ("this", HERE)):
         print(f"make test in {checkout} ...", file=sys.stderr, flush=True)
         rows[name] = run_suite(checkout, args.make_args, args.logs / f"test-suite-{name}.log")
+    # The same coverage: this checkout's suite limited to the tests (pytest node ids) that
+    # the baseline has too (each may check more here than there).
+    same = sorted(set(collect(args.baseline.resolve())) & set(collect(HERE)))
+    ids = args.logs / "test-suite-same-ids.txt"
+    ids.write_text("\n".join(same) + "\n")
+    print(f"make test in {HERE}, the {len(same)} tests the baseline has too ...",
+          file=sys.stderr, flush=True)
+    rows["this, same tests"] = run_suite(HERE, [*args.make_args, f"PYTEST_ARGS=@{ids}"],
+                                         args.logs / "test-suite-same.log")
     load = open("/proc/loadavg").read().split()[:3]
     base = rows["baseline"]["wall_s"]
     for name, r in rows.items():
-        print(f"{name:8s} {r['wall_s']:7.1f} s wall ({r['wall_s'] / base:.2f}x), "
+        print(f"{name:16s} {r['wall_s']:7.1f} s wall ({r['wall_s'] / base:.2f}x), "
               f"{r['cpu_s']:7.1f} CPU s, exit {r['returncode']}: {r['summary']}")
         for test in r["failed"]:
             print(f"         failed: {test} (see {r['log']})")
