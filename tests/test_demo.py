@@ -165,7 +165,7 @@ def test_stochastic_demo_is_bit_exact_through_the_protocol():
     assert json.loads(r.stdout.splitlines()[-1])["rounding"] == "stochastic"
 
 
-def test_a_target_whose_spikes_differ_is_caught(tmp_path):
+def test_a_target_whose_spikes_differ_is_caught():
     """The demo's lock-step check (the reference in its own thread) names the first step
     at which a target's spikes differ from the reference's; equal spikes pass."""
     from plasticore.driver.runtime import open_session
